@@ -1,0 +1,113 @@
+"""Chapters: each declares its parameters, its profiles and the experiments it needs.
+
+A chapter module defines `CHAPTER = Chapter(...)`. The notebook calls
+`CHAPTER.settings(profile, **overrides)` (which validates), then `CHAPTER.experiments(settings)`,
+and fetches each record from the results store; `advbook compute` walks the same list.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+PROFILES = ("smoke", "fast", "paper")
+
+
+class ParameterError(ValueError):
+    """A chapter parameter is unknown, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: type                      # int, float, str, bool, or list (of `item_type`)
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple | None = None
+    item_type: type | None = None   # for list parameters
+
+    def parse(self, text: str) -> Any:
+        """A value from the command line (`-p NAME VALUE`), validated."""
+        try:
+            if self.type is bool:
+                lowered = text.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(text)
+                value = lowered in ("true", "1", "yes")
+            elif self.type is list:
+                value = [self.item_type(v) for v in text.split(",") if v.strip()]
+            else:
+                value = self.type(text)
+        except ValueError:
+            kind = f"list of {self.item_type.__name__}" if self.type is list else self.type.__name__
+            raise ParameterError(f"parameter '{self.name}': cannot read {text!r} as {kind}") from None
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        """`value` if it fits this parameter, else a ParameterError naming the parameter."""
+        kind = self.type
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if kind is list:
+            if not isinstance(value, (list, tuple)) or not value:
+                raise ParameterError(f"parameter '{self.name}' must be a non-empty list, got {value!r}")
+            return [self._check_scalar(self.item_type(v) if isinstance(v, (int, float)) else v) for v in value]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ParameterError(f"parameter '{self.name}' must be {kind.__name__}, got {value!r}")
+        return self._check_scalar(value)
+
+    def _check_scalar(self, value):
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(f"parameter '{self.name}' must be one of {list(self.choices)}, got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise ParameterError(f"parameter '{self.name}' must be >= {self.minimum}, got {value!r}")
+        if self.maximum is not None and value > self.maximum:
+            raise ParameterError(f"parameter '{self.name}' must be <= {self.maximum}, got {value!r}")
+        return value
+
+
+@dataclass
+class Chapter:
+    name: str
+    title: str
+    parameters: list[Parameter]
+    profiles: dict[str, dict]                       # profile -> {parameter: default}
+    experiments: Callable[[dict], list[dict]]       # settings -> experiment configs
+    summary: Callable[[dict, list[dict]], Any] = field(default=None)  # for sweeps: records -> rows
+
+    def parameter(self, name: str) -> Parameter:
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        raise ParameterError(f"chapter '{self.name}' has no parameter '{name}'; "
+                             f"known: {', '.join(p.name for p in self.parameters)}")
+
+    def settings(self, profile: str = "smoke", **overrides) -> dict:
+        """The profile's defaults with `overrides` applied, every value validated.
+        None means "the profile's value" (the notebooks' parameters cell uses it)."""
+        if profile not in self.profiles:
+            raise ParameterError(f"chapter '{self.name}' has no profile '{profile}'; known: {list(self.profiles)}")
+        settings = {"profile": profile, **self.profiles[profile]}
+        for name, value in overrides.items():
+            if value is None:
+                continue
+            settings[name] = self.parameter(name).check(value)
+        return settings
+
+    def parse_overrides(self, pairs: list[tuple[str, str]]) -> dict:
+        """Command-line `-p NAME VALUE` pairs, parsed and validated."""
+        return {name: self.parameter(name).parse(text) for name, text in pairs}
+
+
+CHAPTER_MODULES = ("primer",)
+
+
+def get(name: str) -> Chapter:
+    if name not in CHAPTER_MODULES:
+        raise ParameterError(f"unknown chapter '{name}'; known: {', '.join(CHAPTER_MODULES)}")
+    return importlib.import_module(f"advbook.chapters.{name}").CHAPTER
+
+
+def all_chapters() -> list[Chapter]:
+    return [get(name) for name in CHAPTER_MODULES]

@@ -1,0 +1,120 @@
+"""The primer: standard training vs FGSM-AT vs FGSM-RS vs PGD-AT, under one attack suite."""
+from __future__ import annotations
+
+from .. import data, models
+from ..defenses import DEFENSES
+from ..train import SCHEDULES
+from . import Chapter, Parameter
+
+DEFENSE_ORDER = ("standard", "fgsm", "fgsm-rs", "pgd")
+LABELS = {"standard": "Standard", "fgsm": "FGSM-AT", "fgsm-rs": "FGSM-RS", "pgd": "PGD-AT"}
+METRIC_LABELS = {"clean": "clean", "fgsm": "FGSM", "pgd": "PGD", "pgd-cw": "PGD (CW loss)",
+                 "torchattacks-pgd": "torchattacks PGD", "autoattack": "AutoAttack"}
+
+PARAMETERS = [
+    Parameter("dataset", str, "dataset registry name", choices=tuple(data.LOADERS)),
+    Parameter("model", str, "architecture", choices=tuple(models.ARCHITECTURES)),
+    Parameter("width", int, "channel width of the model (0: the architecture's usual one)", 0, 512),
+    Parameter("defenses", list, "training methods to compare", item_type=str, choices=tuple(DEFENSES)),
+    Parameter("seeds", list, "training seeds (mean and spread are over these)", 0, 2**31 - 1, item_type=int),
+    Parameter("epochs", int, "training epochs", 1, 1000),
+    Parameter("batch_size", int, "training batch size", 1, 8192),
+    Parameter("lr", float, "peak learning rate", 1e-6, 10.0),
+    Parameter("schedule", str, "learning-rate schedule", choices=SCHEDULES),
+    Parameter("augment", bool, "random crop and flip during training"),
+    Parameter("train_subset", int, "training images used (0: all)", 0, 10**7),
+    Parameter("eps", float, "L-inf budget in [0, 1] pixel units, for training and evaluation", 0.0, 1.0),
+    Parameter("train_steps", int, "PGD steps during PGD-AT (step 2.5 eps / steps, Madry et al.)", 1, 100),
+    Parameter("eval_steps", int, "PGD steps at evaluation (step 2.5 eps / steps)", 1, 1000),
+    Parameter("restarts", int, "PGD random restarts at evaluation", 1, 100),
+    Parameter("n_eval", int, "test images evaluated", 1, 10**6),
+    Parameter("autoattack_n", int, "test images for AutoAttack (0: skip it)", 0, 10**6),
+    Parameter("detail_seeds", int, "how many of the seeds also get AutoAttack and the two sweeps", 1, 100),
+    Parameter("steps_sweep", list, "PGD iteration counts for the iterations sweep", 1, 10**4, item_type=int),
+    Parameter("eps_factors", list, "eps sweep, as multiples of eps", 0.0, 100.0, item_type=float),
+    Parameter("precision", str, "fp32, or bf16 autocast (GPU)", choices=("fp32", "bf16")),
+]
+
+COMMON = {"defenses": list(DEFENSE_ORDER), "schedule": "cyclic", "precision": "fp32",
+          "eps_factors": [0.0, 0.5, 1.0, 2.0, 3.0]}
+PROFILES = {
+    # CPU, seconds: digits and a narrow CNN; a check that the pipeline works, not a result
+    "smoke": {**COMMON, "dataset": "digits", "model": "small-cnn", "width": 16, "seeds": [0, 1, 2], "epochs": 8,
+              "batch_size": 128, "lr": 0.1, "augment": False, "train_subset": 0, "eps": 0.1, "train_steps": 5,
+              "eval_steps": 20, "restarts": 1, "n_eval": 200, "autoattack_n": 20, "detail_seeds": 1,
+              "steps_sweep": [1, 2, 5, 10, 20, 50]},
+    # one GPU, about 15 minutes: the Wong et al. (2020) CIFAR recipe, shortened
+    "fast": {**COMMON, "dataset": "cifar10-jpeg", "model": "preact-resnet18", "width": 0, "seeds": [0, 1, 2],
+             "epochs": 6, "batch_size": 512, "lr": 0.2, "augment": True, "train_subset": 0, "eps": 8 / 255,
+             "train_steps": 5, "eval_steps": 20, "restarts": 1, "n_eval": 2000, "autoattack_n": 500, "detail_seeds": 3,
+             "steps_sweep": [1, 2, 5, 10, 20, 50]},
+    # Wong et al. (2020) settings: 15 epochs of cyclic lr; PGD-10 AT; PGD-50 with 10 restarts
+    "paper": {**COMMON, "dataset": "cifar10-jpeg", "model": "preact-resnet18", "width": 0, "seeds": [0, 1, 2],
+              "epochs": 15, "batch_size": 128, "lr": 0.2, "augment": True, "train_subset": 0, "eps": 8 / 255,
+              "train_steps": 10, "eval_steps": 50, "restarts": 10, "n_eval": 10000, "autoattack_n": 1000, "detail_seeds": 3,
+              "steps_sweep": [1, 2, 5, 10, 20, 50, 100]},
+}
+
+
+def defense_params(name: str, eps: float, train_steps: int) -> dict:
+    return {
+        "standard": {},
+        "fgsm": {"eps": eps},
+        "fgsm-rs": {"eps": eps, "alpha": 1.25 * eps},                        # Wong et al. 2020
+        "pgd": {"eps": eps, "alpha": 2.5 * eps / train_steps, "steps": train_steps},  # Madry et al. 2018
+    }[name]
+
+
+def experiments(s: dict) -> list[dict]:
+    model = {"name": s["model"]} | ({"width": s["width"]} if s["width"] else {})
+    suite = ["fgsm", "pgd", "pgd-cw", "torchattacks-pgd"]
+    headline = {"n": s["n_eval"], "eps": s["eps"], "alpha": 2.5 * s["eps"] / s["eval_steps"],
+                "steps": s["eval_steps"], "restarts": s["restarts"], "attacks": suite}
+    # the first `detail_seeds` seeds also get AutoAttack and the sweeps (the slow part on a CPU)
+    detailed = headline | {"attacks": suite + (["autoattack"] if s["autoattack_n"] else []),
+                           "autoattack_n": s["autoattack_n"], "steps_sweep": s["steps_sweep"],
+                           "eps_sweep": [round(f * s["eps"], 6) for f in s["eps_factors"]]}
+    configs = []
+    for defense in s["defenses"]:
+        for i, seed in enumerate(s["seeds"]):
+            configs.append({
+                "chapter": "primer", "profile": s["profile"], "dataset": s["dataset"],
+                "subset": {"train": s["train_subset"] or None, "test": s["n_eval"]},
+                "model": model,
+                "train": {"defense": defense, "defense_params": defense_params(defense, s["eps"], s["train_steps"]),
+                          "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
+                          "schedule": s["schedule"], "augment": s["augment"], "seed": seed,
+                          "precision": s["precision"]},
+                "evaluate": detailed if i < s["detail_seeds"] else headline,
+            })
+    return configs
+
+
+def summary(s: dict, records: list[dict]) -> list[dict]:
+    """One row per trained model: the headline metrics (for sweeps and tables)."""
+    keys = ("clean", "fgsm", "pgd", "pgd-cw", "torchattacks-pgd", "autoattack")
+    return [{"defense": LABELS[r["config"]["train"]["defense"]], "seed": r["config"]["train"]["seed"],
+             **{k: r["metrics"][k] for k in keys if k in r["metrics"]},
+             "train_seconds": r["train_seconds"]} for r in records]
+
+
+def invariant_violations(records: list[dict]) -> list[str]:
+    """What must hold for every evaluated model, by construction of the evaluation:
+    robust accuracy never above clean, PGD with more iterations (same random start) never
+    more accurate, and the eps sweep at eps = 0 equal to clean accuracy."""
+    problems = []
+    for r in records:
+        m, name = r["metrics"], f"{r['config']['train']['defense']}/seed {r['config']['train']['seed']}"
+        for attack in ("fgsm", "pgd", "pgd-cw", "torchattacks-pgd"):  # AutoAttack runs on a subset
+            if attack in m and m[attack] > m["clean"] + 1e-9:
+                problems.append(f"{name}: {attack} accuracy {m[attack]} above clean {m['clean']}")
+        steps = [m["steps_sweep"][k] for k in sorted(m.get("steps_sweep", {}), key=int)]
+        if any(b > a + 1e-9 for a, b in zip(steps, steps[1:])):
+            problems.append(f"{name}: robust accuracy rises with more PGD iterations: {steps}")
+        if "0.0" in m.get("eps_sweep", {}) and abs(m["eps_sweep"]["0.0"] - m["clean"]) > 1e-9:
+            problems.append(f"{name}: eps = 0 accuracy {m['eps_sweep']['0.0']} differs from clean {m['clean']}")
+    return problems
+
+
+CHAPTER = Chapter("primer", "Primer: adversarial training in four recipes", PARAMETERS, PROFILES,
+                  experiments, summary)

@@ -1,0 +1,211 @@
+"""`advbook` (also `python -m advbook`): list, run, sweep and compute chapters; bench.
+
+    advbook list
+    advbook run CHAPTER [--profile P] [-p NAME VALUE ...] [--if-missing] [--output PATH]
+    advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P]
+    advbook compute CHAPTER [--profile P] [-p NAME VALUE ...]
+
+Parameters are validated before anything runs; a chapter's executed notebook is replaced
+only when its new run succeeds.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from . import chapters
+from .chapters import PROFILES, ParameterError
+from .data import PROJECT_ROOT, DataUnavailable
+
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+BOOK = PROJECT_ROOT / "book"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advbook", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="chapters, profiles and parameters with their defaults")
+
+    def chapter_command(name, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("chapter")
+        p.add_argument("--profile", default="smoke", choices=PROFILES)
+        p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                       help="override a chapter parameter (lists: comma-separated)")
+        return p
+
+    run = chapter_command("run", "execute a chapter notebook into book/CHAPTER.ipynb")
+    run.add_argument("--if-missing", action="store_true", help="do nothing if the executed notebook exists")
+    run.add_argument("--output", type=Path, help="where the executed notebook goes (default book/CHAPTER.ipynb)")
+    chapter_command("compute", "compute a chapter's result records without a notebook (for a GPU machine)")
+    sweep = chapter_command("sweep", "one run per grid point, collected into a CSV and a plot")
+    sweep.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2",
+                       help="a parameter and its values; repeat for a product grid")
+    sweep.add_argument("--output-dir", type=Path, help="default data/sweeps/CHAPTER/")
+    return parser
+
+
+def cmd_list(_args) -> int:
+    for chapter in chapters.all_chapters():
+        print(f"{chapter.name}: {chapter.title}")
+        print(f"  profiles: {', '.join(chapter.profiles)}")
+        for p in chapter.parameters:
+            defaults = " | ".join(f"{prof}={chapter.profiles[prof].get(p.name)!r}" for prof in chapter.profiles)
+            limits = []
+            if p.choices:
+                limits.append("one of " + ",".join(map(str, p.choices)))
+            if p.minimum is not None:
+                limits.append(f">= {p.minimum}")
+            if p.maximum is not None:
+                limits.append(f"<= {p.maximum}")
+            kind = f"list[{p.item_type.__name__}]" if p.type is list else p.type.__name__
+            print(f"  - {p.name} ({kind}{'; ' + '; '.join(limits) if limits else ''}): {p.help}")
+            print(f"      {defaults}")
+    return 0
+
+
+def _validated(args):
+    """The chapter and its validated settings, or ParameterError before any work."""
+    chapter = chapters.get(args.chapter)
+    overrides = chapter.parse_overrides(args.param)
+    settings = chapter.settings(args.profile, **overrides)
+    return chapter, overrides, settings
+
+
+def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
+    """Jupytext source -> papermill (kernel python3) -> `output`, replaced only on success."""
+    import jupytext
+    import papermill
+
+    source = NOTEBOOKS / f"{chapter_name}.py"
+    if not source.exists():
+        raise FileNotFoundError(f"no notebook source {source}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    # work beside the output, so the final rename is atomic and a failed run leaves it untouched
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{chapter_name}-run-") as tmp:
+        unexecuted = Path(tmp) / f"{chapter_name}.ipynb"
+        jupytext.write(jupytext.read(source), unexecuted)
+        executed = Path(tmp) / f"{chapter_name}.executed.ipynb"
+        papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters, kernel_name="python3",
+                                   cwd=str(NOTEBOOKS), progress_bar=False)
+        os.replace(executed, output)
+
+
+def cmd_run(args) -> int:
+    chapter, overrides, settings = _validated(args)
+    output = args.output or BOOK / f"{chapter.name}.ipynb"
+    if args.if_missing and output.exists():
+        print(f"{output} exists; skipped (--if-missing)")
+        return 0
+    execute_notebook(chapter.name, {"profile": args.profile, "overrides": overrides}, output)
+    print(f"wrote {output}")
+    return 0
+
+
+def cmd_compute(args) -> int:
+    from tqdm.auto import tqdm
+
+    from .experiments import get_or_compute
+    from .results import record_path
+
+    chapter, _, settings = _validated(args)
+    configs = chapter.experiments(settings)
+    for config in tqdm(configs, desc=f"{chapter.name} ({args.profile})", disable=None):
+        record = get_or_compute(config, progress=None)
+        print(f"{record_path(config).relative_to(record_path(config).parents[2])}: "
+              f"{record['wall_seconds']:.0f} s on {record['device']}", flush=True)
+    return 0
+
+
+def _parse_grid(chapter, specs: list[str]) -> dict[str, list]:
+    grid = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise ParameterError(f"--grid takes NAME=V1,V2,..., got {spec!r}")
+        name, values = spec.split("=", 1)
+        parameter = chapter.parameter(name)
+        if parameter.type is list:  # a list parameter's values are separated by ';' in a grid
+            grid[name] = [parameter.parse(v) for v in values.split(";")]
+        else:
+            grid[name] = [parameter.parse(v) for v in values.split(",")]
+    return grid
+
+
+def cmd_sweep(args) -> int:
+    from .results import load
+
+    chapter, overrides, _ = _validated(args)
+    grid = _parse_grid(chapter, args.grid)
+    points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
+    for point in points:  # validate every point before the first one runs
+        chapter.settings(args.profile, **overrides, **point)
+    label = "_".join(f"{k}-{'-'.join(map(str, v))}" for k, v in grid.items()).replace("/", "_")
+    folder = args.output_dir or PROJECT_ROOT / "data" / "sweeps" / chapter.name / f"{args.profile}_{label}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, point in enumerate(points):
+        notebook = folder / f"point-{i:03d}.ipynb"
+        if notebook.exists():
+            print(f"point {i} {point}: done already")
+        else:
+            print(f"point {i} {point}: running", flush=True)
+            execute_notebook(chapter.name, {"profile": args.profile, "overrides": {**overrides, **point}}, notebook)
+        settings = chapter.settings(args.profile, **overrides, **point)
+        records = [load(c) for c in chapter.experiments(settings)]
+        for row in chapter.summary(settings, [r for r in records if r is not None]):
+            rows.append({**{k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in point.items()},
+                         **row})
+    csv_path = folder / "results.csv"
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+    (folder / "grid.json").write_text(json.dumps({"profile": args.profile, "overrides": overrides,
+                                                  "grid": grid}, indent=1))
+    _sweep_plot(rows, list(grid)[0], folder / "results.png")
+    print(f"wrote {csv_path} and {folder / 'results.png'}")
+    return 0
+
+
+def _sweep_plot(rows: list[dict], x_name: str, path: Path) -> None:
+    """Mean of each headline metric against the first grid parameter, one line per group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .reporting import curve_figure
+
+    group_key = next((k for k in ("defense", "method", "config") if rows and k in rows[0]), None)
+    metrics = [m for m in ("clean", "pgd", "autoattack") if rows and m in rows[0]]
+    curves = {}
+    for metric in metrics:
+        for row in rows:
+            label = f"{row[group_key]}: {metric}" if group_key else metric
+            curves.setdefault(label, {}).setdefault(row[x_name], []).append(row[metric])
+    numeric = all(isinstance(x, (int, float)) for c in curves.values() for x in c)
+    if not numeric:  # categorical grid values: place them at 0, 1, 2, ... in grid order
+        order = list(dict.fromkeys(r[x_name] for r in rows))
+        curves = {k: {order.index(x): v for x, v in c.items()} for k, c in curves.items()}
+    fig = curve_figure(curves, x_name, "accuracy (%)", "sweep: mean over seeds")
+    fig.savefig(path, dpi=120)
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep}
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (ParameterError, DataUnavailable, FileNotFoundError) as exc:
+        print(f"advbook: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

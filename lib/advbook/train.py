@@ -1,0 +1,161 @@
+"""One training loop for every defense.
+
+`fit(model, dataset, config)` trains with SGD under a learning-rate schedule, a defense
+function from `advbook.defenses` turning each batch into a loss. The data stay uint8
+tensors on the training device and are batched by indexing (no DataLoader): on a GPU the
+whole training set lives there. Each epoch reseeds the random streams from (seed, epoch), so a
+run resumed from its per-epoch checkpoint ends with the same weights as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import data as data_mod
+from . import defenses
+
+SCHEDULES = ("constant", "piecewise", "cosine", "cyclic")
+
+
+@dataclass
+class TrainConfig:
+    defense: str = "standard"
+    defense_params: dict = field(default_factory=dict)
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "piecewise"
+    augment: bool = False          # random crop (pad 4) and horizontal flip
+    seed: int = 0
+    precision: str = "fp32"        # "fp32" or "bf16" (autocast; weights stay fp32)
+    epoch_eval: int = 0            # test images evaluated (clean) after each epoch; 0 = none
+
+    def __post_init__(self):
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        defenses.get(self.defense)
+
+
+def learning_rate(cfg: TrainConfig, progress: float) -> float:
+    """The learning rate at `progress` = (iterations done) / (total iterations), in [0, 1]."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "piecewise":  # x0.1 at half and at three quarters of training
+        return cfg.lr * (0.1 ** ((progress >= 0.5) + (progress >= 0.75)))
+    if cfg.schedule == "cosine":
+        return 0.5 * cfg.lr * (1 + math.cos(math.pi * progress))
+    # cyclic (Wong et al. 2020): linear from 0 up to lr at 2/5 of training, back to 0 at the end
+    return cfg.lr * (progress / 0.4 if progress < 0.4 else (1 - progress) / 0.6)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast on the device when asked; fp32 master weights are untouched."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
+    """Reseed the global streams (dropout, attack random starts) and return the shuffling
+    generator for this epoch: the epoch's randomness depends on (seed, epoch) alone."""
+    torch.manual_seed(seed * 100_003 + epoch)
+    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+
+
+def _save_atomic(obj, path: Path):
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
+        checkpoint: str | os.PathLike | None = None, device: torch.device | None = None,
+        progress: bool | None = None, stop_after: int | None = None) -> list[dict]:
+    """Train `model` in place; returns the per-epoch history (loss, accuracy, lr, seconds).
+
+    `checkpoint`: a file written after every epoch and resumed from if present.
+    `stop_after`: stop after this many epochs of this call (to test resumption).
+    `progress`: a tqdm bar per epoch; None shows it only on a terminal.
+    The model is left in eval mode, ready for evaluation.
+    """
+    device = device or default_device()
+    defense = defenses.get(cfg.defense)
+    model.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay, foreach=True)
+    history: list[dict] = []
+    start_epoch = 0
+    ckpt_path = Path(checkpoint) if checkpoint else None
+    if ckpt_path and ckpt_path.exists():
+        state = torch.load(ckpt_path, map_location=device, weights_only=True)
+        if state["config"] != asdict(cfg):
+            raise ValueError(f"checkpoint {ckpt_path} belongs to another configuration")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, start_epoch = state["history"], state["epoch"]
+
+    x_train = dataset.x_train.to(device)   # uint8 on the device: 4x less memory than float
+    y_train = dataset.y_train.to(device)
+    n = len(y_train)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    epochs_run = 0
+    for epoch in range(start_epoch, cfg.epochs):
+        if stop_after is not None and epochs_run >= stop_after:
+            break
+        generator = _seed_epoch(cfg.seed, epoch)
+        order = torch.randperm(n, generator=generator).to(device)
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        started = time.perf_counter()
+        bar = tqdm(range(steps_per_epoch), desc=f"{cfg.defense} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=None if progress is None else not progress, leave=False)
+        for step in bar:
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            x = data_mod.to_float(x_train[idx])
+            if cfg.augment:
+                x = data_mod.augment_crop_flip(x, generator=generator)
+            y = y_train[idx]
+            lr = learning_rate(cfg, (epoch * steps_per_epoch + step) / total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with autocast(device, cfg.precision):
+                loss, logits = defense(model, x, y, **cfg.defense_params)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            # accumulate on the device; read once per epoch (no host sync per step)
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+        record = {"epoch": epoch + 1, "lr_end": lr, "train_loss": loss_sum.item() / n,
+                  "train_acc": correct.item() / n, "seconds": time.perf_counter() - started}
+        if cfg.epoch_eval:
+            from .evaluate import accuracy
+            record["test_acc"] = accuracy(model, dataset.x_test[:cfg.epoch_eval], dataset.y_test[:cfg.epoch_eval],
+                                          device=device, precision=cfg.precision)
+        history.append(record)
+        epochs_run += 1
+        if ckpt_path:
+            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+            _save_atomic({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "history": history, "epoch": epoch + 1}, ckpt_path)
+    model.eval()
+    return history

@@ -1,0 +1,140 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Primer: adversarial training in four recipes
+#
+# All five papers in this book start from the same ground: a classifier $f_\theta$ is
+# *robust* at an input $x$ with label $y$ if no perturbation $\delta$ inside a small ball,
+# $\|\delta\|_\infty \le \epsilon$, changes its prediction. Pixels live in $[0, 1]$ and
+# $\epsilon$ is measured on that scale ($8/255$ is the usual CIFAR-10 budget).
+# Adversarial training (Madry et al. 2018) makes a network robust by solving
+#
+# $$\min_\theta \; \mathbb{E}_{(x,y)} \Big[ \max_{\|\delta\|_\infty \le \epsilon} \mathcal{L}(f_\theta(x+\delta), y) \Big].$$
+#
+# The four recipes below differ only in how they approximate the inner maximum:
+#
+# | recipe | inner maximization | cost per batch |
+# | --- | --- | --- |
+# | Standard | none: $\delta = 0$ | 1 forward-backward |
+# | FGSM-AT (Goodfellow et al. 2015) | $\delta = \epsilon\,\mathrm{sign}(\nabla_x \mathcal{L})$ | 2 |
+# | FGSM-RS (Wong et al. 2020) | $\delta_0 \sim U(-\epsilon,\epsilon)$, one step of size $\alpha = 1.25\,\epsilon$, clipped | 2 |
+# | PGD-AT (Madry et al. 2018) | $k$ steps of $\delta \leftarrow \Pi_\epsilon(\delta + \alpha\,\mathrm{sign}(\nabla_\delta \mathcal{L}))$, $\alpha = 2.5\epsilon/k$ | $k+1$ |
+#
+# We then attack every trained model with the same suite: FGSM, PGD with the
+# cross-entropy loss, PGD with the Carlini-Wagner margin loss, torchattacks' own PGD (as a
+# cross-check of ours) and AutoAttack (Croce and Hein 2020), the standard strong
+# evaluation. A model counts as robust on an image only if it classifies both the clean
+# and the attacked image correctly.
+#
+# The code for all of this lives in the `advbook` library (`advbook.attacks`,
+# `advbook.defenses`, `advbook.train`, `advbook.evaluate`); this page only asks for the
+# results and shows them.
+
+# %% tags=["parameters"]
+profile = "smoke"   # smoke | fast | paper
+overrides = {}      # any chapter parameter, e.g. {"eps": 0.05}; `advbook list` shows them all
+
+# %%
+from IPython.display import Markdown, display
+
+from advbook import reporting
+from advbook.chapters.primer import CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, invariant_violations, summary
+from advbook.experiments import get_or_compute
+
+settings = CHAPTER.settings(profile, **overrides)
+records = [get_or_compute(config) for config in CHAPTER.experiments(settings)]
+rows = summary(settings, records)
+display(Markdown(reporting.provenance(records, settings)))
+
+# %% [markdown]
+# ## Clean and robust accuracy
+#
+# Each row is one training recipe; each cell is the mean ± standard deviation over the
+# training seeds, in percent of the evaluated test images (AutoAttack runs on a smaller
+# subset of them, and only for the first seeds: see the provenance above and `advbook list`).
+# A gap between the FGSM column and the PGD columns is the first sign of *gradient masking*:
+# a model that only looks robust to a single gradient step.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(f"eps = {settings['eps']:.4f}, PGD-{settings['eval_steps']} with {settings['restarts']} restart(s), "
+      f"{settings['n_eval']} test images, AutoAttack on {settings['autoattack_n']}")
+metrics = ["clean", "fgsm", "pgd", "pgd-cw", "autoattack"]
+reporting.seed_table(rows, "defense", metrics, order=[LABELS[d] for d in DEFENSE_ORDER], labels=METRIC_LABELS)
+
+# %% [markdown]
+# ## Robust accuracy against the budget
+#
+# Every curve starts at the model's clean accuracy ($\epsilon = 0$) and must fall to zero as
+# $\epsilon$ grows: an image can be turned into any other image with a large enough budget.
+# A curve that flattens above zero at large $\epsilon$ would mean the attack, not the model,
+# is failing. The vertical line marks the training budget.
+
+# %%
+label = lambda r: LABELS[r["config"]["train"]["defense"]]
+fig = reporting.curve_figure(reporting.sweep_curves(records, "eps_sweep", label),
+                             "eps (L-inf, pixels in [0, 1])", "robust accuracy (%)",
+                             f"PGD-{settings['eval_steps']} accuracy against the budget")
+fig.axes[0].axvline(settings["eps"], color="grey", linestyle=":")
+
+# %% [markdown]
+# ## Robust accuracy against PGD iterations
+#
+# More iterations of the attack, from the same random start, can only find more adversarial
+# examples: our PGD keeps, per image, the first iterate that fools the model. The useful
+# reading is the shape: a model with honest gradients is broken within tens of iterations and
+# the curve flattens; one whose accuracy keeps sliding at hundreds of iterations is hiding
+# its gradients, and a single-step attack would have badly overestimated its robustness.
+
+# %%
+fig = reporting.curve_figure(reporting.sweep_curves(records, "steps_sweep", label),
+                             "PGD iterations", "robust accuracy (%)", f"PGD at eps = {settings['eps']:.4f}",
+                             logx=True)
+
+# %% [markdown]
+# ## Our PGD beside torchattacks' PGD
+#
+# The same model, the same budget, step size and number of iterations, attacked by
+# `advbook.attacks.pgd` and by `torchattacks.PGD`. Ours returns, per image, the best iterate
+# found; torchattacks returns the last one, so ours should be as strong or slightly
+# stronger (lower accuracy). A large gap either way would mean one of the two is wrong.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"], order=[LABELS[d] for d in DEFENSE_ORDER],
+                     labels={"pgd": "advbook PGD", "torchattacks-pgd": "torchattacks PGD"})
+
+# %% [markdown]
+# ## Checks that must hold
+#
+# These follow from how the evaluation is built, so a violation is a bug, not a finding:
+# robust accuracy never exceeds clean accuracy, more PGD iterations never raise it, and an
+# attack with $\epsilon = 0$ changes nothing. The cell fails if any is violated.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+problems = invariant_violations(records)
+assert not problems, problems
+print(f"all invariants hold on {len(records)} trained models")
+
+# %% [markdown]
+# ## What to take from this page
+#
+# - **Standard training** gives no robustness: PGD takes its accuracy far below the clean one.
+# - **FGSM-AT** can look robust to FGSM while PGD breaks it. When this happens during training
+#   it is called *catastrophic overfitting* (Wong et al. 2020): the gap between the FGSM and
+#   PGD columns is the symptom to look for.
+# - **FGSM-RS** adds a random start and a step of $1.25\epsilon$; Wong et al. report that this
+#   is enough to reach PGD-AT-level robustness at the cost of FGSM-AT.
+# - **PGD-AT** is the reference recipe the other papers in this book compare against.
+#
+# Whether these statements hold in the run shown here can be read off the tables above; in a
+# smoke run (see the provenance) the models and data are too small for them to mean much.
