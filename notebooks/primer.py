@@ -83,13 +83,15 @@ label = lambda r: LABELS[r["config"]["train"]["defense"]]
 fig = reporting.curve_figure(reporting.sweep_curves(records, "eps_sweep", label),
                              "eps (L-inf, pixels in [0, 1])", "robust accuracy (%)",
                              f"PGD-{settings['eval_steps']} accuracy against the budget")
-fig.axes[0].axvline(settings["eps"], color="grey", linestyle=":")
+fig.axes[0].axvline(settings["eps"], color="grey", linestyle=":");
 
 # %% [markdown]
 # ## Robust accuracy against PGD iterations
 #
-# More iterations of the attack, from the same random start, can only find more adversarial
-# examples: our PGD keeps, per image, the first iterate that fools the model. The useful
+# The step size stays at $2.5\epsilon/k_{\mathrm{eval}}$ while the number of iterations grows,
+# so the first few iterations cannot even reach the edge of the ball. More iterations, from
+# the same random start, can only find more adversarial examples: our PGD keeps, per image,
+# the first iterate that fools the model. The useful
 # reading is the shape: a model with honest gradients is broken within tens of iterations and
 # the curve flattens; one whose accuracy keeps sliding at hundreds of iterations is hiding
 # its gradients, and a single-step attack would have badly overestimated its robustness.

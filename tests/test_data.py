@@ -52,6 +52,7 @@ def test_subset_and_validation_split(digits):
 def test_crop_flip_keeps_shape_and_pixels():
     x = torch.rand(16, 3, 32, 32)
     out = data.augment_crop_flip(x, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(out, x)
     assert out.shape == x.shape
     # every output pixel is an input pixel or padding zero
     assert set(out.unique().tolist()) <= set(x.unique().tolist()) | {0.0}

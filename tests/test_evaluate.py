@@ -30,3 +30,13 @@ def test_evaluate_spec_gives_every_metric(trained, digits):
     assert set(out) >= {"clean", "fgsm", "pgd", "pgd-cw", "eps_sweep", "steps_sweep"}
     assert out["eps_sweep"]["0.0"] == out["clean"]
     assert out["steps_sweep"]["5"] <= out["steps_sweep"]["1"]
+
+
+def test_bf16_and_fp32_robust_accuracy_agree(trained, digits):
+    """The numerics guard for the bf16 fast path: the same weights, evaluated with bf16
+    autocast and in fp32, give robust accuracies within 0.5 points."""
+    x = torch.cat([digits.x_test, digits.x_train])
+    y = torch.cat([digits.y_test, digits.y_train])
+    accs = {p: evaluate.robust_accuracy(trained, x, y, attacks.pgd, device=CPU, precision=p,
+                                        eps=0.1, alpha=0.025, steps=10) for p in ("fp32", "bf16")}
+    assert abs(accs["fp32"] - accs["bf16"]) <= 0.005, accs

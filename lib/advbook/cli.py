@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2",
                        help="a parameter and its values; repeat for a product grid")
     sweep.add_argument("--output-dir", type=Path, help="default data/sweeps/CHAPTER/")
+
+    from .bench import add_arguments as bench_arguments
+    bench_arguments(sub.add_parser("bench", help="training throughput against a reference loop"))
     return parser
 
 
@@ -109,7 +112,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_compute(args) -> int:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .experiments import get_or_compute
     from .results import record_path
@@ -201,6 +204,9 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": c
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
+        if args.command == "bench":
+            from .bench import main as bench_main
+            return bench_main(args)
         return COMMANDS[args.command](args)
     except (ParameterError, DataUnavailable, FileNotFoundError) as exc:
         print(f"advbook: error: {exc}", file=sys.stderr)

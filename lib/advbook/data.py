@@ -307,14 +307,18 @@ def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = F
 
 
 def augment_crop_flip(x: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Batched random crop (zero padding) and horizontal flip, as in the CIFAR recipes."""
+    """Batched random crop (zero padding) and horizontal flip, as in the CIFAR recipes.
+
+    Runs on x's device with no host round trip; `generator` must live on that device too.
+    """
     n, c, h, w = x.shape
+    dev = x.device
     padded = torch.nn.functional.pad(x, (padding,) * 4)
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h)[None]).to(x.device)          # (n, h)
-    cols = (dx[:, None] + torch.arange(w)[None]).to(x.device)          # (n, w)
-    batch = torch.arange(n, device=x.device)[:, None, None]
+    dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev, generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev, generator=generator)
+    rows = dy + torch.arange(h, device=dev)                       # (n, h) source rows
+    cols = dx + torch.arange(w, device=dev)                       # (n, w) source columns
+    batch = torch.arange(n, device=dev)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    flip = torch.rand(n, device=dev, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(-1), out).contiguous()

@@ -15,11 +15,12 @@ def provenance(records: list[dict], settings: dict) -> str:
         return ", ".join(sorted({str(r.get(key)) for r in records})) or "none"
 
     datasets = ", ".join(sorted({r["dataset"]["display_name"] for r in records})) or "none"
-    hashes = ", ".join(sorted({(r["dataset"]["sha256"] or "bundled with scikit-learn")[:16] for r in records}))
+    hashes = ", ".join(sorted({r["dataset"]["sha256"][:16] if r["dataset"]["sha256"] else
+                               "none, bundled with scikit-learn" for r in records}))
     wall = sum(r["wall_seconds"] for r in records)
     lines = [f"**Profile:** `{settings['profile']}` · **records:** {len(records)} · "
              f"**total compute wall time:** {wall:.0f} s",
-             f"**Dataset:** {datasets} (sha256 {hashes})",
+             f"**Dataset:** {datasets} (file sha256: {hashes})",
              f"**Device:** {distinct('device')}",
              f"**Versions:** torch {distinct('torch')}, torchvision {distinct('torchvision')}, "
              f"Python {distinct('python')} · **library commit:** {distinct('commit')}",

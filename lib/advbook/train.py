@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import data as data_mod
 from . import defenses
@@ -36,6 +36,8 @@ class TrainConfig:
     augment: bool = False          # random crop (pad 4) and horizontal flip
     seed: int = 0
     precision: str = "fp32"        # "fp32" or "bf16" (autocast; weights stay fp32)
+    channels_last: bool = False    # NHWC activations: tensor-core friendly convolutions on a GPU
+    compile: bool = False          # torch.compile the model (a GPU option; see `advbook bench`)
     epoch_eval: int = 0            # test images evaluated (clean) after each epoch; 0 = none
 
     def __post_init__(self):
@@ -72,11 +74,12 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-def _seed_epoch(seed: int, epoch: int) -> torch.Generator:
-    """Reseed the global streams (dropout, attack random starts) and return the shuffling
-    generator for this epoch: the epoch's randomness depends on (seed, epoch) alone."""
+def _seed_epoch(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """Reseed the global streams (dropout, attack random starts) and return this epoch's
+    generator for shuffling and augmentation, on the training device: the epoch's randomness
+    depends on (seed, epoch) alone, which is what makes resuming exact."""
     torch.manual_seed(seed * 100_003 + epoch)
-    return torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
 
 
 def _save_atomic(obj, path: Path):
@@ -97,9 +100,13 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     """
     device = device or default_device()
     defense = defenses.get(cfg.defense)
-    model.to(device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    # one fused kernel for the whole update on a GPU; one multi-tensor call per step on a CPU
+    fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay, foreach=True)
+                                weight_decay=cfg.weight_decay, **fused)
+    forward_model = torch.compile(model) if cfg.compile else model  # shares the weights
     history: list[dict] = []
     start_epoch = 0
     ckpt_path = Path(checkpoint) if checkpoint else None
@@ -120,8 +127,8 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     for epoch in range(start_epoch, cfg.epochs):
         if stop_after is not None and epochs_run >= stop_after:
             break
-        generator = _seed_epoch(cfg.seed, epoch)
-        order = torch.randperm(n, generator=generator).to(device)
+        generator = _seed_epoch(cfg.seed, epoch, device)
+        order = torch.randperm(n, generator=generator, device=device)
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
@@ -133,12 +140,13 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
             x = data_mod.to_float(x_train[idx])
             if cfg.augment:
                 x = data_mod.augment_crop_flip(x, generator=generator)
+            x = x.contiguous(memory_format=memory_format)
             y = y_train[idx]
             lr = learning_rate(cfg, (epoch * steps_per_epoch + step) / total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with autocast(device, cfg.precision):
-                loss, logits = defense(model, x, y, **cfg.defense_params)
+                loss, logits = defense(forward_model, x, y, **cfg.defense_params)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

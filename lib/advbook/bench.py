@@ -1,0 +1,267 @@
+"""`advbook bench`: training throughput of this library's loop against a reference loop.
+
+The reference is adversarial training written the common way: a torch DataLoader over float
+tensors, fp32, torchattacks' FFGSM (FGSM-RS) or PGD, the model in train mode. Ours is
+`advbook.train.fit` itself with the fast-path options (data resident on the device as uint8,
+batched augmentation on the device, bf16 autocast, channels_last, fused SGD, no host sync
+inside the step loop). Both train the same architecture on the same CIFAR-10-shaped data
+(random pixels: throughput does not depend on the pictures) and are timed in one run.
+
+Images per second count each training image once per epoch. FLOPs per image are counted
+with torch's FlopCounterMode on one real training step of the method; achieved TFLOP/s is
+that times the throughput, and its fraction of the device's measured matmul peak is printed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import data as data_mod
+from . import models
+from .data import PROJECT_ROOT
+from .results import environment
+from .train import TrainConfig, fit
+
+EPS, ALPHA_RS = 8 / 255, 10 / 255
+METHODS = {
+    # name: (defense in advbook.defenses, its parameters)
+    "standard": ("standard", {}),
+    "fgsm-rs": ("fgsm-rs", {"eps": EPS, "alpha": ALPHA_RS}),
+    "pgd10": ("pgd", {"eps": EPS, "alpha": 2 / 255, "steps": 10}),
+}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
+    parser.add_argument("--quick", action="store_true",
+                        help="small shapes and few images: a CPU check of the benchmark itself (< 1 minute)")
+    parser.add_argument("--models", default="preact-resnet18,resnet18")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--images", type=int, default=None, help="training images per timed epoch")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--no-reference", action="store_true", help="time our loop only")
+    parser.add_argument("--output", type=Path, default=None, help="JSON record (default data/bench/)")
+    parser.add_argument("--time-to-robustness", action="store_true",
+                        help="instead: FGSM-RS with the Wong et al. (2020) recipe on cifar10-jpeg, then PGD-50-10")
+    parser.add_argument("--data-root", default=None, help="folder holding the offline dataset files")
+
+
+def synthetic_cifar(n: int, size: int, seed: int = 0) -> data_mod.Dataset:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (n,), generator=g)
+    return data_mod.Dataset("synthetic", f"random {size}x{size} RGB", x, y, x[:0], y[:0],
+                            tuple(map(str, range(10))), "bench", None)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_peak_tflops(device: torch.device, quick: bool) -> tuple[float, str]:
+    """Measured dense matmul throughput: bf16 on a GPU, fp32 on a CPU (its native type)."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    n = 8192 if device.type == "cuda" else (512 if quick else 1024)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    _sync(device)
+    reps = 20 if device.type == "cuda" else 3
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    _sync(device)
+    return 2 * n ** 3 * reps / (time.perf_counter() - start) / 1e12, str(dtype).replace("torch.", "")
+
+
+PASSES = {"standard": 0, "fgsm-rs": 1, "pgd10": 10}  # attack gradient passes per training step
+
+
+def flops_per_image(model, method: str, size: int, device: torch.device) -> float:
+    """FLOPs per image of one training step of `method`, attack included.
+
+    Measured: F, the forward FLOPs, and T, a forward plus backward with weight gradients
+    (FlopCounterMode). Estimated: an attack step (forward plus backward to the input only) as
+    2F, the usual rule that a backward to the activations costs about one forward.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.rand(8, 3, size, size, device=device)
+    y = torch.randint(0, 10, (8,), device=device)
+    with FlopCounterMode(display=False) as counter:
+        with torch.no_grad():
+            model(x)
+    forward = counter.get_total_flops() / 8
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(x), y).backward()
+    model.zero_grad(set_to_none=True)
+    training_pass = counter.get_total_flops() / 8
+    return training_pass + PASSES[method] * 2 * forward
+
+
+def ours(model_name, method, dataset, batch_size, device, width, fast: bool) -> float:
+    """Images per second of `fit` (one timed epoch after a warm-up epoch)."""
+    defense, params = METHODS[method]
+    cfg = TrainConfig(defense=defense, defense_params=params, epochs=1, batch_size=batch_size, lr=0.1,
+                      schedule="constant", augment=True, precision="bf16" if fast else "fp32",
+                      channels_last=fast)
+    torch.manual_seed(0)
+    model = models.build(model_name, 10, 3, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), width=width)
+    warmup = dataset.subset(min(len(dataset.y_train), 4 * batch_size), 0)
+    fit(model, warmup, cfg, device=device, progress=False)  # cuDNN autotuning, allocator warm-up
+    _sync(device)
+    start = time.perf_counter()
+    fit(model, dataset, cfg, device=device, progress=False)
+    _sync(device)
+    return len(dataset.y_train) / (time.perf_counter() - start)
+
+
+def reference(model_name, method, dataset, batch_size, device, width) -> float:
+    """Images per second of the common way: DataLoader, fp32, torchattacks, train mode."""
+    import torchattacks
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    model = models.build(model_name, 10, 3, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), width=width).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    _, params = METHODS[method]
+    attack = None
+    if method == "fgsm-rs":
+        attack = torchattacks.FFGSM(model, eps=params["eps"], alpha=params["alpha"])
+    elif method == "pgd10":
+        attack = torchattacks.PGD(model, eps=params["eps"], alpha=params["alpha"], steps=params["steps"])
+    x = dataset.x_train.float() / 255
+    loader = DataLoader(TensorDataset(x, dataset.y_train), batch_size=batch_size, shuffle=True)
+
+    def epoch(limit=None):
+        model.train()
+        for i, (xb, yb) in enumerate(loader):
+            if limit is not None and i >= limit:
+                break
+            xb, yb = xb.to(device), yb.to(device)
+            # the usual augmentation, per batch on the device
+            xb = data_mod.augment_crop_flip(xb)
+            if attack is not None:
+                xb = attack(xb, yb)
+            loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss.item()  # the common per-step logging read: a host sync every step
+
+    epoch(limit=4)
+    _sync(device)
+    start = time.perf_counter()
+    epoch()
+    _sync(device)
+    return len(dataset.y_train) / (time.perf_counter() - start)
+
+
+def time_to_robustness(device: torch.device, quick: bool, data_root=None) -> dict:
+    """Wong et al. (2020): PreActResNet-18, FGSM-RS (alpha 10/255, eps 8/255), 15 epochs of a
+    cyclic learning rate up to 0.2; then PGD-50 with 10 restarts on the test set. The wall
+    time counts everything from loading the data to the last robust prediction.
+    `quick`: digits, a narrow CNN, 3 epochs, PGD-10 with 2 restarts, for a CPU check."""
+    from .evaluate import accuracy, robust_accuracy
+    from .attacks import pgd
+
+    start = time.perf_counter()
+    if quick:
+        dataset, model_name, width, epochs, eps, steps, restarts = data_mod.load("digits"), "small-cnn", 16, 3, 0.1, 10, 2
+        batch = 128
+    else:
+        dataset = data_mod.load("cifar10-jpeg", data_root)
+        model_name, width, epochs, eps, steps, restarts, batch = "preact-resnet18", None, 15, 8 / 255, 50, 10, 512
+    fast = device.type == "cuda"
+    cfg = TrainConfig(defense="fgsm-rs", defense_params={"eps": eps, "alpha": 1.25 * eps}, epochs=epochs,
+                      batch_size=batch, lr=0.2, schedule="cyclic", augment=not quick, seed=0,
+                      precision="bf16" if fast else "fp32", channels_last=fast)
+    mean, std = dataset.channel_stats()
+    torch.manual_seed(0)
+    model = models.build(model_name, dataset.num_classes, dataset.in_channels, mean=mean, std=std,
+                         image_size=dataset.image_size, width=width)
+    history = fit(model, dataset, cfg, device=device, progress=None)
+    train_seconds = time.perf_counter() - start
+    clean = accuracy(model, dataset.x_test, dataset.y_test, device=device, precision=cfg.precision)
+    robust = robust_accuracy(model, dataset.x_test, dataset.y_test, pgd, device=device, precision=cfg.precision,
+                             batch_size=2000 if fast else 500, eps=eps, alpha=2 / 255 if not quick else eps / 4,
+                             steps=steps, restarts=restarts)
+    _sync(device)
+    return {"kind": "time-to-robustness", "quick": quick, "dataset": dataset.display_name,
+            "dataset_sha256": dataset.sha256, "model": model_name, "train": asdict(cfg), "history": history,
+            "eval": {"attack": f"PGD-{steps}, {restarts} restarts", "eps": eps, "n": len(dataset.y_test)},
+            "clean_acc": clean, "robust_acc": robust, "train_seconds": train_seconds,
+            "wall_seconds": time.perf_counter() - start,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(device)}
+
+
+def _write(record: dict, output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=1) + "\n")
+    tmp.replace(output)
+    print(f"wrote {output}")
+
+
+def main(args) -> int:
+    device = torch.device(args.device) if args.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    quick = args.quick
+    suffix = f"{device.type}{'-quick' if quick else ''}"
+    if args.time_to_robustness:
+        record = time_to_robustness(device, quick, args.data_root)
+        print(f"{record['dataset']}: clean {100 * record['clean_acc']:.2f}%, {record['eval']['attack']} "
+              f"{100 * record['robust_acc']:.2f}% in {record['wall_seconds']:.0f} s wall on {record['device']}")
+        _write(record, args.output or PROJECT_ROOT / "data" / "bench" / f"time-to-robustness-{suffix}.json")
+        return 0
+    size = 16 if quick else 32
+    width = 8 if quick else None
+    n_images = args.images or (256 if quick else 50_000)
+    batch_size = args.batch_size or (64 if quick else 512)
+    if n_images < batch_size:
+        raise SystemExit("advbook bench: --images must be at least --batch-size")
+    model_names = [m for m in args.models.split(",") if m]
+    methods = [m for m in args.methods.split(",") if m]
+    for m in methods:
+        if m not in METHODS:
+            raise SystemExit(f"advbook bench: unknown method '{m}'; known: {', '.join(METHODS)}")
+    for m in model_names:
+        if m not in models.ARCHITECTURES:
+            raise SystemExit(f"advbook bench: unknown model '{m}'")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
+    dataset = synthetic_cifar(n_images, size)
+    peak, peak_dtype = matmul_peak_tflops(device, quick)
+    rows = []
+    print(f"device: {environment(device)['device']}; matmul peak {peak:.1f} TFLOP/s ({peak_dtype}); "
+          f"{n_images} images of {size}x{size}, batch {batch_size}")
+    for model_name in model_names:
+        probe = models.build(model_name, 10, 3, width=width).to(device)
+        for method in methods:
+            flops = flops_per_image(probe, method, size, device)
+            fast = ours(model_name, method, dataset, batch_size, device, width, fast=device.type == "cuda")
+            ref = None if args.no_reference else reference(model_name, method, dataset, batch_size, device, width)
+            achieved = flops * fast / 1e12
+            row = {"model": model_name, "method": method, "ours_images_per_s": fast,
+                   "reference_images_per_s": ref, "speedup": fast / ref if ref else None,
+                   "epoch_seconds_50k": 50_000 / fast, "gflops_per_image": flops / 1e9,
+                   "achieved_tflops": achieved, "fraction_of_peak": achieved / peak}
+            rows.append(row)
+            print(f"{model_name:16s} {method:9s} ours {fast:9.0f} img/s"
+                  + (f"  reference {ref:9.0f} img/s  speed-up {fast / ref:5.2f}x" if ref else "")
+                  + f"  {flops / 1e9:6.2f} GFLOP/img  {achieved:7.2f} TFLOP/s ({100 * achieved / peak:.1f}% of peak)",
+                  flush=True)
+    record = {"kind": "bench", "quick": quick, "image_size": size, "images": n_images, "batch_size": batch_size,
+              "model_width": width, "fast_path": {"precision": "bf16" if device.type == "cuda" else "fp32",
+                                                  "channels_last": device.type == "cuda"},
+              "matmul_peak_tflops": peak, "matmul_peak_dtype": peak_dtype, "rows": rows,
+              "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(device)}
+    _write(record, args.output or PROJECT_ROOT / "data" / "bench" / f"bench-{suffix}.json")
+    return 0
