@@ -27,7 +27,7 @@ LOSSES = {
 }
 
 
-def _input_gradient(model, x_adv, y, loss_fn):
+def input_gradient(model, x_adv, y, loss_fn):
     """Per-example loss and its gradient with respect to the input (a summed loss gives
     each example's own gradient, since examples do not interact in eval mode)."""
     with torch.enable_grad():  # attacks work even when called under torch.no_grad()
@@ -49,7 +49,7 @@ def fgsm(model, x, y, eps: float, *, alpha: float | None = None, random_start: b
     alpha = eps if alpha is None else alpha
     delta = torch.empty_like(x).uniform_(-eps, eps) if random_start else torch.zeros_like(x)
     delta = (x + delta).clamp(0, 1) - x
-    _, _, grad = _input_gradient(model, x + delta, y, LOSSES[loss])
+    _, _, grad = input_gradient(model, x + delta, y, LOSSES[loss])
     delta = (delta + alpha * grad.sign()).clamp(-eps, eps)
     return (x + delta).clamp(0, 1).detach()
 
@@ -111,7 +111,7 @@ def pgd(model, x, y, eps: float, alpha: float, steps: int, *, norm: str = "linf"
         delta = _random_delta(x, eps, norm) if random_start else torch.zeros_like(x)
         delta = (x + delta).clamp(0, 1) - x
         for _ in range(steps):
-            logits, losses, grad = _input_gradient(model, x + delta, y, loss_fn)
+            logits, losses, grad = input_gradient(model, x + delta, y, loss_fn)
             if keep_best:
                 keep((x + delta).detach(), logits, losses)
             delta = _step_and_project(delta.detach(), grad, x, eps, alpha, norm)

@@ -8,9 +8,11 @@ in the reference implementations.
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 
 from . import attacks
+from .data import to_float
 
 
 def standard(model, x, y):
@@ -39,6 +41,58 @@ def pgd_at(model, x, y, eps: float, alpha: float, steps: int):
     x_adv = attacks.pgd(model, x, y, eps, alpha, steps, random_start=True, keep_best=False)
     logits = model(x_adv)
     return F.cross_entropy(logits, y), logits
+
+
+# ----------------------------------------------------------------------------------------
+# Epoch-level perturbation: Kamath, Deshpande and Subrahmanyam (2019), Algorithm 1
+# ----------------------------------------------------------------------------------------
+
+def input_gradient_norms(model, x_u8, y, batch_size=1000):
+    """||grad_x CE(f(x_i), y_i)||_2 for every training sample, batched (one backward per batch:
+    the input gradient of a summed loss is each sample's own gradient)."""
+    norms = []
+    for start in range(0, len(y), batch_size):
+        x = to_float(x_u8[start:start + batch_size])
+        _, _, grad = attacks.input_gradient(model, x, y[start:start + batch_size], attacks.LOSSES["ce"])
+        norms.append(grad.flatten(1).norm(dim=1))
+    return torch.cat(norms)
+
+
+def adaptive_selection(model, x_u8, y, n: int, power: int, replacement: bool, generator):
+    """Algorithm 1, lines 2-4: p_i = g'_i / sum_j g'_j with g'_i = ||g_i||_2 (power 1) or
+    ||g_i||_2^2 (power 2); draw n indices from P. Returns K, the distinct indices drawn."""
+    weights = input_gradient_norms(model, x_u8, y).double() ** power
+    if float(weights.sum()) == 0.0:  # a perfectly fitted model: no gradient anywhere, draw uniformly
+        weights = torch.ones_like(weights)
+    draws = torch.multinomial(weights, n, replacement=replacement, generator=generator)
+    return torch.unique(draws)
+
+
+def perturb_epoch(model, x_u8, y, generator, *, selection: str, eps: float, attack: str = "fgsm",
+                  n: int = 0, power: int = 1, replacement: bool = True, steps: int = 10):
+    """The samples to replace for one epoch, and their perturbed versions (float, [0, 1]).
+
+    selection "gradient-norm": Algorithm 1's sampling of n samples; "all": every sample.
+    attack "fgsm" (the paper's) or "pgd" (its appendix; step 2.5 eps / steps, random start).
+    Computed once at the start of the epoch, in the model's current mode (the caller's).
+    """
+    if selection == "all":
+        indices = torch.arange(len(y), device=y.device)
+    elif selection == "gradient-norm":
+        indices = adaptive_selection(model, x_u8, y, n, power, replacement, generator)
+    else:
+        raise ValueError(f"selection must be 'gradient-norm' or 'all', got {selection!r}")
+    perturbed = []
+    for start in range(0, len(indices), 1000):
+        idx = indices[start:start + 1000]
+        x = to_float(x_u8[idx])
+        if attack == "fgsm":
+            perturbed.append(attacks.fgsm(model, x, y[idx], eps))
+        elif attack == "pgd":
+            perturbed.append(attacks.pgd(model, x, y[idx], eps, 2.5 * eps / steps, steps, keep_best=False))
+        else:
+            raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
+    return indices, torch.cat(perturbed)
 
 
 DEFENSES = {

@@ -30,6 +30,8 @@ class NotComputed(LookupError):
 def prepare_data(config: dict) -> data.Dataset:
     dataset = data.load(config["dataset"], config.get("data_root"))
     subset = config.get("subset") or {}
+    if config.get("validation"):  # held out from training first, as the paper's splits are
+        dataset = dataset.split_validation(config["validation"], seed=0)
     if subset.get("train") or subset.get("test"):
         dataset = dataset.subset(subset.get("train"), subset.get("test"), seed=subset.get("seed", 0))
     return dataset

@@ -106,11 +106,16 @@ def sweep_curves(records: list[dict], sweep: str, label) -> dict[str, dict]:
     return curves
 
 
-def curve_figure(curves: dict[str, dict], xlabel: str, ylabel: str, title: str, logx: bool = False):
-    """One line per label; each curve {x: [values over seeds]}, drawn as mean with a ±std band."""
+def curve_figure(curves: dict[str, dict], xlabel: str, ylabel: str, title: str, logx: bool = False, ax=None,
+                 xticklabels: list[str] | None = None, ylim: tuple | None = (-2, 102)):
+    """One line per label; each curve {x: [values over seeds]}, drawn as mean with a ±std band.
+    Draws into `ax` when given (for multi-panel figures), else into a new figure.
+    `ylim` None fits the axis to the data (for small differences)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig = ax.figure
     for label, points in curves.items():
         xs = sorted(points)
         stats = [mean_spread(points[x]) for x in xs]
@@ -122,10 +127,13 @@ def curve_figure(curves: dict[str, dict], xlabel: str, ylabel: str, title: str, 
                             alpha=0.2)
     if logx:
         ax.set_xscale("log")
+    if xticklabels is not None:
+        ax.set_xticks(range(len(xticklabels)), xticklabels)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.set_ylim(-2, 102)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -39,6 +39,9 @@ class TrainConfig:
     channels_last: bool = False    # NHWC activations: tensor-core friendly convolutions on a GPU
     compile: bool = False          # torch.compile the model (a GPU option; see `advbook bench`)
     epoch_eval: int = 0            # test images evaluated (clean) after each epoch; 0 = none
+    # samples replaced by perturbed copies at the start of every epoch (Kamath et al. 2019):
+    # keyword arguments of advbook.defenses.perturb_epoch, or None
+    epoch_perturbation: dict | None = None
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -80,6 +83,23 @@ def _seed_epoch(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     depends on (seed, epoch) alone, which is what makes resuming exact."""
     torch.manual_seed(seed * 100_003 + epoch)
     return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
+
+
+class EpochReplacement:
+    """Training samples replaced by perturbed copies for one epoch: a batch looks its rows up
+    by position (a gather and a select, so no host synchronization)."""
+
+    def __init__(self, n_train: int, indices: torch.Tensor, images: torch.Tensor):
+        self.count = len(indices)
+        self.position = torch.full((n_train,), -1, dtype=torch.long, device=indices.device)
+        self.position[indices] = torch.arange(len(indices), device=indices.device)
+        self.images = images
+
+    def apply(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        if self.count == 0:
+            return x
+        pos = self.position[idx]
+        return torch.where((pos >= 0)[:, None, None, None], self.images[pos.clamp(min=0)], x)
 
 
 def _save_atomic(obj, path: Path):
@@ -129,15 +149,22 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
             break
         generator = _seed_epoch(cfg.seed, epoch, device)
         order = torch.randperm(n, generator=generator, device=device)
+        started = time.perf_counter()
+        replaced = None
+        if cfg.epoch_perturbation:
+            model.eval()  # the samples are chosen and perturbed by the model as it stands
+            replaced = EpochReplacement(n, *defenses.perturb_epoch(model, x_train, y_train, generator,
+                                                                   **cfg.epoch_perturbation))
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        started = time.perf_counter()
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg.defense} epoch {epoch + 1}/{cfg.epochs}",
                    disable=None if progress is None else not progress, leave=False)
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             x = data_mod.to_float(x_train[idx])
+            if replaced is not None:
+                x = replaced.apply(idx, x)
             if cfg.augment:
                 x = data_mod.augment_crop_flip(x, generator=generator)
             x = x.contiguous(memory_format=memory_format)
@@ -155,6 +182,8 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
             correct += (logits.argmax(1) == y).sum()
         record = {"epoch": epoch + 1, "lr_end": lr, "train_loss": loss_sum.item() / n,
                   "train_acc": correct.item() / n, "seconds": time.perf_counter() - started}
+        if replaced is not None:
+            record["perturbed"] = replaced.count
         if cfg.epoch_eval:
             from .evaluate import accuracy
             record["test_acc"] = accuracy(model, dataset.x_test[:cfg.epoch_eval], dataset.y_test[:cfg.epoch_eval],

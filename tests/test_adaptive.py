@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from advbook import defenses
+from advbook.chapters import adaptive
+from advbook.train import EpochReplacement, TrainConfig, fit
+
+CPU = torch.device("cpu")
+
+
+def test_sampling_prefers_large_input_gradients(trained, digits):
+    x, y = digits.x_train, digits.y_train
+    norms = defenses.input_gradient_norms(trained, x, y)
+    assert norms.shape == (len(y),) and (norms >= 0).all()
+    g = torch.Generator().manual_seed(0)
+    for power in (1, 2):
+        chosen = defenses.adaptive_selection(trained, x, y, 100, power, True, g)
+        assert len(chosen) <= 100 and len(chosen) == len(chosen.unique())
+        assert norms[chosen].mean() > 2 * norms.mean()
+    # the squared norm concentrates the draws further
+    squared = defenses.adaptive_selection(trained, x, y, 100, 2, True, torch.Generator().manual_seed(0))
+    plain = defenses.adaptive_selection(trained, x, y, 100, 1, True, torch.Generator().manual_seed(0))
+    assert norms[squared].mean() >= norms[plain].mean()
+
+
+def test_without_replacement_draws_exactly_n(trained, digits):
+    chosen = defenses.adaptive_selection(trained, digits.x_train, digits.y_train, 300, 1, False,
+                                         torch.Generator().manual_seed(1))
+    assert len(chosen) == 300
+
+
+@pytest.mark.parametrize("attack", ["fgsm", "pgd"])
+def test_perturb_epoch_all_samples_stay_in_the_ball(trained, digits, attack):
+    x, y = digits.x_train[:200], digits.y_train[:200]
+    idx, images = defenses.perturb_epoch(trained, x, y, None, selection="all", eps=0.1, attack=attack, steps=3)
+    assert torch.equal(idx, torch.arange(200))
+    delta = images - x.float() / 255
+    assert delta.abs().max() <= 0.1 + 1e-6 and delta.abs().max() > 0.05
+    with pytest.raises(ValueError):
+        defenses.perturb_epoch(trained, x, y, None, selection="some", eps=0.1)
+
+
+def test_replacement_swaps_exactly_the_chosen_rows():
+    replaced = EpochReplacement(6, torch.tensor([1, 4]), torch.full((2, 1, 2, 2), 7.0))
+    x = torch.zeros(3, 1, 2, 2)
+    out = replaced.apply(torch.tensor([4, 0, 1]), x)
+    assert out[0].eq(7).all() and out[1].eq(0).all() and out[2].eq(7).all()
+
+
+def test_fit_with_epoch_perturbation_records_it(digits, make_model):
+    cfg = TrainConfig(epochs=2, batch_size=128, epoch_perturbation={"selection": "gradient-norm", "n": 50, "eps": 0.2})
+    history = fit(make_model(digits), digits, cfg, device=CPU, progress=False)
+    assert all(0 < h["perturbed"] <= 50 for h in history)
+
+
+def _rows(clean_none, clean_adaptive, clean_all, pgd_all, pgd_adaptive, t_all, t_adaptive, cifar_drop):
+    rows = []
+    for seed in range(3):
+        for variant, clean, pgd, t in [("none", clean_none, 0.0, 1.0), ("norm n=100", clean_adaptive, pgd_adaptive,
+                                       t_adaptive), ("all FGSM", clean_all, pgd_all, t_all)]:
+            for dataset, drop in [("MNIST", 0.0), ("CIFAR-10 (JPEG q75 copy)", cifar_drop)]:
+                rows.append({"dataset": dataset, "variant": variant, "seed": seed, "clean": clean - drop * (
+                    variant == "all FGSM"), "pgd": pgd, "epoch_seconds": t})
+    return rows
+
+
+def test_claims_verdicts_follow_the_evidence():
+    s = adaptive.CHAPTER.settings("fast", sample_sizes=[100])
+    good = adaptive.claims(s, _rows(0.99, 0.988, 0.985, 0.5, 0.48, 2.0, 1.5, 0.03))
+    assert [c["verdict"] for c in good] == ["confirmed"] * 4
+    bad = adaptive.claims(s, _rows(0.99, 0.97, 0.99, 0.5, 0.3, 2.0, 2.5, 0.0))
+    assert [c["verdict"] for c in bad] == ["not confirmed"] * 4
+    smoke = adaptive.claims(adaptive.CHAPTER.settings("smoke"), _rows(0.99, 0.988, 0.985, 0.5, 0.48, 2.0, 1.5, 0.03))
+    assert {c["verdict"] for c in smoke} == {"inconclusive at this scale"}
+
+
+def test_unavailable_datasets_are_reported_not_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADVBOOK_DATA", str(tmp_path))
+    s = adaptive.CHAPTER.settings("smoke", datasets=["digits", "cifar10-jpeg"])
+    present, missing = adaptive.available_datasets(s)
+    assert present == ["digits"] and missing == ["cifar10-jpeg"]
+    assert {c["dataset"] for c in adaptive.CHAPTER.experiments(s)} == {"digits"}
