@@ -24,3 +24,22 @@ def test_bench_refuses_unknown_methods(tmp_path):
 
     with pytest.raises(SystemExit, match="unknown method"):
         main(["bench", "--device", "cpu", "--quick", "--methods", "magic", "--output", str(tmp_path / "b.json")])
+
+
+def test_quick_time_to_robustness_records_accuracy_and_wall_time(tmp_path):
+    out = tmp_path / "ttr.json"
+    assert main(["bench", "--device", "cpu", "--quick", "--time-to-robustness", "--output", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record["kind"] == "time-to-robustness" and record["quick"] is True
+    assert 0 <= record["robust_acc"] <= record["clean_acc"] <= 1 and record["clean_acc"] > 0.5
+    assert record["wall_seconds"] >= record["train_seconds"] > 0
+    assert len(record["history"]) == record["train"]["epochs"]
+
+
+def test_performance_page_names_missing_gpu_numbers():
+    from advbook.chapters import performance
+
+    cpu_quick = {"device": "CPU (x86_64, 2 threads)", "quick": True}
+    gpu = {"device": "NVIDIA H100 80GB HBM3", "quick": False}
+    assert len(performance.missing([cpu_quick], [])) == 2
+    assert len(performance.missing([gpu], [gpu])) == 0

@@ -171,12 +171,12 @@ def cmd_sweep(args) -> int:
         writer.writerows(rows)
     (folder / "grid.json").write_text(json.dumps({"profile": args.profile, "overrides": overrides,
                                                   "grid": grid}, indent=1))
-    _sweep_plot(rows, list(grid)[0], folder / "results.png")
+    _sweep_plot(rows, list(grid)[0], folder / "results.png", f"{chapter.name} sweep ({args.profile} profile)")
     print(f"wrote {csv_path} and {folder / 'results.png'}")
     return 0
 
 
-def _sweep_plot(rows: list[dict], x_name: str, path: Path) -> None:
+def _sweep_plot(rows: list[dict], x_name: str, path: Path, title: str) -> None:
     """Mean of each headline metric against the first grid parameter, one line per group."""
     import matplotlib
 
@@ -194,7 +194,7 @@ def _sweep_plot(rows: list[dict], x_name: str, path: Path) -> None:
     if not numeric:  # categorical grid values: place them at 0, 1, 2, ... in grid order
         order = list(dict.fromkeys(r[x_name] for r in rows))
         curves = {k: {order.index(x): v for x, v in c.items()} for k, c in curves.items()}
-    fig = curve_figure(curves, x_name, "accuracy (%)", "sweep: mean over seeds")
+    fig = curve_figure(curves, x_name, "accuracy (%), mean over seeds", title)
     fig.savefig(path, dpi=120)
 
 

@@ -87,20 +87,24 @@ def suite(eps: float, alpha: float, steps: int, restarts: int = 1, n_classes: in
     }
 
 
+CUSTOM = {"fgsm": attacks.fgsm, "pgd": attacks.pgd, "autoattack": autoattack}
+
+
 def evaluate(model, dataset, spec: dict, *, device=None, precision="fp32") -> dict:
     """All metrics a chapter asks for, from an evaluation spec:
 
     n (test images), eps, alpha, steps, restarts, attacks (names from `suite`),
-    autoattack_n (images for AutoAttack, slow), eps_sweep (list), steps_sweep (list).
+    autoattack_n (images for AutoAttack, slow), eps_sweep (list), steps_sweep (list), and
+    custom: a list of {"name", "attack": fgsm|pgd|autoattack, "n" (optional), its parameters}.
     Returns {"clean": acc, "<attack>": acc, "eps_sweep": {eps: acc}, "steps_sweep": {k: acc}}.
     """
     device = device or default_device()
     n = spec.get("n")
     x, y = dataset.x_test[:n], dataset.y_test[:n]
-    eps, alpha, steps = spec["eps"], spec["alpha"], spec["steps"]
+    eps, alpha, steps = spec.get("eps"), spec.get("alpha"), spec.get("steps")
     restarts = spec.get("restarts", 1)
-    named = suite(eps, alpha, steps, restarts, dataset.num_classes)
     out = {"n": len(y), "clean": accuracy(model, x, y, device=device, precision=precision)}
+    named = suite(eps, alpha, steps, restarts, dataset.num_classes) if spec.get("attacks") else {}
     for name in spec.get("attacks", []):
         if name not in named:
             raise ValueError(f"unknown attack '{name}'; known: {', '.join(named)}")
@@ -109,6 +113,16 @@ def evaluate(model, dataset, spec: dict, *, device=None, precision="fp32") -> di
         out[name] = robust_accuracy(model, xs, ys, attack, device=device, precision=precision, **params)
         if name == "autoattack":
             out["autoattack_n"] = len(ys)
+    for item in spec.get("custom", []):  # named attacks at their own budgets: {"name", "attack", "n"?, params}
+        kind = item["attack"]
+        if kind not in CUSTOM:
+            raise ValueError(f"unknown attack '{kind}' in {item['name']}; known: {', '.join(CUSTOM)}")
+        params = {k: v for k, v in item.items() if k not in ("name", "attack", "n")}
+        if kind == "autoattack":
+            params["n_classes"] = dataset.num_classes
+        m = item.get("n") or len(y)
+        out[item["name"]] = robust_accuracy(model, x[:m], y[:m], CUSTOM[kind], device=device, precision=precision,
+                                            **params)
     if spec.get("eps_sweep"):
         out["eps_sweep"] = {
             str(e): robust_accuracy(model, x, y, attacks.pgd, device=device, precision=precision,

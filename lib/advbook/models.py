@@ -10,9 +10,11 @@ that a defense can swap them (smooth activations, auxiliary batch norms) without
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -26,6 +28,86 @@ class Normalize(nn.Module):
 
     def forward(self, x):
         return (x - self.mean) / self.std
+
+
+# ----------------------------------------------------------------------------------------
+# AdvProp (Xie et al. 2019): an auxiliary batch norm for adversarial inputs
+# ----------------------------------------------------------------------------------------
+
+class DualBatchNorm2d(nn.Module):
+    """Two batch norms over the same features: `main` for clean inputs (and every evaluation),
+    `aux` for adversarial inputs during AdvProp training. Which one runs is set only inside
+    `auxiliary_bn(model)`, so the routing cannot leak out of the block that asked for it."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.main = nn.BatchNorm2d(num_features)
+        self.aux = nn.BatchNorm2d(num_features)
+        self.route_aux = False
+
+    def forward(self, x):
+        return self.aux(x) if self.route_aux else self.main(x)
+
+
+@contextmanager
+def auxiliary_bn(model: nn.Module):
+    """Route every DualBatchNorm2d of `model` through its auxiliary batch norm for the block."""
+    duals = [m for m in model.modules() if isinstance(m, DualBatchNorm2d)]
+    if not duals:
+        raise ValueError("auxiliary_bn needs a model built with advprop=True (it has no DualBatchNorm2d)")
+    for m in duals:
+        m.route_aux = True
+    try:
+        yield model
+    finally:
+        for m in duals:
+            m.route_aux = False
+
+
+# ----------------------------------------------------------------------------------------
+# Smooth adversarial training (Xie et al. 2020): ReLU forward, smooth gradient backward
+# ----------------------------------------------------------------------------------------
+
+def parametric_softplus(x: torch.Tensor, alpha: float) -> torch.Tensor:
+    """f(alpha, x) = log(1 + exp(alpha x)) / alpha, a smooth ReLU; its derivative is sigmoid(alpha x)."""
+    return F.softplus(alpha * x) / alpha
+
+
+class _ReLUWithSoftplusGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, alpha):
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return x.clamp_min(0)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        (x,) = ctx.saved_tensors
+        return grad_out * torch.sigmoid(ctx.alpha * x), None
+
+
+class SmoothGradReLU(nn.Module):
+    """ReLU in the forward pass; d/dx of the parametric softplus, sigmoid(alpha x), in the
+    backward pass (Xie et al. 2020 use alpha = 10). Replaces nn.ReLU via `replace_relu`."""
+
+    def __init__(self, alpha: float = 10.0):
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x):
+        return _ReLUWithSoftplusGradient.apply(x, self.alpha)
+
+
+def replace_relu(model: nn.Module, factory: Callable[[], nn.Module]) -> int:
+    """Swap every nn.ReLU module of `model` for `factory()`; returns how many were swapped."""
+    count = 0
+    for name, child in model.named_children():
+        if isinstance(child, nn.ReLU):
+            setattr(model, name, factory())
+            count += 1
+        else:
+            count += replace_relu(child, factory)
+    return count
 
 
 class SmallCNN(nn.Module):
@@ -141,12 +223,19 @@ ARCHITECTURES = {
 
 def build(name: str, num_classes: int = 10, in_channels: int = 3, *, mean: Sequence[float] | None = None,
           std: Sequence[float] | None = None, image_size: int = 32, width: int | None = None,
-          norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d) -> nn.Sequential:
+          norm_layer: Callable[[int], nn.Module] = nn.BatchNorm2d, advprop: bool = False,
+          activation: str = "relu", sat_alpha: float = 10.0) -> nn.Sequential:
     """A model that takes [0, 1] pixels: `Normalize(mean, std)` followed by the architecture.
 
     `width` scales the channel count (None: the architecture's usual width); the smoke
-    profile uses narrow ResNets so that it runs on a CPU.
+    profile uses narrow ResNets so that it runs on a CPU. `advprop=True` gives every batch
+    norm an auxiliary twin (DualBatchNorm2d); `activation="sat"` swaps the ReLUs for
+    SmoothGradReLU(sat_alpha).
     """
+    if activation not in ("relu", "sat"):
+        raise ValueError(f"activation must be 'relu' or 'sat', got {activation!r}")
+    if advprop:
+        norm_layer = DualBatchNorm2d
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(ARCHITECTURES))}")
     mean = tuple(mean) if mean is not None else (0.0,) * in_channels
@@ -154,6 +243,10 @@ def build(name: str, num_classes: int = 10, in_channels: int = 3, *, mean: Seque
     if len(mean) != in_channels or len(std) != in_channels:
         raise ValueError(f"mean and std need {in_channels} values each, got {len(mean)} and {len(std)}")
     net = ARCHITECTURES[name](num_classes, in_channels, image_size, norm_layer, width)
+    if advprop and not any(isinstance(m, DualBatchNorm2d) for m in net.modules()):
+        raise ValueError(f"'{name}' has no batch norm, so AdvProp does not apply to it")
+    if activation == "sat":
+        replace_relu(net, lambda: SmoothGradReLU(sat_alpha))
     return nn.Sequential(Normalize(mean, std), net)
 
 

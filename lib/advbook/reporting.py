@@ -81,6 +81,23 @@ def aggregate(rows: list[dict], by: str, metric: str) -> dict:
     return {k: (*mean_spread(v), len(v)) for k, v in groups.items()}
 
 
+def difference(a: list[float], b: list[float]) -> tuple[float, float]:
+    """mean(a) - mean(b) and its standard error over seeds (0 when either has one seed)."""
+    (ma, sa), (mb, sb) = mean_spread(a), mean_spread(b)
+    return ma - mb, math.sqrt(sa ** 2 / len(a) + sb ** 2 / len(b)) if a and b else float("nan")
+
+
+def direction(a: list[float], b: list[float]) -> bool | None:
+    """Is a above b? True or False when the gap exceeds two standard errors, else None (the
+    seeds cannot tell; with a single seed every gap counts)."""
+    diff, se = difference(a, b)
+    if math.isnan(diff):
+        return None
+    if abs(diff) <= 2 * se:
+        return None
+    return diff > 0
+
+
 def verdict(holds: bool | None, profile: str) -> str:
     """A claim's verdict from our evidence. A smoke run never confirms or refutes anything."""
     if profile == "smoke" or holds is None:
@@ -138,3 +155,21 @@ def curve_figure(curves: dict[str, dict], xlabel: str, ylabel: str, title: str, 
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def scatter_figure(points: dict[str, tuple[list, list]], xlabel: str, ylabel: str, title: str, ax=None):
+    """One marker per label at (mean x, mean y) over seeds, with ±std error bars, in percent."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for label, (xs, ys) in points.items():
+        (mx, sx), (my, sy) = mean_spread(xs), mean_spread(ys)
+        ax.errorbar(100 * mx, 100 * my, xerr=100 * sx, yerr=100 * sy, fmt="o", capsize=3, label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax.figure.tight_layout()
+    return ax.figure

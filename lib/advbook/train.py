@@ -180,12 +180,13 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
             # accumulate on the device; read once per epoch (no host sync per step)
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
-        record = {"epoch": epoch + 1, "lr_end": lr, "train_loss": loss_sum.item() / n,
-                  "train_acc": correct.item() / n, "seconds": time.perf_counter() - started}
+        train_loss, train_acc = loss_sum.item() / n, correct.item() / n  # the epoch's one host sync
+        record = {"epoch": epoch + 1, "lr_end": lr, "train_loss": train_loss, "train_acc": train_acc,
+                  "seconds": time.perf_counter() - started}
         if replaced is not None:
             record["perturbed"] = replaced.count
         if cfg.epoch_eval:
-            from .evaluate import accuracy
+            from .evaluate import accuracy  # here, not at the top: evaluate imports this module
             record["test_acc"] = accuracy(model, dataset.x_test[:cfg.epoch_eval], dataset.y_test[:cfg.epoch_eval],
                                           device=device, precision=cfg.precision)
         history.append(record)

@@ -100,7 +100,7 @@ class Chapter:
         return {name: self.parameter(name).parse(text) for name, text in pairs}
 
 
-CHAPTER_MODULES = ("primer", "adaptive")
+CHAPTER_MODULES = ("primer", "adaptive", "mixture", "performance")
 
 
 def get(name: str) -> Chapter:

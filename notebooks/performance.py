@@ -1,0 +1,77 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Performance
+#
+# How much of each paper this book can reproduce is bounded by GPU minutes, and adversarial
+# training costs 3 to 12 times standard training, so the speed of the attack-plus-train step
+# multiplies everything else. `advbook bench` measures it: images per second (each training
+# image counted once per epoch) for standard training, FGSM-RS and PGD-10 adversarial
+# training, for this library's `fit` and for a reference loop written the common way (a
+# `DataLoader` over float tensors, fp32, torchattacks' FFGSM or PGD, a loss read back every
+# step), side by side in one run on the same machine.
+#
+# Our loop's fast path, each trick explicit in `advbook.train.fit`: the training set lives on
+# the GPU as uint8 and is batched by indexing; random crop and flip run batched on the GPU;
+# normalization is the model's first layer; bf16 autocast for the attack and the training
+# step with fp32 master weights; channels_last activations; a fused SGD step; and no host
+# synchronization inside the step loop (metrics accumulate on the device and are read once
+# per epoch). `torch.compile` is behind the `compile` option and off by default until a
+# benchmark shows it pays for its compile time.
+#
+# The targets, checked by the benchmark on one H100, not by tests:
+
+# %% tags=["parameters"]
+profile = "smoke"   # the page renders stored benchmark records; the profile changes nothing here
+overrides = {}
+
+# %%
+from IPython.display import Markdown, display
+
+from advbook.chapters.performance import TARGETS, describe, missing, records, throughput_table
+
+bench, ttr = records("bench"), records("time-to-robustness")
+display(Markdown("\n".join(f"- {t}" for t in TARGETS)))
+gaps = missing(bench, ttr)
+if gaps:
+    display(Markdown("> **Still missing, so no speed claim is made on this page:**\n>\n"
+                     + "\n".join(f"> - {g}" for g in gaps)))
+
+# %% [markdown]
+# ## Throughput
+#
+# One table per stored benchmark record. `speed-up` is ours over the reference in the same
+# run; `% of peak` compares the achieved FLOP rate with the device's own measured dense
+# matmul rate (bf16 on a GPU, fp32 on a CPU). FLOPs per image count one training step,
+# attack included (a forward and backward pass measured with torch's FLOP counter, plus
+# $2\times$ the forward FLOPs for each attack gradient step). A CPU record made with
+# `--quick` only checks that the benchmark runs: its shapes are tiny and its speeds mean
+# nothing for a GPU.
+
+# %%
+for record in bench:
+    display(Markdown(describe(record)))
+    display(throughput_table(record))
+
+# %% [markdown]
+# ## Time to robustness
+#
+# FGSM-RS with the recipe of Wong et al. (2020): PreActResNet-18, 15 epochs, cyclic learning
+# rate up to 0.2, $\alpha = 10/255$, $\epsilon = 8/255$, on CIFAR-10 (JPEG q75 copy); then PGD-50
+# with 10 restarts on the whole test set. Wong et al. report 46 % robust accuracy after 12
+# minutes on their GPU, on the original CIFAR-10.
+
+# %%
+for record in ttr:
+    display(Markdown(f"`{record['file']}`: {record['dataset']}, {record['device']}, commit {record['commit']}"
+                     + (" — **quick CPU check on digits, not the recipe**" if record["quick"] else "")
+                     + f": clean {100 * record['clean_acc']:.2f} %, {record['eval']['attack']} "
+                       f"{100 * record['robust_acc']:.2f} %, {record['wall_seconds']:.0f} s wall"))

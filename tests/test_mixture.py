@@ -1,0 +1,128 @@
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from advbook import defenses, models, published
+from advbook.chapters import mixture
+from conftest import SHARED_DATA
+
+
+def test_smooth_grad_relu_forward_is_relu_and_backward_is_sigmoid():
+    x = torch.linspace(-3, 3, 61, requires_grad=True)
+    y = models.SmoothGradReLU(alpha=10.0)(x)
+    assert torch.equal(y, torch.relu(x))
+    y.sum().backward()
+    assert torch.allclose(x.grad, torch.sigmoid(10.0 * x.detach()))
+
+
+def test_parametric_softplus_derivative_is_sigmoid():
+    x = torch.linspace(-3, 3, 61, requires_grad=True)
+    models.parametric_softplus(x, 5.0).sum().backward()
+    assert torch.allclose(x.grad, torch.sigmoid(5.0 * x.detach()), atol=1e-6)
+
+
+def test_sat_build_swaps_every_relu():
+    net = models.build("resnet18", 10, 3, width=8, activation="sat")
+    assert not any(isinstance(m, nn.ReLU) for m in net.modules())
+    assert sum(isinstance(m, models.SmoothGradReLU) for m in net.modules()) == 17  # stem + 2 per block x 8
+    with pytest.raises(ValueError):
+        models.build("resnet18", activation="gelu")
+
+
+def test_auxiliary_bn_routes_only_inside_its_block():
+    net = models.build("small-cnn", 10, 1, width=4, advprop=True).train()
+    dual = next(m for m in net.modules() if isinstance(m, models.DualBatchNorm2d))
+    x = torch.rand(16, 1, 8, 8)
+    with models.auxiliary_bn(net):
+        net(x)
+    assert dual.aux.num_batches_tracked == 1 and dual.main.num_batches_tracked == 0
+    net(x)
+    assert dual.main.num_batches_tracked == 1
+    with pytest.raises(RuntimeError):
+        with models.auxiliary_bn(net):
+            raise RuntimeError("boom")
+    assert not dual.route_aux  # reset even after an error
+    with pytest.raises(ValueError, match="advprop"):
+        with models.auxiliary_bn(models.build("small-cnn", 10, 1, width=4)):
+            pass
+    with pytest.raises(ValueError, match="no batch norm"):
+        models.build("std-cnn", 10, 1, image_size=28, advprop=True)
+
+
+def test_als_targets():
+    logits = torch.tensor([[1.0, 5.0, -2.0, 0.0], [-9.0, 0.0, 1.0, 2.0]])
+    targets = defenses.als_targets(logits, torch.tensor([1, 0]), 0.1)
+    assert torch.allclose(targets.sum(1), torch.ones(2))
+    assert targets[0].tolist() == pytest.approx([0.0, 0.9, 0.1, 0.0])
+    # the true class may score lowest; the smoothing mass then goes to the lowest other class
+    assert targets[1].tolist() == pytest.approx([0.9, 0.1, 0.0, 0.0])
+
+
+def test_mixture_step_trains_both_batch_norms_and_returns_clean_logits(digits):
+    net = models.build("small-cnn", 10, 1, width=4, advprop=True).train()
+    x, y = digits.x_train[:32].float() / 255, digits.y_train[:32]
+    loss, logits = defenses.mixture(net, x, y, adversarial=True, advprop=True, als_alpha=0.1, eps=0.1,
+                                    alpha=0.05, steps=2)
+    loss.backward()
+    dual = next(m for m in net.modules() if isinstance(m, models.DualBatchNorm2d))
+    assert logits.shape == (32, 10)
+    assert dual.aux.weight.grad is not None and dual.main.weight.grad is not None
+    # 1 clean pass on main; 2 attack steps + 1 adversarial pass on aux
+    assert dual.main.num_batches_tracked == 1 and dual.aux.num_batches_tracked == 3
+
+
+def test_published_tables_match_the_paper_text():
+    paper = SHARED_DATA.parent / "papers" / "mixture-advprop-als-sat.md"
+    if not paper.exists():
+        pytest.skip(f"paper text not present at {paper}")
+    text = paper.read_text()
+    frame = published.load("mixture-advprop-als-sat")
+    for (table, row), group in frame.groupby(["table", "row"], sort=False):
+        values = [f"{v:.2f}" for v in group["value"]]
+        # the row's five numbers appear in order on one line of the paper (bold marks stripped)
+        lines = [re.sub(r"</?b>", "", line) for line in text.splitlines() if line.startswith(row + "\t")]
+        assert any(line.split("\t")[1:] == values for line in lines), (table, row, values)
+
+
+def _rows(clean_advprop, pgd05_als_sat):
+    rows = []
+    base = {"Test Accuracy": 0.90, "FGSM 0.1": 0.40, "PGD 0.1": 0.35, "FGSM 0.5": 0.30, "PGD 0.5": 0.10}
+    for seed, noise in enumerate((-0.002, 0.0, 0.002)):
+        for name in mixture.TECHNIQUES:
+            row = {k: v + noise for k, v in base.items()}
+            if "AdvProp" in name:
+                row.update({k: v + 0.1 for k, v in row.items()})
+                row["Test Accuracy"] = clean_advprop + noise - (0.01 if name != "AdvProp" else 0)
+            if name == "ALS":
+                row["Test Accuracy"] -= 0.01
+                row["PGD 0.5"] += 0.03
+            if name in ("SAT", "ALS + SAT", "Adversarial"):
+                row["Test Accuracy"] -= 0.005 * (name != "Adversarial")
+                row["PGD 0.5"] = 0.2 + 0.03 * (name != "Adversarial") + noise
+            if name == "ALS + SAT":
+                row["PGD 0.5"] = pgd05_als_sat + noise
+            rows.append({"table": "1", "configuration": name, "seed": seed, **row})
+    return rows
+
+
+def test_claims_verdicts_follow_the_evidence():
+    s = mixture.CHAPTER.settings("fast")
+    good = mixture.claims(s, _rows(0.92, 0.5))
+    assert [c["verdict"] for c in good] == ["confirmed"] * 6, good
+    bad = mixture.claims(s, _rows(0.85, 0.05))
+    verdicts = [c["verdict"] for c in bad]
+    assert verdicts[0] == "not confirmed" and verdicts[4] == "not confirmed"
+    assert {c["verdict"] for c in mixture.claims(mixture.CHAPTER.settings("smoke"), _rows(0.92, 0.5))} == \
+        {"inconclusive at this scale"}
+
+
+def test_experiments_cover_both_tables():
+    s = mixture.CHAPTER.settings("smoke", seeds=[0])
+    configs = mixture.CHAPTER.experiments(s)
+    assert len(configs) == 9 + 3
+    als = next(c for c in configs if c["configuration"] == "ALS")
+    assert als["train"]["defense_params"]["adversarial"] is False and als["train"]["defense_params"]["als_alpha"] > 0
+    table2 = [c for c in configs if c["table"] == "2"]
+    assert all(c["train"]["defense_params"]["eps"] == 0.5 for c in table2)
