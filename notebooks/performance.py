@@ -34,9 +34,10 @@ profile = "smoke"   # the page renders stored benchmark records; the profile cha
 overrides = {}
 
 # %%
+import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from advbook.chapters.performance import TARGETS, describe, missing, records, throughput_table
+from advbook.chapters.performance import TARGETS, describe, missing, records, throughput_figure, throughput_table
 
 bench, ttr = records("bench"), records("time-to-robustness")
 display(Markdown("\n".join(f"- {t}" for t in TARGETS)))
@@ -54,12 +55,15 @@ if gaps:
 # attack included (a forward and backward pass measured with torch's FLOP counter, plus
 # $2\times$ the forward FLOPs for each attack gradient step). A CPU record made with
 # `--quick` only checks that the benchmark runs: its shapes are tiny and its speeds mean
-# nothing for a GPU.
+# nothing for a GPU. The bars show the same numbers on a log scale: the gap between a pair of
+# bars is the speed-up.
 
 # %%
 for record in bench:
     display(Markdown(describe(record)))
     display(throughput_table(record))
+    display(throughput_figure(record))
+    plt.close("all")
 
 # %% [markdown]
 # ## Time to robustness

@@ -40,6 +40,27 @@ def throughput_table(record: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["model", "method"])
 
 
+def throughput_figure(record: dict):
+    """Bars of images per second, ours beside the reference, per model and method (log scale)."""
+    import matplotlib.pyplot as plt
+
+    rows = record["rows"]
+    labels = [f"{r['model']}\n{r['method']}" for r in rows]
+    xs = range(len(rows))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(rows)), 3.6))
+    ax.bar([x - 0.2 for x in xs], [r["ours_images_per_s"] for r in rows], 0.4, label="advbook fit")
+    if all(r["reference_images_per_s"] for r in rows):
+        ax.bar([x + 0.2 for x in xs], [r["reference_images_per_s"] for r in rows], 0.4, label="reference loop")
+    ax.set_xticks(list(xs), labels, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("training images per second")
+    ax.set_title(record["device"] + (" (quick check, small shapes)" if record["quick"] else ""))
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def describe(record: dict) -> str:
     return (f"`{record['file']}`: {record['device']}, torch {record['torch']}, commit {record['commit']}, "
             f"{record['created']}; {record['images']} images of {record['image_size']}x{record['image_size']}, "
