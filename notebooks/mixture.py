@@ -88,25 +88,26 @@ for ax, title in ((left, "forward: f(alpha, x)"), (right, "backward: d f / dx"))
 fig.tight_layout()
 
 # %% [markdown]
-# ## Table 1: every configuration trained with the weak attacker ($\epsilon = 0.1$)
+# ## Table 1: every configuration trained with the weak attacker (eps 0.1)
 #
 # Accuracy in percent on the test images under no attack, FGSM and PGD at $\epsilon = 0.1$
-# (PGD step $2/255$) and at $\epsilon = 0.5$ (PGD step $0.5$), pixels in $[0, 1]$. For each
-# column: the paper's number, ours (mean ± std over seeds) and the difference (ours - paper).
+# (PGD step $2/255$) and at $\epsilon = 0.5$ (PGD step $0.5$), pixels in $[0, 1]$. Each cell
+# reads *ours (paper; difference)*: our mean ± standard deviation over seeds, the paper's
+# number, and ours minus the paper's.
 # Our dataset and training length differ from the paper's (see the provenance), so the
 # differences measure more than reproduction error; the ordering of the rows is the fairer test.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-published.compare(PAPER, "1", ours_for_comparison(rows, "1"))
+published.side_by_side(published.compare(PAPER, "1", ours_for_comparison(rows, "1")))
 
 # %% [markdown]
-# ## Table 2: trained with $\epsilon = 0.5$ PGD examples
+# ## Table 2: trained with eps-0.5 PGD examples
 
 # %%
 # NBVAL_CHECK_OUTPUT
 if settings["table2"]:
-    display(published.compare(PAPER, "2", ours_for_comparison(rows, "2")))
+    display(published.side_by_side(published.compare(PAPER, "2", ours_for_comparison(rows, "2"))))
 
 # %% [markdown]
 # ## Figure 4: clean accuracy against robustness

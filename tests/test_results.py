@@ -70,6 +70,9 @@ def test_published_compare(tmp_path, monkeypatch):
     assert table.loc["Traditional", ("clean", "difference")] == -1.5
     assert table.loc["Traditional", ("clean", "ours")] == "88.50 ± 0.50"
     assert table.loc["AdvProp", ("clean", "ours")] == "not run"
+    folded = published.side_by_side(table)
+    assert folded.loc["Traditional", "clean"] == "88.50 ± 0.50 (90.00; -1.50)"
+    assert folded.loc["AdvProp", "clean"] == "not run (91.00)"
     with pytest.raises(ValueError, match="no table"):
         published.compare("paper-x", "9", ours)
 

@@ -56,3 +56,17 @@ def compare(paper: str, table: str, ours: pd.DataFrame) -> pd.DataFrame:
     frame = frame[order]
     frame.columns = pd.MultiIndex.from_tuples(order)
     return frame
+
+
+def side_by_side(table: pd.DataFrame) -> pd.DataFrame:
+    """`compare`'s table folded to one column per metric, 'ours (paper; difference)', so that
+    it fits a book page."""
+    metrics = list(dict.fromkeys(table.columns.get_level_values(0)))
+    out = pd.DataFrame(index=table.index)
+    for metric in metrics:
+        cells = []
+        for _, r in table[metric].iterrows():
+            diff = "" if pd.isna(r["difference"]) else f"; {r['difference']:+.2f}"
+            cells.append(f"{r['ours']} ({r['paper']:.2f}{diff})")
+        out[metric] = cells
+    return out

@@ -159,24 +159,18 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
                 "paper": "+6.79 to +15.19 points",
                 "ours": ", ".join(f"{c}: {gap('AdvProp', 'Traditional', c):+.2f}" for c in robust),
                 "verdict": verdict(both(*ds), s["profile"])})
-    out.append({"claim": "ALS costs clean accuracy and adds robustness at the strongest attacker (PGD 0.5), "
-                         "against Traditional",
-                "paper": "-1.26 clean, +3.21 PGD 0.5",
-                "ours": f"{gap('ALS', 'Traditional', 'Test Accuracy'):+.2f} clean, "
-                        f"{gap('ALS', 'Traditional', 'PGD 0.5'):+.2f} PGD 0.5",
-                "verdict": verdict(both(direction(_values(rows, "Traditional", "Test Accuracy"),
-                                                  _values(rows, "ALS", "Test Accuracy")),
-                                        direction(_values(rows, "ALS", "PGD 0.5"),
-                                                  _values(rows, "Traditional", "PGD 0.5"))), s["profile"])})
-    out.append({"claim": "SAT costs clean accuracy and adds robustness at the strongest attacker, against "
-                         "Adversarial",
-                "paper": "-0.56 clean, +3.67 PGD 0.5",
-                "ours": f"{gap('SAT', 'Adversarial', 'Test Accuracy'):+.2f} clean, "
-                        f"{gap('SAT', 'Adversarial', 'PGD 0.5'):+.2f} PGD 0.5",
-                "verdict": verdict(both(direction(_values(rows, "Adversarial", "Test Accuracy"),
-                                                  _values(rows, "SAT", "Test Accuracy")),
-                                        direction(_values(rows, "SAT", "PGD 0.5"),
-                                                  _values(rows, "Adversarial", "PGD 0.5"))), s["profile"])})
+    def tradeoff(name, reference, paper):  # costs clean accuracy, adds robustness at PGD 0.5
+        holds = both(direction(_values(rows, reference, "Test Accuracy"), _values(rows, name, "Test Accuracy")),
+                     direction(_values(rows, name, "PGD 0.5"), _values(rows, reference, "PGD 0.5")))
+        return {"claim": f"{name} costs clean accuracy and adds robustness at the strongest attacker (PGD 0.5), "
+                         f"against {reference}",
+                "paper": paper,
+                "ours": f"{gap(name, reference, 'Test Accuracy'):+.2f} clean, "
+                        f"{gap(name, reference, 'PGD 0.5'):+.2f} PGD 0.5",
+                "verdict": verdict(holds, s["profile"])}
+
+    out.append(tradeoff("ALS", "Traditional", "-1.26 clean, +3.21 PGD 0.5"))
+    out.append(tradeoff("SAT", "Adversarial", "-0.56 clean, +3.67 PGD 0.5"))
     weak = [n for n in TECHNIQUES if _values(rows, n, "PGD 0.5")]
     best = max(weak, key=lambda n: mean_spread(_values(rows, n, "PGD 0.5"))[0], default=None)
     runner_up = [direction(_values(rows, "ALS + SAT", "PGD 0.5"), _values(rows, n, "PGD 0.5"))
