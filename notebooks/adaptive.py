@@ -59,7 +59,7 @@ settings = CHAPTER.settings(profile, **overrides)
 present, missing = available_datasets(settings)
 records = [get_or_compute(config) for config in CHAPTER.experiments(settings)]
 rows = summary(settings, records)
-display(Markdown(reporting.provenance(records, settings)))
+display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
 if missing:
     display(Markdown(f"> **Not run here:** {', '.join(missing)}: the data are not available on this machine "
                      "(no offline copy, no network). Their panels and claims are missing below."))

@@ -52,7 +52,7 @@ from advbook.experiments import get_or_compute
 settings = CHAPTER.settings(profile, **overrides)
 records = [get_or_compute(config) for config in CHAPTER.experiments(settings)]
 rows = summary(settings, records)
-display(Markdown(reporting.provenance(records, settings)))
+display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
 
 # %% [markdown]
 # ## Clean and robust accuracy

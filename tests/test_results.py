@@ -94,3 +94,5 @@ def test_provenance_of_a_smoke_run_says_so():
     text = reporting.provenance([record], {"profile": "smoke"})
     assert "smoke run, not a reproduction" in text and record["device"] in text and "digits" in text
     assert "smoke run" not in reporting.provenance([record], {"profile": "fast"})
+    changed = reporting.provenance([record], {"profile": "fast", "eps": 0.05}, {"eps": 8 / 255})
+    assert "Changed from the profile's defaults:** `eps` = 0.05" in changed

@@ -9,8 +9,9 @@ import pandas as pd
 VERDICTS = ("confirmed", "not confirmed", "inconclusive at this scale")
 
 
-def provenance(records: list[dict], settings: dict) -> str:
-    """Markdown naming where every number of a chapter came from."""
+def provenance(records: list[dict], settings: dict, profile_defaults: dict | None = None) -> str:
+    """Markdown naming where every number of a chapter came from, and which parameters were
+    changed from the profile's defaults (`profile_defaults`)."""
     def distinct(key):
         return ", ".join(sorted({str(r.get(key)) for r in records})) or "none"
 
@@ -26,6 +27,11 @@ def provenance(records: list[dict], settings: dict) -> str:
              f"Python {distinct('python')} · **library commit:** {distinct('commit')}",
              f"**Computed:** {min((r['created'] for r in records), default='-')} to "
              f"{max((r['created'] for r in records), default='-')}"]
+    changed = {k: v for k, v in settings.items() if profile_defaults and k in profile_defaults
+               and profile_defaults[k] != v}
+    if changed:
+        lines.insert(1, "**Changed from the profile's defaults:** "
+                     + ", ".join(f"`{k}` = {v!r}" for k, v in changed.items()))
     if settings["profile"] == "smoke":
         lines.insert(0, "> **This is a smoke run, not a reproduction.** It trains tiny models on a tiny dataset "
                         "on a CPU to show that the pipeline works end to end. Its numbers say nothing about the "
