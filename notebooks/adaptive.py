@@ -30,8 +30,15 @@
 # **Where the paper is vague, and what we chose.**
 # - *Drawing $n$ samples*: the paper draws "n samples from probability distribution P" and
 #   calls $K$ "the set of indices". We read this as $n$ i.i.d. draws (with replacement), $K$
-#   the distinct indices drawn, so slightly fewer than $n$ samples may be perturbed; the
-#   parameter `replacement` switches to draws without replacement.
+#   the distinct indices drawn, so fewer than $n$ samples may be perturbed (many fewer when
+#   the squared norm concentrates the draws: the table below shows how many); the parameter
+#   `replacement` switches to draws without replacement.
+# - *Cost*: the FGSM perturbation $x_i + \epsilon\,\mathrm{sign}(g_i)$ reuses the gradient of
+#   the sampling pass, so an adaptive epoch costs one input-gradient pass over the training set
+#   plus training, the same as perturbing every sample at the start of the epoch.
+# - *Augmentation on CIFAR-10*: the perturbations are computed once per epoch on the
+#   un-augmented images; random crop and flip are then applied to the perturbed image, so the
+#   trained-on image is a shifted copy of an FGSM image (still inside the $\epsilon$ ball).
 # - *Which mode the gradients are taken in*: eval mode (no dropout; batch norm with running
 #   statistics), once at the start of the epoch, with the model as it stands.
 # - *Every sample perturbed* (the baseline): the same algorithm with $K$ = all samples, the

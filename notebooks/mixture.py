@@ -40,8 +40,16 @@
 # - *ALS alone* trains on clean inputs only (its Table 1 row sits with Traditional, not with
 #   the adversarial rows); ALS with SAT or AdvProp uses adversarial examples. ALS's $\alpha$ is
 #   not given: we use 0.1, the usual label-smoothing weight.
-# - *The PGD evaluations*: the number of steps is not given; we use 10 (parameter `eval_steps`).
-#   PGD starts from a random point in the ball, as in Madry et al.
+# - *The trainer's start*: the paper's PGD update starts from $x$ itself (no random start), which
+#   is what keeps its two small steps far inside the ball; we do the same.
+# - *The loss*: Algorithm 1 takes one cross-entropy over the concatenated clean and adversarial
+#   predictions, that is the mean $(\mathcal{L}_{clean} + \mathcal{L}_{adv})/2$ of Eq. (4)'s sum;
+#   we follow the algorithm.
+# - *The PGD evaluations*: the number of steps is not given; we use 10 (parameter `eval_steps`),
+#   from a random start in the ball, as in Madry et al.
+# - *Robust accuracy*: we count an image as robust only if it is classified correctly both clean
+#   and attacked; the paper's numbers are presumably accuracy on the attacked images alone,
+#   which can be higher (an attack can push a misclassified image to the right class).
 # - *Optimizer and schedule*: "100 epochs and a decreasing learning rate": SGD, momentum 0.9,
 #   weight decay $5\cdot10^{-4}$, cosine decay. Clean and adversarial inputs go through the
 #   model in two separate calls, as in the algorithm, so batch statistics are never mixed.

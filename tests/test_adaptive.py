@@ -10,23 +10,33 @@ CPU = torch.device("cpu")
 
 def test_sampling_prefers_large_input_gradients(trained, digits):
     x, y = digits.x_train, digits.y_train
-    norms = defenses.input_gradient_norms(trained, x, y)
-    assert norms.shape == (len(y),) and (norms >= 0).all()
-    g = torch.Generator().manual_seed(0)
+    grads = defenses.input_gradients(trained, x, y)
+    norms = grads.flatten(1).norm(dim=1)
+    assert grads.shape == x.shape and (norms > 0).any()
     for power in (1, 2):
-        chosen = defenses.adaptive_selection(trained, x, y, 100, power, True, g)
+        chosen = defenses.adaptive_selection(grads, 100, power, True, torch.Generator().manual_seed(0))
         assert len(chosen) <= 100 and len(chosen) == len(chosen.unique())
         assert norms[chosen].mean() > 2 * norms.mean()
     # the squared norm concentrates the draws further
-    squared = defenses.adaptive_selection(trained, x, y, 100, 2, True, torch.Generator().manual_seed(0))
-    plain = defenses.adaptive_selection(trained, x, y, 100, 1, True, torch.Generator().manual_seed(0))
+    squared = defenses.adaptive_selection(grads, 100, 2, True, torch.Generator().manual_seed(0))
+    plain = defenses.adaptive_selection(grads, 100, 1, True, torch.Generator().manual_seed(0))
     assert norms[squared].mean() >= norms[plain].mean()
 
 
 def test_without_replacement_draws_exactly_n(trained, digits):
-    chosen = defenses.adaptive_selection(trained, digits.x_train, digits.y_train, 300, 1, False,
-                                         torch.Generator().manual_seed(1))
+    grads = defenses.input_gradients(trained, digits.x_train, digits.y_train)
+    chosen = defenses.adaptive_selection(grads, 300, 1, False, torch.Generator().manual_seed(1))
     assert len(chosen) == 300
+
+
+def test_adaptive_fgsm_is_fgsm_on_the_chosen_samples(trained, digits):
+    from advbook import attacks
+
+    x, y = digits.x_train, digits.y_train
+    idx, images = defenses.perturb_epoch(trained, x, y, torch.Generator().manual_seed(0), selection="gradient-norm",
+                                         eps=0.1, n=50)
+    expected = attacks.fgsm(trained, x[idx].float() / 255, y[idx], 0.1)
+    assert torch.allclose(images, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("attack", ["fgsm", "pgd"])

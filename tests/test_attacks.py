@@ -63,6 +63,8 @@ def test_attacks_leave_mode_and_parameter_gradients_alone(digits, make_model, mo
 
 def test_negative_eps_is_refused(trained, digits):
     x, y = batch(digits, 8)
+    with pytest.raises(ValueError, match="restarts"):
+        attacks.pgd(trained, x, y, 0.1, 0.01, 3, restarts=2, keep_best=False)
     with pytest.raises(ValueError, match="eps"):
         attacks.pgd(trained, x, y, -0.1, 0.01, 3)
     with pytest.raises(ValueError, match="eps"):

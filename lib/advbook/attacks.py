@@ -94,6 +94,8 @@ def pgd(model, x, y, eps: float, alpha: float, steps: int, *, norm: str = "linf"
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
     if steps < 0 or restarts < 1:
         raise ValueError(f"need steps >= 0 and restarts >= 1, got {steps} and {restarts}")
+    if restarts > 1 and not keep_best:
+        raise ValueError("restarts > 1 needs keep_best=True (which restart's result would be returned?)")
     loss_fn = LOSSES[loss]
     best = x.clone()
     best_fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)

@@ -63,7 +63,9 @@ def als_targets(logits: torch.Tensor, y: torch.Tensor, alpha: float) -> torch.Te
 
 def mixture(model, x, y, *, adversarial: bool, advprop: bool = False, als_alpha: float = 0.0,
             eps: float = 0.1, alpha: float = 2 / 255, steps: int = 2):
-    """Algorithm 1 of Dallaire and David, Eq. (4): L(f(x), y) + L(f(x_adv), y).
+    """Algorithm 1 of Dallaire and David, Eq. (4): L(f(x), y) + L(f(x_adv), y), computed as the
+    algorithm writes it: one cross-entropy (a mean) over the concatenated predictions, i.e.
+    (L_clean + L_adv) / 2.
 
     Clean predictions use the main batch norms. With `adversarial`, x_adv is `steps`-step PGD;
     with `advprop`, the attack and the adversarial predictions run through the auxiliary batch
@@ -76,7 +78,9 @@ def mixture(model, x, y, *, adversarial: bool, advprop: bool = False, als_alpha:
     labels = y
     if adversarial:
         with auxiliary_bn(model) if advprop else nullcontext():
-            x_adv = attacks.pgd(model, x, y, eps, alpha, steps, keep_best=False)
+            # no random start: the paper's PGD update from x itself, so that 2 small steps stay
+            # well inside the ball ("they do not reach the epsilon at all")
+            x_adv = attacks.pgd(model, x, y, eps, alpha, steps, random_start=False, keep_best=False)
             adv_logits = model(x_adv)
         logits, labels = torch.cat([logits, adv_logits]), torch.cat([y, y])
     if als_alpha > 0:
@@ -90,21 +94,20 @@ def mixture(model, x, y, *, adversarial: bool, advprop: bool = False, als_alpha:
 # Epoch-level perturbation: Kamath, Deshpande and Subrahmanyam (2019), Algorithm 1
 # ----------------------------------------------------------------------------------------
 
-def input_gradient_norms(model, x_u8, y, batch_size=1000):
-    """||grad_x CE(f(x_i), y_i)||_2 for every training sample, batched (one backward per batch:
-    the input gradient of a summed loss is each sample's own gradient)."""
-    norms = []
+def input_gradients(model, x_u8, y, batch_size=1000):
+    """grad_x CE(f(x_i), y_i) for every training sample, batched (one backward per batch: the
+    input gradient of a summed loss is each sample's own gradient)."""
+    grads = []
     for start in range(0, len(y), batch_size):
         x = to_float(x_u8[start:start + batch_size])
-        _, _, grad = attacks.input_gradient(model, x, y[start:start + batch_size], attacks.LOSSES["ce"])
-        norms.append(grad.flatten(1).norm(dim=1))
-    return torch.cat(norms)
+        grads.append(attacks.input_gradient(model, x, y[start:start + batch_size], attacks.LOSSES["ce"])[2])
+    return torch.cat(grads)
 
 
-def adaptive_selection(model, x_u8, y, n: int, power: int, replacement: bool, generator):
+def adaptive_selection(grads: torch.Tensor, n: int, power: int, replacement: bool, generator):
     """Algorithm 1, lines 2-4: p_i = g'_i / sum_j g'_j with g'_i = ||g_i||_2 (power 1) or
     ||g_i||_2^2 (power 2); draw n indices from P. Returns K, the distinct indices drawn."""
-    weights = input_gradient_norms(model, x_u8, y).double() ** power
+    weights = grads.flatten(1).norm(dim=1).double() ** power
     if float(weights.sum()) == 0.0:  # a perfectly fitted model: no gradient anywhere, draw uniformly
         weights = torch.ones_like(weights)
     draws = torch.multinomial(weights, n, replacement=replacement, generator=generator)
@@ -118,11 +121,18 @@ def perturb_epoch(model, x_u8, y, generator, *, selection: str, eps: float, atta
     selection "gradient-norm": Algorithm 1's sampling of n samples; "all": every sample.
     attack "fgsm" (the paper's) or "pgd" (its appendix; step 2.5 eps / steps, random start).
     Computed once at the start of the epoch, in the model's current mode (the caller's).
+    Adaptive FGSM reuses the gradients of the sampling pass, x_i + eps sign(g_i), as the
+    algorithm does: one gradient pass over the training set per epoch, as for "all".
     """
-    if selection == "all":
+    if attack not in ("fgsm", "pgd"):
+        raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
+    if selection == "gradient-norm":
+        grads = input_gradients(model, x_u8, y)
+        indices = adaptive_selection(grads, n, power, replacement, generator)
+        if attack == "fgsm":
+            return indices, (to_float(x_u8[indices]) + eps * grads[indices].sign()).clamp(0, 1)
+    elif selection == "all":
         indices = torch.arange(len(y), device=y.device)
-    elif selection == "gradient-norm":
-        indices = adaptive_selection(model, x_u8, y, n, power, replacement, generator)
     else:
         raise ValueError(f"selection must be 'gradient-norm' or 'all', got {selection!r}")
     perturbed = []
@@ -131,10 +141,8 @@ def perturb_epoch(model, x_u8, y, generator, *, selection: str, eps: float, atta
         x = to_float(x_u8[idx])
         if attack == "fgsm":
             perturbed.append(attacks.fgsm(model, x, y[idx], eps))
-        elif attack == "pgd":
-            perturbed.append(attacks.pgd(model, x, y[idx], eps, 2.5 * eps / steps, steps, keep_best=False))
         else:
-            raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
+            perturbed.append(attacks.pgd(model, x, y[idx], eps, 2.5 * eps / steps, steps, keep_best=False))
     return indices, torch.cat(perturbed)
 
 

@@ -109,7 +109,8 @@ def evaluate(model, dataset, spec: dict, *, device=None, precision="fp32") -> di
         if name not in named:
             raise ValueError(f"unknown attack '{name}'; known: {', '.join(named)}")
         attack, params = named[name]
-        xs, ys = (x[:spec["autoattack_n"]], y[:spec["autoattack_n"]]) if name == "autoattack" else (x, y)
+        m = spec.get("autoattack_n") or len(y) if name == "autoattack" else len(y)
+        xs, ys = x[:m], y[:m]
         out[name] = robust_accuracy(model, xs, ys, attack, device=device, precision=precision, **params)
         if name == "autoattack":
             out["autoattack_n"] = len(ys)
