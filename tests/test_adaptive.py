@@ -90,3 +90,9 @@ def test_unavailable_datasets_are_reported_not_run(tmp_path, monkeypatch):
     present, missing = adaptive.available_datasets(s)
     assert present == ["digits"] and missing == ["cifar10-jpeg"]
     assert {c["dataset"] for c in adaptive.CHAPTER.experiments(s)} == {"digits"}
+
+
+def test_robustness_comparison_is_inconclusive_when_the_baseline_is_not_robust():
+    s = adaptive.CHAPTER.settings("fast", sample_sizes=[100])
+    no_robustness = adaptive.claims(s, _rows(0.99, 0.988, 0.985, 0.0, 0.0, 2.0, 1.5, 0.03))
+    assert no_robustness[2]["verdict"] == "inconclusive at this scale"
