@@ -77,7 +77,10 @@ if missing:
 # One row per dataset; left, samples drawn by gradient norm, right, by squared norm. Each
 # line is a training variant: no perturbed samples (`none`), $n$ samples per epoch, or every
 # sample perturbed (`all FGSM`). Mean over seeds with a ±1 standard deviation band. The
-# paper's claim (3) is that the adaptive lines sit near the `all FGSM` line.
+# paper's claim (3) is that the adaptive lines sit near the `all FGSM` line. Read the right end
+# too: on a $[0, 1]$ image a large enough budget breaks any classifier, so a line that flattens
+# above zero at large $\epsilon$ means PGD has stopped finding the adversarial examples that
+# exist there (gradient masking), not that the model is robust.
 
 # %%
 panels = robustness_curves(settings, records)
