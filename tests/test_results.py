@@ -56,6 +56,7 @@ def test_save_is_atomic(monkeypatch):
     with pytest.raises(RuntimeError):
         results.save({"config": config(), "metrics": {"clean": 0.0}})
     assert results.load(config())["metrics"]["clean"] == 1.0
+    assert not list(results.record_path(config()).parent.glob("*.tmp"))
 
 
 def test_published_compare(tmp_path, monkeypatch):

@@ -296,16 +296,6 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
     return True
 
 
-def batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, shuffle: bool = False,
-            generator: torch.Generator | None = None):
-    """Yield (x, y) mini-batches from tensors; the permutation comes from `generator`."""
-    n = len(y)
-    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-    for start in range(0, n, batch_size):
-        idx = order[start:start + batch_size]
-        yield x[idx], y[idx]
-
-
 def augment_crop_flip(x: torch.Tensor, padding: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
     """Batched random crop (zero padding) and horizontal flip, as in the CIFAR recipes.
 

@@ -249,6 +249,3 @@ def build(name: str, num_classes: int = 10, in_channels: int = 3, *, mean: Seque
         replace_relu(net, lambda: SmoothGradReLU(sat_alpha))
     return nn.Sequential(Normalize(mean, std), net)
 
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

@@ -50,11 +50,15 @@ def save(record: dict) -> Path:
     path = record_path(record["config"])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; a record is meant to be shared
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a record is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)  # no half-written file left behind
+        raise
     return path
 
 
@@ -80,12 +84,3 @@ def environment(device: torch.device) -> dict:
         device_name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     return {"device": device_name, "torch": torch.__version__, "torchvision": torchvision.__version__,
             "python": platform.python_version(), "commit": library_commit()}
-
-
-def all_records(chapter: str) -> list[dict]:
-    folder = results_dir() / chapter
-    records = []
-    for path in sorted(folder.glob("*.json")):
-        with open(path) as f:
-            records.append(json.load(f))
-    return records
