@@ -121,28 +121,19 @@ def perturb_epoch(model, x_u8, y, generator, *, selection: str, eps: float, atta
     selection "gradient-norm": Algorithm 1's sampling of n samples; "all": every sample.
     attack "fgsm" (the paper's) or "pgd" (its appendix; step 2.5 eps / steps, random start).
     Computed once at the start of the epoch, in the model's current mode (the caller's).
-    Adaptive FGSM reuses the gradients of the sampling pass, x_i + eps sign(g_i), as the
-    algorithm does: one gradient pass over the training set per epoch, as for "all".
+    FGSM uses the gradients of one pass over the training set, x_i + eps sign(g_i), for the
+    sampling weights and the perturbation alike, as the algorithm does; "all" costs the same pass.
     """
-    if attack not in ("fgsm", "pgd"):
-        raise ValueError(f"attack must be 'fgsm' or 'pgd', got {attack!r}")
-    if selection == "gradient-norm":
-        grads = input_gradients(model, x_u8, y)
-        indices = adaptive_selection(grads, n, power, replacement, generator)
-        if attack == "fgsm":
-            return indices, (to_float(x_u8[indices]) + eps * grads[indices].sign()).clamp(0, 1)
-    elif selection == "all":
-        indices = torch.arange(len(y), device=y.device)
-    else:
-        raise ValueError(f"selection must be 'gradient-norm' or 'all', got {selection!r}")
-    perturbed = []
-    for start in range(0, len(indices), 1000):
-        idx = indices[start:start + 1000]
-        x = to_float(x_u8[idx])
-        if attack == "fgsm":
-            perturbed.append(attacks.fgsm(model, x, y[idx], eps))
-        else:
-            perturbed.append(attacks.pgd(model, x, y[idx], eps, 2.5 * eps / steps, steps, keep_best=False))
+    if selection not in ("gradient-norm", "all") or attack not in ("fgsm", "pgd"):
+        raise ValueError(f"need selection 'gradient-norm' or 'all' and attack 'fgsm' or 'pgd', "
+                         f"got {selection!r} and {attack!r}")
+    grads = input_gradients(model, x_u8, y) if selection == "gradient-norm" or attack == "fgsm" else None
+    indices = adaptive_selection(grads, n, power, replacement, generator) if selection == "gradient-norm" \
+        else torch.arange(len(y), device=y.device)
+    if attack == "fgsm":  # at the clean point, from the same gradients: x_i + eps sign(g_i)
+        return indices, (to_float(x_u8[indices]) + eps * grads[indices].sign()).clamp(0, 1)
+    perturbed = [attacks.pgd(model, to_float(x_u8[idx]), y[idx], eps, 2.5 * eps / steps, steps, keep_best=False)
+                 for idx in indices.split(1000)]
     return indices, torch.cat(perturbed)
 
 

@@ -109,7 +109,7 @@ def evaluate(model, dataset, spec: dict, *, device=None, precision="fp32") -> di
         if name not in named:
             raise ValueError(f"unknown attack '{name}'; known: {', '.join(named)}")
         attack, params = named[name]
-        m = spec.get("autoattack_n") or len(y) if name == "autoattack" else len(y)
+        m = (spec.get("autoattack_n") or len(y)) if name == "autoattack" else len(y)
         xs, ys = x[:m], y[:m]
         out[name] = robust_accuracy(model, xs, ys, attack, device=device, precision=precision, **params)
         if name == "autoattack":
