@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 from . import data as data_mod
 from . import models
-from .data import PROJECT_ROOT
-from .results import environment
+from .paths import BENCH
+from .store import environment
 from .train import TrainConfig, fit
 
 EPS, ALPHA_RS = 8 / 255, 10 / 255
@@ -112,7 +112,7 @@ def ours(model_name, method, dataset, batch_size, device, width, fast: bool) -> 
     defense, params = METHODS[method]
     cfg = TrainConfig(defense=defense, defense_params=params, epochs=1, batch_size=batch_size, lr=0.1,
                       schedule="constant", augment=True, precision="bf16" if fast else "fp32",
-                      channels_last=fast)
+                      channels_last=fast, cudnn_benchmark=fast, drop_last=fast)
     torch.manual_seed(0)
     model = models.build(model_name, 10, 3, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), width=width)
     warmup = dataset.subset(min(len(dataset.y_train), 4 * batch_size), 0)
@@ -183,15 +183,16 @@ def time_to_robustness(device: torch.device, quick: bool, data_root=None) -> dic
     fast = device.type == "cuda"
     cfg = TrainConfig(defense="fgsm-rs", defense_params={"eps": eps, "alpha": 1.25 * eps}, epochs=epochs,
                       batch_size=batch, lr=0.2, schedule="cyclic", augment=not quick, seed=0,
-                      precision="bf16" if fast else "fp32", channels_last=fast)
+                      precision="bf16" if fast else "fp32", channels_last=fast,
+                      cudnn_benchmark=fast, drop_last=fast)
     mean, std = dataset.channel_stats()
     torch.manual_seed(0)
     model = models.build(model_name, dataset.num_classes, dataset.in_channels, mean=mean, std=std,
                          image_size=dataset.image_size, width=width)
     history = fit(model, dataset, cfg, device=device, progress=None)
     train_seconds = time.perf_counter() - start
-    clean = accuracy(model, dataset.x_test, dataset.y_test, device=device, precision=cfg.precision)
-    robust = robust_accuracy(model, dataset.x_test, dataset.y_test, pgd, device=device, precision=cfg.precision,
+    clean = accuracy(model, dataset.x_test, dataset.y_test, device=device)  # evaluation: fp32
+    robust = robust_accuracy(model, dataset.x_test, dataset.y_test, pgd, device=device,
                              batch_size=2000 if fast else 500, eps=eps, alpha=2 / 255 if not quick else eps / 4,
                              steps=steps, restarts=restarts)
     _sync(device)
@@ -219,7 +220,7 @@ def main(args) -> int:
         record = time_to_robustness(device, quick, args.data_root)
         print(f"{record['dataset']}: clean {100 * record['clean_acc']:.2f}%, {record['eval']['attack']} "
               f"{100 * record['robust_acc']:.2f}% in {record['wall_seconds']:.0f} s wall on {record['device']}")
-        _write(record, args.output or PROJECT_ROOT / "data" / "bench" / f"time-to-robustness-{suffix}.json")
+        _write(record, args.output or BENCH / f"time-to-robustness-{suffix}.json")
         return 0
     size = 16 if quick else 32
     width = 8 if quick else None
@@ -263,5 +264,5 @@ def main(args) -> int:
                                                   "channels_last": device.type == "cuda"},
               "matmul_peak_tflops": peak, "matmul_peak_dtype": peak_dtype, "rows": rows,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(device)}
-    _write(record, args.output or PROJECT_ROOT / "data" / "bench" / f"bench-{suffix}.json")
+    _write(record, args.output or BENCH / f"bench-{suffix}.json")
     return 0

@@ -21,10 +21,9 @@ from pathlib import Path
 
 from . import chapters
 from .chapters import PROFILES, ParameterError
-from .data import PROJECT_ROOT, DataUnavailable
+from .data import DataUnavailable
+from .paths import BOOK, NOTEBOOKS, PROJECT_ROOT
 
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
-BOOK = PROJECT_ROOT / "book"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -115,14 +114,13 @@ def cmd_compute(args) -> int:
     from tqdm import tqdm
 
     from .experiments import get_or_compute
-    from .results import record_path
 
     chapter, _, settings = _validated(args)
     configs = chapter.experiments(settings)
     for config in tqdm(configs, desc=f"{chapter.name} ({args.profile})", disable=None):
         record = get_or_compute(config, progress=None)
-        print(f"{record_path(config).relative_to(record_path(config).parents[2])}: "
-              f"{record['wall_seconds']:.0f} s on {record['device']}", flush=True)
+        print(f"model {record['key']}: {record['train_seconds']:.0f} s training, {len(record['evaluations'])} "
+              f"evaluations, on {record['device']}", flush=True)
     return 0
 
 
@@ -141,7 +139,13 @@ def _parse_grid(chapter, specs: list[str]) -> dict[str, list]:
 
 
 def cmd_sweep(args) -> int:
-    from .results import load
+    from .experiments import NotComputed, get_or_compute
+
+    def load(config):
+        try:
+            return get_or_compute(config, compute=False)
+        except NotComputed:
+            return None
 
     chapter, overrides, _ = _validated(args)
     grid = _parse_grid(chapter, args.grid)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from .paths import PROJECT_ROOT, data_root  # noqa: F401  (data_root is part of this module's API)
 
 
 class DataUnavailable(RuntimeError):
@@ -96,16 +96,6 @@ KNOWN_FILES = {
     "mnist.npz": "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64",
     "cifar10-jpeg.npz": "7b6fa1e0f573f30a8dc17c2688974f03522b44b72693285d156045bc4e1262bf",
 }
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """`root` if given, else $ADVBOOK_DATA, else data/datasets/ in the project."""
-    if root is not None:
-        return Path(root)
-    env = os.environ.get("ADVBOOK_DATA")
-    if env:
-        return Path(env)
-    return PROJECT_ROOT / "data" / "datasets"
 
 
 def _sha256(path: Path) -> str:

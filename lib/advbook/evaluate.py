@@ -1,17 +1,37 @@
-"""Evaluation: clean and robust accuracy under a named attack suite, eps and iteration sweeps.
+"""Evaluation: accuracy under a flat list of attack specs, always in fp32 and in eval mode.
+
+An attack spec is a plain dict, the unit an evaluation record is stored under:
+
+    {"name": "PGD-20 8/255", "attack": "pgd", "n": 1000, "eps": 8/255, "alpha": 2/255, "steps": 20}
+
+`attack` is "clean" or a name in `advbook.attacks.ATTACKS`; every other key but the ones below is
+passed to it. `n`: test images (default: all). `seed`: the attack's random stream (default 0).
+For models that are random at test time (`models.is_randomized`): `draws` (R, default 1)
+evaluates clean and attacked images under R fresh noise draws and reports the mean and spread,
+so an attack's success is judged on fresh draws, never on the lucky draw it was found with;
+`attacker_noise` False lets the attacker see the model with its noise switched off (one of the
+threat models for randomized defenses); EOT is the attack's own `eot` parameter. For SAT models,
+`exact_relu_gradient` True makes the attacker differentiate the true ReLU instead of the smooth
+surrogate the model was trained with.
 
 Evaluation runs the model in eval mode (batch norm with running statistics, no dropout) and
-puts back whatever mode it found. Attack random starts are seeded, so an evaluation repeats.
+puts back whatever mode it found.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
+import math
+import time
+from contextlib import contextmanager, nullcontext
 
 import torch
 
-from . import attacks
+from .attacks import ATTACKS
 from .data import to_float
-from .train import autocast, default_device
+from .device import default_device
+from .models import exact_relu_gradient as exact_gradient
+from .models import noise_off
+
+SPEC_KEYS = ("name", "attack", "n", "seed", "draws", "attacker_noise", "exact_relu_gradient")
 
 
 @contextmanager
@@ -30,108 +50,90 @@ def _batches(x_u8, y, batch_size, device):
         yield to_float(x_u8[start:start + batch_size].to(device)), y[start:start + batch_size].to(device)
 
 
-def accuracy(model, x_u8, y, *, device=None, batch_size=1000, precision="fp32") -> float:
-    """Clean accuracy on uint8 images."""
-    device = device or default_device()
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    with eval_mode(model), torch.no_grad(), autocast(device, precision):
-        for x, yb in _batches(x_u8, y, batch_size, device):
-            correct += (model(x).argmax(1) == yb).sum()
-    return correct.item() / max(len(y), 1)
+def correct_per_draw(model, x_u8, y, attack=None, *, device=None, batch_size=500, seed=0, draws=1,
+                     attacker_noise=True, exact_relu_gradient=False, **attack_params) -> list[float]:
+    """Accuracy under `attack(model, x, y, **attack_params)` (None: clean), once per noise draw.
 
-
-def robust_accuracy(model, x_u8, y, attack, *, device=None, batch_size=500, precision="fp32",
-                    seed=0, **attack_params) -> float:
-    """Robust accuracy under `attack(model, x, y, **attack_params)` (the uniform call shape).
-
-    An image counts as robust only if it is classified correctly both clean and attacked, as
-    in RobustBench, so robust accuracy can never exceed clean accuracy.
+    An image counts as robust in a draw only if that draw classifies it correctly both clean and
+    attacked, as in RobustBench, so robust accuracy never exceeds clean accuracy. The adversarial
+    images are computed once; each draw is a fresh forward pass of the (randomized) model.
     """
     device = device or default_device()
     torch.manual_seed(seed)
-    correct = torch.zeros((), device=device, dtype=torch.long)
-    with eval_mode(model), autocast(device, precision):
+    correct = torch.zeros(draws, device=device, dtype=torch.long)
+    with eval_mode(model):
         for x, yb in _batches(x_u8, y, batch_size, device):
-            x_adv = attack(model, x, yb, **attack_params)
+            if attack is not None:
+                with (nullcontext() if attacker_noise else noise_off(model)), \
+                        (exact_gradient(model) if exact_relu_gradient else nullcontext()):
+                    x_adv = attack(model, x, yb, **attack_params)
             with torch.no_grad():
-                correct += ((model(x).argmax(1) == yb) & (model(x_adv).argmax(1) == yb)).sum()
-    return correct.item() / max(len(y), 1)
+                for r in range(draws):
+                    ok = model(x).argmax(1) == yb
+                    if attack is not None:
+                        ok &= model(x_adv).argmax(1) == yb
+                    correct[r] += ok.sum()
+    return [c / max(len(y), 1) for c in correct.tolist()]
 
 
-# ----------------------------------------------------------------------------------------
-# Third-party attacks, wrapped into the uniform call shape
-# ----------------------------------------------------------------------------------------
-
-def torchattacks_pgd(model, x, y, eps, alpha, steps, random_start=True):
-    """torchattacks' PGD (last iterate, CE loss), for a side-by-side check of ours."""
-    import torchattacks
-
-    return torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start)(x, y)
+def accuracy(model, x_u8, y, *, device=None, batch_size=1000, draws=1) -> float:
+    """Clean accuracy on uint8 images (the mean over `draws` for a randomized model)."""
+    values = correct_per_draw(model, x_u8, y, None, device=device, batch_size=batch_size, draws=draws)
+    return sum(values) / len(values)
 
 
-def autoattack(model, x, y, eps, n_classes=10, version="standard"):
-    """AutoAttack (Croce and Hein 2020) as packaged by torchattacks: APGD-CE, APGD-T, FAB-T, Square."""
-    import torchattacks
-
-    return torchattacks.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=n_classes, seed=0)(x, y)
-
-
-def suite(eps: float, alpha: float, steps: int, restarts: int = 1, n_classes: int = 10) -> dict:
-    """The named attacks of the book's standard suite at one eps: name -> (attack, params)."""
-    return {
-        "fgsm": (attacks.fgsm, {"eps": eps}),
-        "pgd": (attacks.pgd, {"eps": eps, "alpha": alpha, "steps": steps, "restarts": restarts}),
-        "pgd-cw": (attacks.pgd, {"eps": eps, "alpha": alpha, "steps": steps, "restarts": restarts, "loss": "cw"}),
-        "torchattacks-pgd": (torchattacks_pgd, {"eps": eps, "alpha": alpha, "steps": steps}),
-        "autoattack": (autoattack, {"eps": eps, "n_classes": n_classes}),
-    }
+def robust_accuracy(model, x_u8, y, attack, *, device=None, batch_size=500, seed=0, draws=1,
+                    attacker_noise=True, **attack_params) -> float:
+    """Robust accuracy under `attack` (the uniform call shape), the mean over `draws`."""
+    values = correct_per_draw(model, x_u8, y, attack, device=device, batch_size=batch_size, seed=seed, draws=draws,
+                              attacker_noise=attacker_noise, **attack_params)
+    return sum(values) / len(values)
 
 
-CUSTOM = {"fgsm": attacks.fgsm, "pgd": attacks.pgd, "autoattack": autoattack}
+def check_spec(spec: dict) -> None:
+    """A clear error for a malformed attack spec, before any work."""
+    if not isinstance(spec.get("name"), str) or not spec["name"]:
+        raise ValueError(f"an attack spec needs a name: {spec}")
+    if spec.get("attack") != "clean" and spec.get("attack") not in ATTACKS:
+        raise ValueError(f"unknown attack {spec.get('attack')!r} in '{spec['name']}'; "
+                         f"known: clean, {', '.join(ATTACKS)}")
+    for key, value in spec.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"'{spec['name']}': {key} must be a finite number, got {value}")
 
 
-def evaluate(model, dataset, spec: dict, *, device=None, precision="fp32") -> dict:
-    """All metrics a chapter asks for, from an evaluation spec:
-
-    n (test images), eps, alpha, steps, restarts, attacks (names from `suite`),
-    autoattack_n (images for AutoAttack, slow), eps_sweep (list), steps_sweep (list), and
-    custom: a list of {"name", "attack": fgsm|pgd|autoattack, "n" (optional), its parameters}.
-    Returns {"clean": acc, "<attack>": acc, "eps_sweep": {eps: acc}, "steps_sweep": {k: acc}}.
-    """
+def evaluate_spec(model, dataset, spec: dict, *, device=None) -> dict:
+    """One attack spec on `dataset`'s test split: {"accuracy", "n", "seconds"} and, for R > 1
+    noise draws, "per_draw" and "std"."""
+    check_spec(spec)
     device = device or default_device()
-    n = spec.get("n")
+    n = spec.get("n") or len(dataset.y_test)
     x, y = dataset.x_test[:n], dataset.y_test[:n]
-    eps, alpha, steps = spec.get("eps"), spec.get("alpha"), spec.get("steps")
-    restarts = spec.get("restarts", 1)
-    out = {"n": len(y), "clean": accuracy(model, x, y, device=device, precision=precision)}
-    named = suite(eps, alpha, steps, restarts, dataset.num_classes) if spec.get("attacks") else {}
-    for name in spec.get("attacks", []):
-        if name not in named:
-            raise ValueError(f"unknown attack '{name}'; known: {', '.join(named)}")
-        attack, params = named[name]
-        m = (spec.get("autoattack_n") or len(y)) if name == "autoattack" else len(y)
-        xs, ys = x[:m], y[:m]
-        out[name] = robust_accuracy(model, xs, ys, attack, device=device, precision=precision, **params)
-        if name == "autoattack":
-            out["autoattack_n"] = len(ys)
-    for item in spec.get("custom", []):  # named attacks at their own budgets: {"name", "attack", "n"?, params}
-        kind = item["attack"]
-        if kind not in CUSTOM:
-            raise ValueError(f"unknown attack '{kind}' in {item['name']}; known: {', '.join(CUSTOM)}")
-        params = {k: v for k, v in item.items() if k not in ("name", "attack", "n")}
-        if kind == "autoattack":
-            params["n_classes"] = dataset.num_classes
-        m = item.get("n") or len(y)
-        out[item["name"]] = robust_accuracy(model, x[:m], y[:m], CUSTOM[kind], device=device, precision=precision,
-                                            **params)
-    if spec.get("eps_sweep"):
-        out["eps_sweep"] = {
-            str(e): robust_accuracy(model, x, y, attacks.pgd, device=device, precision=precision,
-                                    eps=e, alpha=e * alpha / eps if eps else e / 4, steps=steps, restarts=restarts)
-            for e in spec["eps_sweep"]}
-    if spec.get("steps_sweep"):
-        out["steps_sweep"] = {
-            str(k): robust_accuracy(model, x, y, attacks.pgd, device=device, precision=precision,
-                                    eps=eps, alpha=alpha, steps=k)
-            for k in spec["steps_sweep"]}
+    params = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
+    if spec["attack"] == "autoattack":
+        params.setdefault("n_classes", dataset.num_classes)
+    attack = None if spec["attack"] == "clean" else ATTACKS[spec["attack"]]
+    started = time.perf_counter()
+    values = correct_per_draw(model, x, y, attack, device=device, seed=spec.get("seed", 0),
+                              draws=spec.get("draws", 1), attacker_noise=spec.get("attacker_noise", True),
+                              exact_relu_gradient=spec.get("exact_relu_gradient", False), **params)
+    out = {"accuracy": sum(values) / len(values), "n": len(y), "seconds": time.perf_counter() - started}
+    if len(values) > 1:
+        mean = out["accuracy"]
+        out["per_draw"] = values
+        out["std"] = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
     return out
+
+
+def sweep(base: dict, parameter: str, values, *, name: str | None = None, scale: dict | None = None) -> list[dict]:
+    """Specs for a sweep of one parameter of `base`, named 'NAME:VALUE' (a results record groups
+    them back into {VALUE: accuracy} under NAME). `scale`: other parameters that scale with it,
+    e.g. {"alpha": 0.25} for a step a quarter of eps."""
+    name = name or f"{parameter}_sweep"
+    specs = []
+    for v in values:
+        spec = {**base, "name": f"{name}:{v}", parameter: v}
+        for other, factor in (scale or {}).items():
+            spec[other] = round(factor * v, 10)
+        specs.append(spec)
+    return specs

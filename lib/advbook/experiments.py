@@ -1,14 +1,16 @@
-"""Experiments: a plain configuration in, a stored result record out.
+"""Experiments: a plain configuration in, a result record out, computing only what is missing.
 
     config = {"chapter": "primer", "profile": "smoke", "dataset": "digits",
-              "subset": {"train": None, "test": 300},
+              "subset": {"train": None, "test": 300}, "validation": None,
               "model": {"name": "small-cnn", "width": 16},
               "train": {...TrainConfig fields...},
-              "evaluate": {...evaluate.evaluate spec...}}
+              "evaluate": [{"name": "clean", "attack": "clean"}, {"name": "pgd", "attack": "pgd", ...}]}
     record = get_or_compute(config)
 
-Notebooks call `get_or_compute`; `advbook compute` calls it for all of a chapter's
-experiments without a notebook (on a GPU machine), and the notebook then finds them stored.
+The trained model is stored once (weights and history, `store.model_path`) and each attack spec
+once per model (`store.eval_path`): a chapter that adds an attack evaluates the stored models
+and trains nothing. Notebooks call `get_or_compute`; `advbook compute` calls it for all of a
+chapter's experiments without a notebook (on a GPU machine), and the notebook then finds them.
 """
 from __future__ import annotations
 
@@ -17,10 +19,10 @@ from datetime import datetime, timezone
 
 import torch
 
-from . import data, models, results
-from .data import PROJECT_ROOT
-from .evaluate import evaluate
-from .train import TrainConfig, default_device, fit
+from . import data, models, store
+from .device import default_device
+from .evaluate import check_spec, evaluate_spec
+from .train import TrainConfig, fit
 
 
 class NotComputed(LookupError):
@@ -28,6 +30,7 @@ class NotComputed(LookupError):
 
 
 def prepare_data(config: dict) -> data.Dataset:
+    """The dataset with the config's validation split held out and its train/test subsets."""
     dataset = data.load(config["dataset"], config.get("data_root"))
     subset = config.get("subset") or {}
     if config.get("validation"):  # held out from training first, as the paper's splits are
@@ -45,43 +48,103 @@ def build_model(config: dict, dataset: data.Dataset) -> torch.nn.Module:
                         image_size=dataset.image_size, **spec)
 
 
-def run(config: dict, *, device: torch.device | None = None, progress: bool | None = None) -> dict:
-    """Train and evaluate one configuration; returns its record (not yet stored)."""
-    device = device or default_device()
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def train_model(config: dict, dataset: data.Dataset, *, device, progress=None) -> tuple[torch.nn.Module, dict]:
+    """Train the model `config` describes, store its weights and record; returns both."""
+    mkey = store.model_key(config)
     started = time.perf_counter()
-    dataset = prepare_data(config)
     train_cfg = TrainConfig(**config["train"])
     torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed alone
     model = build_model(config, dataset)
-    checkpoint = PROJECT_ROOT / "data" / "checkpoints" / f"{results.config_key(config)}.pt"
+    checkpoint = store.checkpoint_path(mkey)
     history = fit(model, dataset, train_cfg, checkpoint=checkpoint, device=device, progress=progress)
-    train_seconds = sum(h["seconds"] for h in history)
-    metrics = evaluate(model, dataset, config["evaluate"], device=device, precision=train_cfg.precision)
-    checkpoint.unlink(missing_ok=True)  # weights are not kept: the record is the result
-    return {
-        "key": results.config_key(config),
-        "config": config,
-        "profile": config.get("profile"),
-        "dataset": {"name": dataset.name, "display_name": dataset.display_name,
-                    "sha256": dataset.sha256, "source": dataset.source,
-                    "n_train": len(dataset.y_train), "n_test": len(dataset.y_test)},
-        "history": history,
-        "metrics": metrics,
-        "train_seconds": train_seconds,
-        "wall_seconds": time.perf_counter() - started,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        **results.environment(device),
+    store.save_weights(model, mkey)
+    record = {
+        "key": mkey, "config": store.model_config(config),
+        "first_computed_for": {"chapter": config.get("chapter"), "profile": config.get("profile")},
+        "dataset": {"name": dataset.name, "display_name": dataset.display_name, "sha256": dataset.sha256,
+                    "source": dataset.source, "n_train": len(dataset.y_train), "n_test": len(dataset.y_test)},
+        "history": history, "train_seconds": sum(h["seconds"] for h in history),
+        "wall_seconds": time.perf_counter() - started, "created": _now(), "code": store.code_hash("model"),
+        **store.environment(device),
     }
+    store.write(record, store.model_path(mkey))
+    checkpoint.unlink(missing_ok=True)
+    return model, record
 
 
 def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=None) -> dict:
-    """The stored record for `config`, computing and storing it first if it is missing."""
-    record = results.load(config)
-    if record is not None:
-        return record
-    if not compute:
-        raise NotComputed(f"no stored result for {config.get('chapter')}/{results.config_key(config)}; "
-                          f"run `advbook compute {config.get('chapter')} --profile {config.get('profile')}`")
-    record = run(config, device=device, progress=progress)
-    results.save(record)
-    return record
+    """The record of `config`: its trained model and every evaluation it lists, computing (and
+    storing) only what is missing. Returns one record with the model's provenance, its history,
+    `metrics` ({spec name: accuracy}; a sweep's 'NAME:VALUE' specs grouped as {NAME: {VALUE: acc}})
+    and `evaluations` (each spec's own record)."""
+    specs = config["evaluate"]
+    for spec in specs:
+        check_spec(spec)
+    names = [s["name"] for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"attack spec names repeat in {config.get('chapter')}: {names}")
+    mkey, test = store.model_key(config), store.test_selection(config)
+    model_record = store.load_model(mkey)
+    evals = {s["name"]: store.load_eval(mkey, s, test) for s in specs}
+    missing = [s for s in specs if evals[s["name"]] is None]
+    if model_record is None or missing:
+        if not compute:
+            raise NotComputed(f"{config.get('chapter')}: model {mkey} or {len(missing)} of its evaluations are not "
+                              f"stored; run `advbook compute {config.get('chapter')} --profile {config.get('profile')}`")
+        device = device or default_device()
+        dataset = prepare_data(config)
+        model = None
+        if model_record is not None and missing:
+            model = build_model(config, dataset)
+            if not store.load_weights(model, mkey):
+                model = None  # trained elsewhere, weights not here: train again (same config, same seed)
+        if model is None:
+            model, model_record = train_model(config, dataset, device=device, progress=progress)
+        model.to(device).eval()
+        for spec in missing:
+            result = evaluate_spec(model, dataset, spec, device=device)
+            evals[spec["name"]] = {"model": mkey, "spec": spec, "test": test, "result": result, "created": _now(),
+                                   "code": store.code_hash("eval"), **store.environment(device)}
+            store.write(evals[spec["name"]], store.eval_path(mkey, spec, test))
+    return combine(config, model_record, evals)
+
+
+def collect(configs: list[dict], **kwargs) -> tuple[list[dict], list[str]]:
+    """The records of `configs`, computing what is missing where its data are here; returns them
+    and the display names of the datasets whose missing records could not be computed (no
+    offline copy, no network): a chapter renders from stored records alone and names the rest."""
+    records, unavailable = [], []
+    for config in configs:
+        try:
+            records.append(get_or_compute(config, **kwargs))
+        except data.DataUnavailable:
+            if config["dataset"] not in unavailable:
+                unavailable.append(config["dataset"])
+    return records, unavailable
+
+
+def combine(config: dict, model_record: dict, evals: dict[str, dict]) -> dict:
+    """One record for a chapter: the model's provenance and history, the evaluations' metrics."""
+    metrics: dict = {}
+    for name, record in evals.items():
+        accuracy = record["result"]["accuracy"]
+        if ":" in name:  # a sweep point
+            group, value = name.split(":", 1)
+            metrics.setdefault(group, {})[value] = accuracy
+        else:
+            metrics[name] = accuracy
+    devices = list(dict.fromkeys([model_record["device"]] + [e["device"] for e in evals.values()]))
+    stale = store.is_stale(model_record, "model") or any(store.is_stale(e, "eval") for e in evals.values())
+    return {
+        **{k: model_record[k] for k in ("key", "dataset", "history", "train_seconds", "created", "torch",
+                                        "torchvision", "python", "commit")},
+        "config": config, "profile": config.get("profile"), "metrics": metrics, "evaluations": evals,
+        "device": " + ".join(devices),
+        "eval_commits": sorted({e["commit"] for e in evals.values()}),
+        "wall_seconds": model_record["wall_seconds"] + sum(e["result"].get("seconds", 0) for e in evals.values()),
+        "stale": stale,
+    }

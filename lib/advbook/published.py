@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import PROJECT_ROOT
+from .paths import PUBLISHED
 
 COLUMNS = ["paper", "table", "row", "column", "value"]
 
 
 def published_dir() -> Path:
-    return PROJECT_ROOT / "data" / "published"
+    return PUBLISHED
 
 
 def load(paper: str) -> pd.DataFrame:

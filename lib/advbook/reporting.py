@@ -6,9 +6,6 @@ from collections import defaultdict
 
 import pandas as pd
 
-VERDICTS = ("confirmed", "not confirmed", "inconclusive at this scale")
-
-
 def provenance(records: list[dict], settings: dict, profile_defaults: dict | None = None) -> str:
     """Markdown naming where every number of a chapter came from, and which parameters were
     changed from the profile's defaults (`profile_defaults`)."""
@@ -19,12 +16,14 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
     hashes = ", ".join(sorted({r["dataset"]["sha256"][:16] if r["dataset"]["sha256"] else
                                "none, bundled with scikit-learn" for r in records}))
     wall = sum(r["wall_seconds"] for r in records)
+    stale = [r["key"] for r in records if r.get("stale")]
     lines = [f"**Profile:** `{settings['profile']}` · **records:** {len(records)} · "
              f"**total compute wall time:** {wall:.0f} s",
              f"**Dataset:** {datasets} (file sha256: {hashes})",
              f"**Device:** {distinct('device')}",
              f"**Versions:** torch {distinct('torch')}, torchvision {distinct('torchvision')}, "
-             f"Python {distinct('python')} · **library commit:** {distinct('commit')}",
+             f"Python {distinct('python')} · **library commit:** {distinct('commit')} (models), "
+             f"{', '.join(sorted({c for r in records for c in r.get('eval_commits', [])})) or 'none'} (evaluations)",
              f"**Computed:** {min((r['created'] for r in records), default='-')} to "
              f"{max((r['created'] for r in records), default='-')}"]
     changed = {k: v for k, v in settings.items() if profile_defaults and k in profile_defaults
@@ -32,10 +31,14 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
     if changed:
         lines.insert(1, "**Changed from the profile's defaults:** "
                      + ", ".join(f"`{k}` = {v!r}" for k, v in changed.items()))
+    if stale:
+        lines.append(f"> **{len(stale)} of {len(records)} records were computed by other library code** (of the "
+                     "parts they depend on) than this checkout's: their numbers may differ from a rerun. Move "
+                     "them away and rerun to recompute them.")
     if settings["profile"] == "smoke":
         lines.insert(0, "> **This is a smoke run, not a reproduction.** It trains tiny models on a tiny dataset "
                         "on a CPU to show that the pipeline works end to end. Its numbers say nothing about the "
-                        "paper's claims; rerun with `--profile fast` or `--profile paper` on a GPU for that.\n")
+                        "paper's claims; the `cpu` profile (real data, 2 CPU cores) or `fast` / `paper` on a GPU do that.\n")
     return "\n\n".join(lines)
 
 
@@ -87,37 +90,28 @@ def aggregate(rows: list[dict], by: str, metric: str) -> dict:
     return {k: (*mean_spread(v), len(v)) for k, v in groups.items()}
 
 
-def difference(a: list[float], b: list[float]) -> tuple[float, float]:
-    """mean(a) - mean(b) and its standard error over seeds (0 when either has one seed)."""
-    (ma, sa), (mb, sb) = mean_spread(a), mean_spread(b)
-    return ma - mb, math.sqrt(sa ** 2 / len(a) + sb ** 2 / len(b)) if a and b else float("nan")
+def claims_table(rows: list[dict]) -> pd.DataFrame:
+    """A chapter's claims (`claims.row` dicts) as a table, verdicts checked against the book's
+    three; show it with `markdown_table` so that no cell is cut."""
+    from .claims import VERDICTS
 
-
-def direction(a: list[float], b: list[float]) -> bool | None:
-    """Is a above b? True or False when the gap exceeds two standard errors, else None (the
-    seeds cannot tell; with a single seed every gap counts)."""
-    diff, se = difference(a, b)
-    if math.isnan(diff):
-        return None
-    if abs(diff) <= 2 * se:
-        return None
-    return diff > 0
-
-
-def verdict(holds: bool | None, profile: str) -> str:
-    """A claim's verdict from our evidence. A smoke run never confirms or refutes anything."""
-    if profile == "smoke" or holds is None:
-        return "inconclusive at this scale"
-    return "confirmed" if holds else "not confirmed"
-
-
-def claims_table(claims: list[dict]) -> pd.DataFrame:
-    """claims: dicts with claim, paper (what it reports), ours (what we measured), verdict."""
-    frame = pd.DataFrame(claims, columns=["claim", "paper", "ours", "verdict"])
-    bad = set(frame["verdict"]) - set(VERDICTS)
+    frame = pd.DataFrame(rows)
+    bad = set(frame["verdict"]) - set(VERDICTS) if len(frame) else set()
     if bad:
         raise ValueError(f"unknown verdicts {bad}; use one of {VERDICTS}")
     return frame.set_index("claim")
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A DataFrame as a Markdown table, every cell whole (pandas' HTML cuts long text)."""
+    def cell(v):
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    index = [frame.index.name or ""]
+    header = "| " + " | ".join(index + [cell(c) for c in frame.columns]) + " |"
+    rule = "|" + "---|" * (len(frame.columns) + 1)
+    body = ["| " + " | ".join([cell(i)] + [cell(v) for v in r]) + " |" for i, r in zip(frame.index, frame.values)]
+    return "\n".join([header, rule, *body])
 
 
 def sweep_curves(records: list[dict], sweep: str, label) -> dict[str, dict]:

@@ -1,10 +1,16 @@
 """One training loop for every defense.
 
-`fit(model, dataset, config)` trains with SGD under a learning-rate schedule, a defense
-function from `advbook.defenses` turning each batch into a loss. The data stay uint8
-tensors on the training device and are batched by indexing (no DataLoader): on a GPU the
-whole training set lives there. Each epoch reseeds the random streams from (seed, epoch), so a
-run resumed from its per-epoch checkpoint ends with the same weights as an uninterrupted one.
+`fit(model, dataset, config)` trains with SGD or Adam under a learning-rate schedule, a defense
+function from `advbook.defenses` turning each batch into a loss, and an optional hook that runs
+before every epoch (Kamath et al.'s Algorithm 1 is one). The data stay uint8 tensors on the
+training device and are batched by indexing (no DataLoader): on a GPU the whole training set
+lives there. Each epoch reseeds the random streams from (seed, epoch), so a run resumed from its
+per-epoch checkpoint ends with the same weights as an uninterrupted one.
+
+The GPU fast path is four explicit flags, the defaults of the `fast` and `paper` profiles:
+`precision="bf16"` (autocast; fp32 master weights), `channels_last` (NHWC activations for the
+tensor cores), `cudnn_benchmark` (the fastest convolution per shape, found once) and
+`drop_last` (full batches only, so the shapes never change). Evaluation is always fp32.
 """
 from __future__ import annotations
 
@@ -13,14 +19,18 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from tqdm import tqdm
 
 from . import data as data_mod
 from . import defenses
+from .attacks import GRADIENTS
+from .device import autocast, default_device, enable_cudnn_autotuning
 
 SCHEDULES = ("constant", "piecewise", "cosine", "cyclic")
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass
@@ -29,30 +39,34 @@ class TrainConfig:
     defense_params: dict = field(default_factory=dict)
     epochs: int = 10
     batch_size: int = 128
+    optimizer: str = "sgd"         # "sgd" (momentum, weight decay) or "adam" (betas 0.9, 0.999)
     lr: float = 0.1
-    momentum: float = 0.9
+    momentum: float = 0.9          # SGD only
     weight_decay: float = 5e-4
     schedule: str = "piecewise"
     augment: bool = False          # random crop (pad 4) and horizontal flip
     seed: int = 0
     precision: str = "fp32"        # "fp32" or "bf16" (autocast; weights stay fp32)
     channels_last: bool = False    # NHWC activations: tensor-core friendly convolutions on a GPU
-    compile: bool = False          # torch.compile the model (a GPU option; see `advbook bench`)
-    epoch_eval: int = 0            # test images evaluated (clean) after each epoch; 0 = none
+    cudnn_benchmark: bool = False  # cuDNN autotuning (GPU)
+    drop_last: bool = False        # full batches only: fixed shapes for autotuning and compile
+    compile: bool = False          # torch.compile the model (measured by `advbook bench`)
     # samples replaced by perturbed copies at the start of every epoch (Kamath et al. 2019):
-    # keyword arguments of advbook.defenses.perturb_epoch, or None
+    # keyword arguments of advbook.defenses.adaptive.perturb_epoch, or None
     epoch_perturbation: dict | None = None
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not self.lr > 0 or not math.isfinite(self.lr):
+            raise ValueError(f"lr must be a positive number, got {self.lr}")
         defenses.get(self.defense)
 
 
@@ -68,13 +82,12 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
     return cfg.lr * (progress / 0.4 if progress < 0.4 else (1 - progress) / 0.6)
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16 autocast on the device when asked; fp32 master weights are untouched."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+def make_optimizer(cfg: TrainConfig, params, device: torch.device) -> torch.optim.Optimizer:
+    # one fused kernel for the whole update on a GPU; one multi-tensor call per step on a CPU
+    fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
 
 
 def _seed_epoch(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -85,34 +98,30 @@ def _seed_epoch(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
 
 
-class EpochReplacement:
-    """Training samples replaced by perturbed copies for one epoch: a batch looks its rows up
-    by position (a gather and a select, so no host synchronization)."""
-
-    def __init__(self, n_train: int, indices: torch.Tensor, images: torch.Tensor):
-        self.count = len(indices)
-        self.position = torch.full((n_train,), -1, dtype=torch.long, device=indices.device)
-        self.position[indices] = torch.arange(len(indices), device=indices.device)
-        self.images = images
-
-    def apply(self, idx: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        if self.count == 0:
-            return x
-        pos = self.position[idx]
-        return torch.where((pos >= 0)[:, None, None, None], self.images[pos.clamp(min=0)], x)
+def save_atomic(obj, path: Path) -> None:
+    """torch.save to a temporary file unique to this process, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _save_atomic(obj, path: Path):
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+BeforeEpoch = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Generator], object]
 
 
 def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
         checkpoint: str | os.PathLike | None = None, device: torch.device | None = None,
-        progress: bool | None = None, stop_after: int | None = None) -> list[dict]:
-    """Train `model` in place; returns the per-epoch history (loss, accuracy, lr, seconds).
+        progress: bool | None = None, stop_after: int | None = None,
+        before_epoch: BeforeEpoch | None = None) -> list[dict]:
+    """Train `model` in place; returns the per-epoch history (loss, accuracy, lr, seconds, and
+    the input-gradient images computed, for cost claims).
 
+    `before_epoch(model, x_train_u8, y_train, generator)`: runs at the start of every epoch and
+    may return an object with `apply(idx, x)` and `count` that replaces training samples for the
+    epoch; by default, Algorithm 1 of Kamath et al. when `cfg.epoch_perturbation` is set.
     `checkpoint`: a file written after every epoch and resumed from if present.
     `stop_after`: stop after this many epochs of this call (to test resumption).
     `progress`: a tqdm bar per epoch; None shows it only on a terminal.
@@ -120,12 +129,13 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     """
     device = device or default_device()
     defense = defenses.get(cfg.defense)
+    if before_epoch is None and cfg.epoch_perturbation:
+        before_epoch = defenses.epoch_hook(**cfg.epoch_perturbation)
+    if cfg.cudnn_benchmark:
+        enable_cudnn_autotuning(device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
-    # one fused kernel for the whole update on a GPU; one multi-tensor call per step on a CPU
-    fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay, **fused)
+    optimizer = make_optimizer(cfg, model.parameters(), device)
     forward_model = torch.compile(model) if cfg.compile else model  # shares the weights
     history: list[dict] = []
     start_epoch = 0
@@ -141,7 +151,7 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     x_train = dataset.x_train.to(device)   # uint8 on the device: 4x less memory than float
     y_train = dataset.y_train.to(device)
     n = len(y_train)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    steps_per_epoch = n // cfg.batch_size if cfg.drop_last and n >= cfg.batch_size else math.ceil(n / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     epochs_run = 0
     for epoch in range(start_epoch, cfg.epochs):
@@ -149,15 +159,12 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
             break
         generator = _seed_epoch(cfg.seed, epoch, device)
         order = torch.randperm(n, generator=generator, device=device)
-        started = time.perf_counter()
-        replaced = None
-        if cfg.epoch_perturbation:
-            model.eval()  # the samples are chosen and perturbed by the model as it stands
-            replaced = EpochReplacement(n, *defenses.perturb_epoch(model, x_train, y_train, generator,
-                                                                   **cfg.epoch_perturbation))
+        started, gradients_before = time.perf_counter(), GRADIENTS.images
+        replaced = before_epoch(model, x_train, y_train, generator) if before_epoch else None
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg.defense} epoch {epoch + 1}/{cfg.epochs}",
                    disable=None if progress is None else not progress, leave=False)
         for step in bar:
@@ -180,20 +187,18 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
             # accumulate on the device; read once per epoch (no host sync per step)
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
-        train_loss, train_acc = loss_sum.item() / n, correct.item() / n  # the epoch's one host sync
+            seen += len(y)
+        train_loss, train_acc = loss_sum.item() / seen, correct.item() / seen  # the epoch's one host sync
         record = {"epoch": epoch + 1, "lr_end": lr, "train_loss": train_loss, "train_acc": train_acc,
-                  "seconds": time.perf_counter() - started}
+                  "seconds": time.perf_counter() - started,
+                  # input gradients (attacks, sampling) plus the weight update's pass over the images
+                  "gradient_images": GRADIENTS.images - gradients_before + seen}
         if replaced is not None:
             record["perturbed"] = replaced.count
-        if cfg.epoch_eval:
-            from .evaluate import accuracy  # here, not at the top: evaluate imports this module
-            record["test_acc"] = accuracy(model, dataset.x_test[:cfg.epoch_eval], dataset.y_test[:cfg.epoch_eval],
-                                          device=device, precision=cfg.precision)
         history.append(record)
         epochs_run += 1
         if ckpt_path:
-            ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-            _save_atomic({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "history": history, "epoch": epoch + 1}, ckpt_path)
+            save_atomic({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "history": history, "epoch": epoch + 1}, ckpt_path)
     model.eval()
     return history

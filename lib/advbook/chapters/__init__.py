@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-PROFILES = ("smoke", "fast", "paper")
+PROFILES = ("smoke", "cpu", "fast", "paper")
 
 
 class ParameterError(ValueError):
@@ -111,3 +111,11 @@ def get(name: str) -> Chapter:
 
 def all_chapters() -> list[Chapter]:
     return [get(name) for name in CHAPTER_MODULES]
+
+
+def fast_path(precision: str) -> dict:
+    """The training flags of the GPU fast path (see `advbook.train`), all on with bf16 training;
+    none for fp32 (the defaults), so fp32 configurations keep their keys."""
+    if precision == "bf16":
+        return {"precision": "bf16", "channels_last": True, "cudnn_benchmark": True, "drop_last": True}
+    return {}

@@ -5,10 +5,9 @@ import json
 
 import pandas as pd
 
-from ..data import PROJECT_ROOT
+from ..paths import BENCH as BENCH_DIR
 from . import Chapter
 
-BENCH_DIR = PROJECT_ROOT / "data" / "bench"
 TARGETS = [
     "PGD-10 AT epoch over 50,000 CIFAR-10-shaped images, PreActResNet-18: at least 5x the reference loop, "
     "at most 8 s (on one H100)",

@@ -4,7 +4,8 @@ from __future__ import annotations
 from .. import data, models
 from ..defenses import DEFENSES
 from ..train import SCHEDULES
-from . import Chapter, Parameter
+from ..evaluate import sweep
+from . import Chapter, Parameter, fast_path
 
 DEFENSE_ORDER = ("standard", "fgsm", "fgsm-rs", "pgd")
 LABELS = {"standard": "Standard", "fgsm": "FGSM-AT", "fgsm-rs": "FGSM-RS", "pgd": "PGD-AT"}
@@ -35,14 +36,20 @@ PARAMETERS = [
     Parameter("precision", str, "fp32, or bf16 autocast (GPU)", choices=("fp32", "bf16")),
 ]
 
-COMMON = {"defenses": list(DEFENSE_ORDER), "schedule": "cyclic", "precision": "fp32",
+COMMON = {"defenses": list(DEFENSE_ORDER), "schedule": "cyclic", "precision": "bf16",
           "eps_factors": [0.0, 0.5, 1.0, 2.0, 3.0]}
 PROFILES = {
     # CPU, seconds: digits and a narrow CNN; a check that the pipeline works, not a result
-    "smoke": {**COMMON, "dataset": "digits", "model": "small-cnn", "width": 16, "seeds": [0, 1, 2], "epochs": 8,
+    "smoke": {**COMMON, "precision": "fp32", "dataset": "digits", "model": "small-cnn", "width": 16, "seeds": [0, 1, 2], "epochs": 8,
               "batch_size": 128, "lr": 0.1, "augment": False, "train_subset": 0, "eps": 0.1, "train_steps": 5,
               "eval_steps": 20, "restarts": 1, "n_eval": 200, "autoattack_n": 20, "detail_seeds": 1,
               "steps_sweep": [1, 2, 5, 10, 20, 50]},
+    # 2 CPU cores, about 30 minutes: full MNIST, Kamath et al.'s StdCNN, the MNIST budget 0.3
+    # (Madry et al.), PGD-10 training; AutoAttack on 200 images of every seed
+    "cpu": {**COMMON, "precision": "fp32", "dataset": "mnist", "model": "std-cnn", "width": 0, "seeds": [0, 1, 2],
+            "epochs": 4, "batch_size": 128, "lr": 0.05, "augment": False, "train_subset": 0, "eps": 0.3,
+            "train_steps": 10, "eval_steps": 20, "restarts": 1, "n_eval": 1000, "autoattack_n": 200,
+            "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50], "eps_factors": [0.0, 0.33, 0.67, 1.0, 1.5, 2.0, 3.0]},
     # one GPU, about 15 minutes: the Wong et al. (2020) CIFAR recipe, shortened
     "fast": {**COMMON, "dataset": "cifar10-jpeg", "model": "preact-resnet18", "width": 0, "seeds": [0, 1, 2],
              "epochs": 6, "batch_size": 512, "lr": 0.2, "augment": True, "train_subset": 0, "eps": 8 / 255,
@@ -65,15 +72,30 @@ def defense_params(name: str, eps: float, train_steps: int) -> dict:
     }[name]
 
 
+def evaluation(s: dict, detailed: bool) -> list[dict]:
+    """The attack suite at the training eps (PGD step 2.5 eps / steps, Madry et al.); the
+    detailed evaluation adds AutoAttack and the iteration and eps sweeps."""
+    eps, steps, n = s["eps"], s["eval_steps"], s["n_eval"]
+    alpha = 2.5 * eps / steps
+    pgd = {"attack": "pgd", "n": n, "eps": eps, "alpha": alpha, "steps": steps, "restarts": s["restarts"]}
+    specs = [{"name": "clean", "attack": "clean", "n": n},
+             {"name": "fgsm", "attack": "fgsm", "n": n, "eps": eps},
+             {"name": "pgd", **pgd},
+             {"name": "pgd-cw", **pgd, "loss": "cw"},
+             {"name": "torchattacks-pgd", "attack": "torchattacks-pgd", "n": n, "eps": eps, "alpha": alpha,
+              "steps": steps}]
+    if detailed:
+        if s["autoattack_n"]:
+            specs.append({"name": "autoattack", "attack": "autoattack", "n": s["autoattack_n"], "eps": eps})
+        # one random start, so that more steps can never help the model (best iterate)
+        specs += sweep({"attack": "pgd", "n": n, "eps": eps, "alpha": alpha}, "steps", s["steps_sweep"])
+        specs += sweep({"attack": "pgd", "n": n, "steps": steps, "restarts": s["restarts"]}, "eps",
+                       [round(f * eps, 6) for f in s["eps_factors"]], scale={"alpha": 2.5 / steps})
+    return specs
+
+
 def experiments(s: dict) -> list[dict]:
     model = {"name": s["model"]} | ({"width": s["width"]} if s["width"] else {})
-    suite = ["fgsm", "pgd", "pgd-cw", "torchattacks-pgd"]
-    headline = {"n": s["n_eval"], "eps": s["eps"], "alpha": 2.5 * s["eps"] / s["eval_steps"],
-                "steps": s["eval_steps"], "restarts": s["restarts"], "attacks": suite}
-    # the first `detail_seeds` seeds also get AutoAttack and the sweeps (the slow part on a CPU)
-    detailed = headline | {"attacks": suite + (["autoattack"] if s["autoattack_n"] else []),
-                           "autoattack_n": s["autoattack_n"], "steps_sweep": s["steps_sweep"],
-                           "eps_sweep": [round(f * s["eps"], 6) for f in s["eps_factors"]]}
     configs = []
     for defense in s["defenses"]:
         for i, seed in enumerate(s["seeds"]):
@@ -84,8 +106,9 @@ def experiments(s: dict) -> list[dict]:
                 "train": {"defense": defense, "defense_params": defense_params(defense, s["eps"], s["train_steps"]),
                           "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
                           "schedule": s["schedule"], "augment": s["augment"], "seed": seed,
-                          "precision": s["precision"]},
-                "evaluate": detailed if i < s["detail_seeds"] else headline,
+                          **fast_path(s["precision"])},
+                # the first `detail_seeds` seeds also get AutoAttack and the sweeps (the slow part on a CPU)
+                "evaluate": evaluation(s, detailed=i < s["detail_seeds"]),
             })
     return configs
 

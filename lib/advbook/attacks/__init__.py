@@ -1,0 +1,19 @@
+"""Attacks: functional and batched, one call shape, inputs and outputs in pixel space [0, 1].
+
+    x_adv = attack(model, x, y, eps=..., ...)
+
+`gradient.py`: FGSM, PGD (with EOT); `external.py`: torchattacks' PGD and AutoAttack.
+`ATTACKS` names them for evaluation specs.
+"""
+from .external import autoattack, torchattacks_pgd
+from .gradient import GRADIENTS, LOSSES, fgsm, input_gradient, margin_loss, pgd, random_delta, step_and_project
+
+ATTACKS = {
+    "fgsm": fgsm,
+    "pgd": pgd,
+    "torchattacks-pgd": torchattacks_pgd,
+    "autoattack": autoattack,
+}
+
+__all__ = ["ATTACKS", "GRADIENTS", "LOSSES", "autoattack", "fgsm", "input_gradient", "margin_loss", "pgd",
+           "random_delta", "step_and_project", "torchattacks_pgd"]

@@ -1,0 +1,30 @@
+"""Defenses: each one is a small function that turns a training batch into a loss.
+
+    loss, logits = defense(model, x, y, **hyperparameters)
+
+`logits` are the ones the loss was computed on (for the training accuracy). The model's mode is
+the caller's: `fit` trains in train mode, so examples are generated in train mode as in the
+reference implementations. One file per method family: `baselines.py`, `mixture.py` (AdvProp,
+ALS, SAT), `adaptive.py` (Kamath et al.'s epoch-level perturbation, a hook of `fit`).
+"""
+from .adaptive import EpochReplacement, adaptive_selection, epoch_hook, input_gradients, perturb_epoch
+from .baselines import fgsm_at, fgsm_rs, pgd_at, standard
+from .mixture import als_targets, mixture
+
+DEFENSES = {
+    "standard": standard,
+    "fgsm": fgsm_at,
+    "fgsm-rs": fgsm_rs,
+    "pgd": pgd_at,
+    "mixture": mixture,
+}
+
+
+def get(name: str):
+    if name not in DEFENSES:
+        raise ValueError(f"unknown defense '{name}'; known: {', '.join(sorted(DEFENSES))}")
+    return DEFENSES[name]
+
+
+__all__ = ["DEFENSES", "get", "standard", "fgsm_at", "fgsm_rs", "pgd_at", "mixture", "als_targets",
+           "EpochReplacement", "adaptive_selection", "epoch_hook", "input_gradients", "perturb_epoch"]

@@ -1,0 +1,30 @@
+"""Project folders. Everything that needs a path asks here (nothing imports data.py for one).
+
+- the data root: `--data-root`, else $ADVBOOK_DATA, else data/datasets/ (never committed)
+- the results root: $ADVBOOK_RESULTS, else data/results/ (committed JSON records; the weights
+  and in-progress checkpoints beside them are ignored by git)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = PROJECT_ROOT / "notebooks"
+BOOK = PROJECT_ROOT / "book"
+PUBLISHED = PROJECT_ROOT / "data" / "published"
+BENCH = PROJECT_ROOT / "data" / "bench"
+
+
+def results_root() -> Path:
+    """$ADVBOOK_RESULTS if set (tests use a temporary one), else data/results/ in the project."""
+    env = os.environ.get("ADVBOOK_RESULTS")
+    return Path(env) if env else PROJECT_ROOT / "data" / "results"
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """`root` if given, else $ADVBOOK_DATA, else data/datasets/ in the project."""
+    if root is not None:
+        return Path(root)
+    env = os.environ.get("ADVBOOK_DATA")
+    return Path(env) if env else PROJECT_ROOT / "data" / "datasets"

@@ -1,0 +1,197 @@
+"""The results store: trained models and their evaluations, kept apart.
+
+    <results root>/models/<model key>.json     what a trained model is: its training config,
+                                               per-epoch history, provenance (committed)
+    <results root>/models/<model key>.pt       its weights (ignored by git; torch.load with
+                                               weights_only=True)
+    <results root>/evals/<model key>/<eval key>.json
+                                               one attack spec on that model (committed)
+
+A model is keyed by what it was trained on and how (dataset and subset, model, training
+config); an evaluation by (model key, attack spec). Adding an attack to a chapter therefore
+evaluates the stored models without retraining them. Every record carries its provenance:
+device, versions, the library commit, and a hash of the library code it depends on, so that
+a record computed by other code than HEAD's is flagged (`is_stale`). Records are written
+atomically (a temporary file unique to the process, then a rename).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .paths import PROJECT_ROOT, results_root
+
+LIBRARY = Path(__file__).resolve().parent
+# the library code each kind of record depends on: a change here may change its numbers
+DEPENDS = {
+    "model": ("data.py", "models", "attacks", "defenses", "train.py"),
+    "eval": ("models", "attacks", "evaluate.py"),
+}
+MODEL_FIELDS = ("dataset", "subset", "validation", "model", "train")
+
+
+class CorruptRecord(RuntimeError):
+    """A stored record cannot be read; the message names the file and what to do."""
+
+
+def key(obj) -> str:
+    """A stable hash of a JSON-able object: the same content always gets the same key."""
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def model_config(config: dict) -> dict:
+    """The part of an experiment's config that defines the trained model (the test subset does
+    not: it belongs to the evaluations, see `test_selection`)."""
+    out = {k: config[k] for k in MODEL_FIELDS if config.get(k) is not None}
+    subset = {k: v for k, v in (config.get("subset") or {}).items() if k != "test" and v is not None}
+    if subset.get("train") is None:
+        subset.pop("seed", None)
+    if subset:
+        out["subset"] = subset
+    else:
+        out.pop("subset", None)
+    return out
+
+
+def test_selection(config: dict) -> dict | None:
+    """Which test images an experiment's evaluations draw from (its `n` are the first of them)."""
+    subset = config.get("subset") or {}
+    if subset.get("test") is None:
+        return None
+    return {"test": subset["test"], "seed": subset.get("seed", 0)}
+
+
+def model_key(config: dict) -> str:
+    return key(model_config(config))
+
+
+def eval_key(mkey: str, spec: dict, test: dict | None = None) -> str:
+    """An evaluation's key: the model, the test images and the spec without its display name."""
+    content = {"model": mkey, "spec": {k: v for k, v in spec.items() if k != "name"}}
+    if test is not None:
+        content["test"] = test
+    return key(content)
+
+
+def model_path(mkey: str) -> Path:
+    return results_root() / "models" / f"{mkey}.json"
+
+
+def weights_path(mkey: str) -> Path:
+    return results_root() / "models" / f"{mkey}.pt"
+
+
+def checkpoint_path(mkey: str) -> Path:
+    """The in-progress training checkpoint (resumed from; removed when training ends)."""
+    return results_root() / "models" / f"{mkey}.ckpt.pt"
+
+
+def eval_path(mkey: str, spec: dict, test: dict | None = None) -> Path:
+    return results_root() / "evals" / mkey / f"{eval_key(mkey, spec, test)}.json"
+
+
+def read(path: Path) -> dict | None:
+    """The JSON record at `path`, None if absent, CorruptRecord (naming the file) if unreadable."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CorruptRecord(f"{path} is not a readable record ({exc.__class__.__name__}: {exc}); "
+                            f"move it away and run again to recompute it") from None
+
+
+def write(record: dict, path: Path) -> Path:
+    """Write `record` as JSON atomically; returns `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f, indent=1, sort_keys=True)
+            f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a record is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)  # no half-written file left behind
+        raise
+    return path
+
+
+def load_model(mkey: str) -> dict | None:
+    return read(model_path(mkey))
+
+
+def load_eval(mkey: str, spec: dict, test: dict | None = None) -> dict | None:
+    return read(eval_path(mkey, spec, test))
+
+
+def save_weights(model: torch.nn.Module, mkey: str) -> Path:
+    from .train import save_atomic
+
+    path = weights_path(mkey)
+    save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+    return path
+
+
+def load_weights(model: torch.nn.Module, mkey: str) -> bool:
+    """Load the stored weights into `model`; False if there are none here."""
+    path = weights_path(mkey)
+    if not path.exists():
+        return False
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return True
+
+
+# ----------------------------------------------------------------------------------------
+# Provenance
+# ----------------------------------------------------------------------------------------
+
+def code_hash(kind: str) -> str:
+    """A hash of the library sources a record of `kind` ("model" or "eval") depends on."""
+    h = hashlib.sha256()
+    for name in DEPENDS[kind]:
+        target = LIBRARY / name
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for f in files:
+            h.update(str(f.relative_to(LIBRARY)).encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def is_stale(record: dict, kind: str) -> bool:
+    """True if `record` was computed by other library code (of the parts it depends on) than
+    this checkout's. Records from before code hashes were kept count as stale."""
+    return record.get("code") != code_hash(kind)
+
+
+def library_commit() -> str:
+    """The project's git commit, with '+dirty' if the library has uncommitted changes."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lib"], cwd=PROJECT_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def environment(device: torch.device) -> dict:
+    """Where a record was computed."""
+    import torchvision
+
+    if device.type == "cuda":
+        device_name = torch.cuda.get_device_name(device)
+    else:
+        device_name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return {"device": device_name, "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "python": platform.python_version(), "commit": library_commit()}
