@@ -39,7 +39,7 @@
 # results and shows them.
 
 # %% tags=["parameters"]
-profile = "smoke"   # smoke | fast | paper
+profile = "smoke"   # smoke | cpu | fast | paper
 overrides = {}      # any chapter parameter, e.g. {"eps": 0.05}; `advbook list` shows them all
 
 # %%
@@ -47,10 +47,11 @@ from IPython.display import Markdown, display
 
 from advbook import reporting
 from advbook.chapters.primer import CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, invariant_violations, summary
-from advbook.experiments import get_or_compute
+from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records = [get_or_compute(config) for config in CHAPTER.experiments(settings)]
+records, unavailable = collect(CHAPTER.experiments(settings))
+assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
 

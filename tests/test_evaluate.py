@@ -23,20 +23,21 @@ def test_robust_accuracy_never_exceeds_clean(trained, digits):
     assert evaluate.robust_accuracy(trained, x, y, attacks.pgd, device=CPU, eps=0.0, alpha=0.0, steps=3) == clean
 
 
-def test_evaluate_spec_gives_every_metric(trained, digits):
-    spec = {"n": 100, "eps": 0.1, "alpha": 0.025, "steps": 5, "attacks": ["fgsm", "pgd", "pgd-cw"],
-            "eps_sweep": [0.0, 0.1], "steps_sweep": [1, 5]}
-    out = evaluate.evaluate(trained, digits, spec, device=CPU)
-    assert set(out) >= {"clean", "fgsm", "pgd", "pgd-cw", "eps_sweep", "steps_sweep"}
-    assert out["eps_sweep"]["0.0"] == out["clean"]
-    assert out["steps_sweep"]["5"] <= out["steps_sweep"]["1"]
+def test_attack_specs_give_their_metrics(trained, digits):
+    specs = [{"name": "clean", "attack": "clean", "n": 100},
+             {"name": "fgsm", "attack": "fgsm", "n": 100, "eps": 0.1},
+             *evaluate.sweep({"attack": "pgd", "n": 100, "eps": 0.1, "alpha": 0.025}, "steps", [1, 5], name="steps"),
+             *evaluate.sweep({"attack": "pgd", "n": 100, "steps": 5}, "eps", [0.0, 0.1], scale={"alpha": 0.25})]
+    out = {s["name"]: evaluate.evaluate_spec(trained, digits, s, device=CPU)["accuracy"] for s in specs}
+    assert out["eps_sweep:0.0"] == out["clean"]
+    assert out["steps:5"] <= out["steps:1"] <= out["clean"]
+    assert out["fgsm"] < out["clean"]
 
 
-def test_bf16_and_fp32_robust_accuracy_agree(trained, digits):
-    """The numerics guard for the bf16 fast path: the same weights, evaluated with bf16
-    autocast and in fp32, give robust accuracies within 0.5 points."""
-    x = torch.cat([digits.x_test, digits.x_train])
-    y = torch.cat([digits.y_test, digits.y_train])
-    accs = {p: evaluate.robust_accuracy(trained, x, y, attacks.pgd, device=CPU, precision=p,
-                                        eps=0.1, alpha=0.025, steps=10) for p in ("fp32", "bf16")}
-    assert abs(accs["fp32"] - accs["bf16"]) <= 0.005, accs
+def test_a_bad_spec_is_refused_by_name():
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown attack 'pgdd' in 'x'"):
+        evaluate.check_spec({"name": "x", "attack": "pgdd"})
+    with pytest.raises(ValueError, match="eps must be a finite number"):
+        evaluate.check_spec({"name": "x", "attack": "pgd", "eps": float("nan")})

@@ -108,7 +108,7 @@ def _rows(clean_advprop, pgd05_als_sat):
 
 
 def test_claims_verdicts_follow_the_evidence():
-    s = mixture.CHAPTER.settings("fast")
+    s = mixture.CHAPTER.settings("cpu")
     good = mixture.claims(s, _rows(0.92, 0.5))
     assert [c["verdict"] for c in good] == ["confirmed"] * 6, good
     bad = mixture.claims(s, _rows(0.85, 0.05))

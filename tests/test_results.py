@@ -1,43 +1,83 @@
+"""The results store, the claims rule, published numbers and provenance."""
 import json
 
 import pandas as pd
 import pytest
 
-from advbook import experiments, published, reporting, results
+from advbook import claims, experiments, published, reporting, store
+from advbook.claims import CONFIRMED, INCONCLUSIVE, NOT_CONFIRMED, Claim, judge
 
 
 def config(**changes):
     base = {"chapter": "test", "profile": "smoke", "dataset": "digits", "subset": {"train": 300, "test": 100},
             "model": {"name": "small-cnn", "width": 4},
             "train": {"defense": "standard", "epochs": 1, "batch_size": 64, "seed": 0},
-            "evaluate": {"n": 100, "eps": 0.1, "alpha": 0.05, "steps": 2, "attacks": ["fgsm", "pgd"]}}
+            "evaluate": [{"name": "clean", "attack": "clean"}, {"name": "fgsm", "attack": "fgsm", "eps": 0.1}]}
     base.update(changes)
     return base
 
 
-def test_config_key_is_stable_and_order_independent():
+def test_keys_are_stable_order_independent_and_separate_models_from_evaluations():
     a = config()
-    b = json.loads(json.dumps(a, sort_keys=True))
-    b = dict(reversed(list(b.items())))
-    assert results.config_key(a) == results.config_key(b)
-    assert results.config_key(a) != results.config_key(config(dataset="mnist"))
+    b = dict(reversed(list(json.loads(json.dumps(a, sort_keys=True)).items())))
+    assert store.model_key(a) == store.model_key(b)
+    assert store.model_key(a) != store.model_key(config(dataset="mnist"))
+    # the test images and the attacks are not part of what the model is
+    assert store.model_key(a) == store.model_key(config(subset={"train": 300, "test": 50}, evaluate=[]))
+    spec = {"name": "x", "attack": "fgsm", "eps": 0.1}
+    assert store.eval_key("m", spec) == store.eval_key("m", {**spec, "name": "another label"})
+    assert store.eval_key("m", spec) != store.eval_key("m", {**spec, "eps": 0.2})
+    assert store.eval_key("m", spec, {"test": 100, "seed": 0}) != store.eval_key("m", spec, {"test": 50, "seed": 0})
 
 
-def test_get_or_compute_stores_a_full_record_once(monkeypatch):
-    record = experiments.get_or_compute(config())
-    path = results.record_path(config())
-    assert path.exists() and not list(path.parent.glob("*.tmp"))
+def test_get_or_compute_stores_the_model_and_each_evaluation_once(monkeypatch):
+    record = experiments.get_or_compute(config(), progress=False)
+    mkey = store.model_key(config())
+    assert store.model_path(mkey).exists() and store.weights_path(mkey).exists()
+    assert not store.checkpoint_path(mkey).exists()
     for field in ("profile", "dataset", "device", "torch", "torchvision", "commit", "wall_seconds", "history",
-                  "metrics", "created"):
+                  "metrics", "created", "evaluations", "stale"):
         assert field in record, field
     assert record["dataset"]["display_name"] == "scikit-learn digits (8x8)"
-    assert 0 <= record["metrics"]["pgd"] <= record["metrics"]["clean"] <= 1
+    assert 0 <= record["metrics"]["fgsm"] <= record["metrics"]["clean"] <= 1
+    assert record["stale"] is False
 
     def fail(*a, **k):
         raise AssertionError("recomputed a stored result")
 
-    monkeypatch.setattr(experiments, "run", fail)
+    monkeypatch.setattr(experiments, "train_model", fail)
+    monkeypatch.setattr(experiments, "evaluate_spec", fail)
     assert experiments.get_or_compute(config()) == record
+
+
+def test_adding_an_attack_evaluates_the_stored_model_without_retraining(monkeypatch):
+    experiments.get_or_compute(config(), progress=False)
+    trainings, evaluations = [], []
+    train, evaluate_spec = experiments.train_model, experiments.evaluate_spec
+    monkeypatch.setattr(experiments, "train_model", lambda *a, **k: trainings.append(1) or train(*a, **k))
+    monkeypatch.setattr(experiments, "evaluate_spec", lambda *a, **k: evaluations.append(a[2]["name"])
+                        or evaluate_spec(*a, **k))
+    more = config(evaluate=config()["evaluate"] + [{"name": "pgd", "attack": "pgd", "eps": 0.1, "alpha": 0.05,
+                                                    "steps": 3}])
+    record = experiments.get_or_compute(more)
+    assert trainings == [] and evaluations == ["pgd"]
+    assert set(record["metrics"]) == {"clean", "fgsm", "pgd"}
+
+
+def test_a_sweep_is_grouped_back_into_one_metric():
+    specs = [{"name": "clean", "attack": "clean"}] + \
+        [{"name": f"eps_sweep:{e}", "attack": "fgsm", "eps": e} for e in (0.0, 0.2)]
+    record = experiments.get_or_compute(config(evaluate=specs), progress=False)
+    assert set(record["metrics"]["eps_sweep"]) == {"0.0", "0.2"}
+    assert record["metrics"]["eps_sweep"]["0.0"] == record["metrics"]["clean"]
+
+
+def test_records_from_other_library_code_are_flagged(monkeypatch):
+    experiments.get_or_compute(config(), progress=False)
+    monkeypatch.setattr(store, "code_hash", lambda kind: "something else")
+    record = experiments.get_or_compute(config())
+    assert record["stale"] is True
+    assert "computed by other library code" in reporting.provenance([record], {"profile": "cpu"})
 
 
 def test_missing_record_without_compute_says_how_to_make_it():
@@ -45,18 +85,59 @@ def test_missing_record_without_compute_says_how_to_make_it():
         experiments.get_or_compute(config(), compute=False)
 
 
-def test_save_is_atomic(monkeypatch):
-    record = {"config": config(), "metrics": {"clean": 1.0}}
-    results.save(record)
+def test_a_corrupt_record_is_named(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text('{"half": ')
+    with pytest.raises(store.CorruptRecord, match=str(path)):
+        store.read(path)
+
+
+def test_write_is_atomic(monkeypatch, tmp_path):
+    path = tmp_path / "r.json"
+    store.write({"value": 1}, path)
 
     def broken_dump(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(results.json, "dump", broken_dump)
+    monkeypatch.setattr(store.json, "dump", broken_dump)
     with pytest.raises(RuntimeError):
-        results.save({"config": config(), "metrics": {"clean": 0.0}})
-    assert results.load(config())["metrics"]["clean"] == 1.0
-    assert not list(results.record_path(config()).parent.glob("*.tmp"))
+        store.write({"value": 0}, path)
+    assert store.read(path) == {"value": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_the_rule_confirms_refutes_and_abstains():
+    greater = Claim("A above B", "+2 points", "greater", paper_effect=2.0)
+    assert judge(greater, [1.9, 2.0, 2.1]).verdict == CONFIRMED
+    assert judge(greater, [-1.9, -2.0, -2.1]).verdict == NOT_CONFIRMED
+    # no effect, measured precisely enough that the paper's effect would have shown
+    assert judge(greater, [0.1, -0.1, 0.0]).verdict == NOT_CONFIRMED
+    # no effect, but far too noisy to rule the paper's effect out
+    assert judge(greater, [3.0, -3.0, 0.5]).verdict == INCONCLUSIVE
+    # two seeds are never enough, however large the effect
+    assert judge(greater, [5.0, 5.1]).verdict == INCONCLUSIVE
+    assert judge(greater, [1.9, 2.0, 2.1], profile="smoke").verdict == INCONCLUSIVE
+    less = Claim("A below B", "", "less")
+    assert judge(less, [-1.0, -1.1, -0.9]).verdict == CONFIRMED
+    within = Claim("A close to B", "", "within", margin=0.5)
+    assert judge(within, [0.1, 0.0, -0.1]).verdict == CONFIRMED
+    assert judge(within, [2.0, 2.1, 1.9]).verdict == NOT_CONFIRMED
+    assert judge(within, [0.4, 0.6, 0.5]).verdict == INCONCLUSIVE
+    band = Claim("a drop of 2 to 4", "", "within", margin=1.0, center=3.0)
+    assert judge(band, [2.9, 3.0, 3.1]).verdict == CONFIRMED and judge(band, [0.1, 0, -0.1]).verdict == NOT_CONFIRMED
+
+
+def test_standard_error_is_of_the_paired_differences():
+    j = judge(Claim("t", ""), [1.0, 2.0, 3.0])
+    assert j.mean == pytest.approx(2.0) and j.se == pytest.approx(1.0 / 3 ** 0.5) and j.n == 3
+    assert claims.paired_differences({0: 0.5, 1: 0.6, 2: 0.7}, {0: 0.4, 2: 0.6, 3: 0.1}) == pytest.approx([10, 10])
+
+
+def test_all_of_needs_every_part():
+    yes, no, maybe = (claims.Judgement(v) for v in (CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE))
+    assert claims.all_of([("a", yes), ("b", yes)]).verdict == CONFIRMED
+    assert claims.all_of([("a", yes), ("b", maybe)]).verdict == INCONCLUSIVE
+    assert claims.all_of([("a", maybe), ("b", no)]).verdict == NOT_CONFIRMED
 
 
 def test_published_compare(tmp_path, monkeypatch):
@@ -78,20 +159,20 @@ def test_published_compare(tmp_path, monkeypatch):
         published.compare("paper-x", "9", ours)
 
 
-def test_seed_table_and_verdicts():
+def test_seed_table_and_claims_table():
     rows = [{"defense": "a", "clean": 0.9}, {"defense": "a", "clean": 0.8}, {"defense": "b", "clean": 0.5}]
     table = reporting.seed_table(rows, "defense", ["clean"])
     assert table.loc["a", "clean"] == "85.0 ± 7.1" and table.loc["b", "clean"] == "50.0"
     assert table.loc["a", "seeds"] == 2
-    assert reporting.verdict(True, "smoke") == "inconclusive at this scale"
-    assert reporting.verdict(False, "fast") == "not confirmed"
-    assert reporting.verdict(True, "paper") == "confirmed"
     with pytest.raises(ValueError):
-        reporting.claims_table([{"claim": "c", "paper": "p", "ours": "o", "verdict": "probably"}])
+        reporting.claims_table([{"claim": "c", "paper": "p", "verdict": "probably"}])
+    long = "a claim much longer than fifty characters, which pandas would cut short in HTML"
+    text = reporting.markdown_table(reporting.claims_table([{"claim": long, "verdict": CONFIRMED}]))
+    assert long in text
 
 
 def test_provenance_of_a_smoke_run_says_so():
-    record = experiments.get_or_compute(config())
+    record = experiments.get_or_compute(config(), progress=False)
     text = reporting.provenance([record], {"profile": "smoke"})
     assert "smoke run, not a reproduction" in text and record["device"] in text and "digits" in text
     assert "smoke run" not in reporting.provenance([record], {"profile": "fast"})

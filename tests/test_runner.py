@@ -1,7 +1,8 @@
 """The runner end to end: `advbook compute` and `advbook sweep` on tiny settings."""
 import csv
 
-from advbook import chapters, results
+from advbook import chapters
+from advbook.experiments import get_or_compute
 from advbook.cli import main
 
 TINY = ["-p", "seeds", "0", "-p", "defenses", "standard,pgd", "-p", "epochs", "1", "-p", "autoattack_n", "0",
@@ -13,7 +14,7 @@ def test_compute_writes_every_record_of_the_chapter():
     primer = chapters.get("primer")
     settings = primer.settings("smoke", **primer.parse_overrides(list(zip(TINY[1::3], TINY[2::3]))))
     configs = primer.experiments(settings)
-    assert len(configs) == 2 and all(results.load(c) for c in configs)
+    assert len(configs) == 2 and all(get_or_compute(c, compute=False) for c in configs)
 
 
 def test_sweep_runs_each_point_once_and_collects_them(tmp_path, capsys):

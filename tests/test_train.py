@@ -65,7 +65,55 @@ def test_schedules():
 
 
 @pytest.mark.parametrize("bad", [{"schedule": "linear"}, {"epochs": 0}, {"lr": -1.0}, {"defense": "magic"},
-                                 {"precision": "fp8"}])
+                                 {"precision": "fp8"}, {"optimizer": "lbfgs"}, {"lr": float("nan")}])
 def test_train_config_is_validated(bad):
     with pytest.raises(ValueError):
         TrainConfig(**bad)
+
+
+def test_adam_is_adam_and_sgd_is_sgd(digits, make_model):
+    """The optimizer choice reaches the loop: one Adam step moves every weight by about lr
+    (its normalized update), one SGD step by lr times the gradient."""
+    import torch
+
+    from advbook.train import make_optimizer
+
+    for name, kind in (("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)):
+        opt = make_optimizer(TrainConfig(optimizer=name, lr=0.01), make_model(digits).parameters(), CPU)
+        assert isinstance(opt, kind)
+    model = make_model(digits)
+    before = [p.detach().clone() for p in model.parameters()]
+    fit(model, digits.subset(64, 10), TrainConfig(optimizer="adam", lr=1e-3, weight_decay=0.0, epochs=1, batch_size=64,
+                                                   schedule="constant"), device=CPU, progress=False)
+    steps = torch.cat([(p.detach() - b).abs().flatten() for p, b in zip(model.parameters(), before)])
+    moved = steps[steps > 0]
+    assert moved.median() == pytest.approx(1e-3, rel=0.05)  # Adam's first step is lr * sign-like
+
+
+def test_before_epoch_hook_runs_once_per_epoch_and_replaces_samples(digits, make_model):
+    import torch
+
+    calls = []
+
+    class Replace:
+        count = 1
+
+        def apply(self, idx, x):
+            return torch.zeros_like(x)  # every image blank: training accuracy falls to chance
+
+    def hook(model, x_u8, y, generator):
+        calls.append(len(y))
+        return Replace()
+
+    history = fit(make_model(digits), digits, TrainConfig(epochs=2, batch_size=128), device=CPU, progress=False,
+                  before_epoch=hook)
+    assert calls == [len(digits.y_train)] * 2
+    assert all(h["perturbed"] == 1 for h in history)
+    assert history[-1]["train_acc"] < 0.3
+
+
+def test_drop_last_trains_on_full_batches_only(digits, make_model):
+    n = len(digits.y_train)
+    history = fit(make_model(digits), digits, TrainConfig(epochs=1, batch_size=100, drop_last=True), device=CPU,
+                  progress=False)
+    assert history[0]["gradient_images"] == (n // 100) * 100

@@ -153,7 +153,15 @@ def cmd_sweep(args) -> int:
     for point in points:  # validate every point before the first one runs
         chapter.settings(args.profile, **overrides, **point)
     label = "_".join(f"{k}-{'-'.join(map(str, v))}" for k, v in grid.items()).replace("/", "_")
+    if overrides:  # the same grid under other overrides is another sweep, in another folder
+        from .store import key
+        label += f"_overrides-{key(overrides)[:8]}"
     folder = args.output_dir or PROJECT_ROOT / "data" / "sweeps" / chapter.name / f"{args.profile}_{label}"
+    described = {"profile": args.profile, "overrides": overrides, "grid": grid}
+    if (folder / "grid.json").exists() and json.loads((folder / "grid.json").read_text()) != \
+            json.loads(json.dumps(described)):
+        raise ParameterError(f"{folder} holds a sweep with other settings ({folder / 'grid.json'}); "
+                             "choose another --output-dir")
     folder.mkdir(parents=True, exist_ok=True)
     rows = []
     for i, point in enumerate(points):
@@ -173,33 +181,44 @@ def cmd_sweep(args) -> int:
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         writer.writeheader()
         writer.writerows(rows)
-    (folder / "grid.json").write_text(json.dumps({"profile": args.profile, "overrides": overrides,
-                                                  "grid": grid}, indent=1))
-    _sweep_plot(rows, list(grid)[0], folder / "results.png", f"{chapter.name} sweep ({args.profile} profile)")
+    (folder / "grid.json").write_text(json.dumps(described, indent=1))
+    _sweep_plot(chapter, rows, list(grid)[0], folder / "results.png", f"{chapter.name} sweep ({args.profile} profile)")
     print(f"wrote {csv_path} and {folder / 'results.png'}")
     return 0
 
 
-def _sweep_plot(rows: list[dict], x_name: str, path: Path, title: str) -> None:
-    """Mean of each headline metric against the first grid parameter, one line per group."""
+def _sweep_plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) -> None:
+    """Each of the chapter's headline metrics against the first grid parameter: one line per
+    variant (the chapter's `group_by`) and metric, one panel per dataset when there are several."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from .reporting import curve_figure
 
-    group_key = next((k for k in ("defense", "method", "config") if rows and k in rows[0]), None)
-    metrics = [m for m in ("clean", "pgd", "autoattack") if rows and m in rows[0]]
-    curves = {}
-    for metric in metrics:
+    metrics = [m for m in chapter.plot_metrics if any(m in r for r in rows)]
+    panels = list(dict.fromkeys(r.get("dataset", "") for r in rows)) or [""]
+    order = list(dict.fromkeys(r[x_name] for r in rows))
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in order)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        curves = {}
         for row in rows:
-            label = f"{row[group_key]}: {metric}" if group_key else metric
-            curves.setdefault(label, {}).setdefault(row[x_name], []).append(row[metric])
-    numeric = all(isinstance(x, (int, float)) for c in curves.values() for x in c)
-    if not numeric:  # categorical grid values: place them at 0, 1, 2, ... in grid order
-        order = list(dict.fromkeys(r[x_name] for r in rows))
-        curves = {k: {order.index(x): v for x, v in c.items()} for k, c in curves.items()}
-    fig = curve_figure(curves, x_name, "accuracy (%), mean over seeds", title)
+            if row.get("dataset", "") != panel:
+                continue
+            for metric in metrics:
+                if row.get(metric) is None:
+                    continue
+                x = row[x_name] if numeric else order.index(row[x_name])
+                label = f"{row[chapter.group_by]}: {metric}" if chapter.group_by in row else metric
+                curves.setdefault(label, {}).setdefault(x, []).append(row[metric])
+        curve_figure(curves, x_name, "accuracy (%), mean over seeds", panel or title, ax=ax,
+                     xticklabels=None if numeric else [str(v) for v in order])
+    fig.suptitle(title)
+    fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep}

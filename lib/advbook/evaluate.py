@@ -27,7 +27,7 @@ import torch
 
 from .attacks import ATTACKS
 from .data import to_float
-from .device import default_device
+from .device import default_device, flush_denormals
 from .models import exact_relu_gradient as exact_gradient
 from .models import noise_off
 
@@ -59,6 +59,7 @@ def correct_per_draw(model, x_u8, y, attack=None, *, device=None, batch_size=500
     images are computed once; each draw is a fresh forward pass of the (randomized) model.
     """
     device = device or default_device()
+    flush_denormals(device)
     torch.manual_seed(seed)
     correct = torch.zeros(draws, device=device, dtype=torch.long)
     with eval_mode(model):

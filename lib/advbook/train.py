@@ -27,7 +27,7 @@ from tqdm import tqdm
 from . import data as data_mod
 from . import defenses
 from .attacks import GRADIENTS
-from .device import autocast, default_device, enable_cudnn_autotuning
+from .device import autocast, default_device, enable_cudnn_autotuning, flush_denormals
 
 SCHEDULES = ("constant", "piecewise", "cosine", "cyclic")
 OPTIMIZERS = ("sgd", "adam")
@@ -131,6 +131,7 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     defense = defenses.get(cfg.defense)
     if before_epoch is None and cfg.epoch_perturbation:
         before_epoch = defenses.epoch_hook(**cfg.epoch_perturbation)
+    flush_denormals(device)
     if cfg.cudnn_benchmark:
         enable_cudnn_autotuning(device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format

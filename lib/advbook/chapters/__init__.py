@@ -75,6 +75,8 @@ class Chapter:
     profiles: dict[str, dict]                       # profile -> {parameter: default}
     experiments: Callable[[dict], list[dict]]       # settings -> experiment configs
     summary: Callable[[dict, list[dict]], Any] = field(default=None)  # for sweeps: records -> rows
+    group_by: str = "variant"                       # the summary column that names a training variant
+    plot_metrics: tuple = ("clean", "pgd")          # summary columns a sweep plots
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:

@@ -267,4 +267,5 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
 
 
 CHAPTER = Chapter("adaptive", "Adaptive adversarial training (Kamath et al. 2019)", PARAMETERS, PROFILES,
-                  experiments, summary)
+                  experiments, summary, group_by="variant",
+                  plot_metrics=("clean", "pgd"))

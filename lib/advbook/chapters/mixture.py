@@ -234,4 +234,5 @@ def strong_ranking(rows: list[dict]):
 
 
 CHAPTER = Chapter("mixture", "AdvProp, label smoothing and smooth adversarial training (Dallaire and David)",
-                  PARAMETERS, PROFILES, experiments, summary)
+                  PARAMETERS, PROFILES, experiments, summary, group_by="configuration",
+                  plot_metrics=("Test Accuracy", "PGD 0.1", "strong 8/255"))

@@ -140,4 +140,5 @@ def invariant_violations(records: list[dict]) -> list[str]:
 
 
 CHAPTER = Chapter("primer", "Primer: adversarial training in four recipes", PARAMETERS, PROFILES,
-                  experiments, summary)
+                  experiments, summary, group_by="defense",
+                  plot_metrics=("clean", "pgd", "autoattack"))
