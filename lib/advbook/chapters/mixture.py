@@ -58,11 +58,11 @@ PROFILES = {
     "smoke": {**COMMON, "precision": "fp32", "dataset": "digits", "model": "small-cnn", "width": 16, "seeds": [0, 1], "epochs": 5,
               "batch_size": 128, "lr": 0.1, "augment": False, "strong_restarts": 1, "n_eval": 200,
               "autoattack_n": 0},
-    # 2 CPU cores, about 45 minutes: a narrow ResNet-18 (width 8) on 10,000 training images of the
+    # 2 CPU cores, about 45 to 80 minutes: a narrow ResNet-18 (width 8) on 10,000 training images of the
     # CIFAR-10 JPEG copy, Table 1 only (Table 2 needs a GPU profile)
     "cpu": {**COMMON, "precision": "fp32", "dataset": "cifar10-jpeg", "model": "resnet18", "width": 8,
             "seeds": [0, 1, 2], "epochs": 3, "batch_size": 128, "lr": 0.1, "augment": True, "strong_restarts": 1,
-            "n_eval": 1000, "autoattack_n": 0, "table2": False, "train_subset": 10000},
+            "n_eval": 500, "autoattack_n": 0, "table2": False, "train_subset": 10000},
     "fast": {**COMMON, "dataset": "cifar10-jpeg", "model": "resnet18", "width": 0, "seeds": [0, 1, 2], "epochs": 4,
              "batch_size": 256, "lr": 0.1, "augment": True, "strong_restarts": 2, "n_eval": 2000,
              "autoattack_n": 200},
