@@ -46,6 +46,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--images", type=int, default=None, help="training images per timed epoch")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--no-reference", action="store_true", help="time our loop only")
+    parser.add_argument("--compile", action="store_true", help="also time our loop with torch.compile")
     parser.add_argument("--output", type=Path, default=None, help="JSON record (default data/bench/)")
     parser.add_argument("--time-to-robustness", action="store_true",
                         help="instead: FGSM-RS with the Wong et al. (2020) recipe on cifar10-jpeg, then PGD-50-10")
@@ -107,12 +108,12 @@ def flops_per_image(model, method: str, size: int, device: torch.device) -> floa
     return training_pass + PASSES[method] * 2 * forward
 
 
-def ours(model_name, method, dataset, batch_size, device, width, fast: bool) -> float:
-    """Images per second of `fit` (one timed epoch after a warm-up epoch)."""
+def ours(model_name, method, dataset, batch_size, device, width, fast: bool, compile: bool = False) -> float:
+    """Images per second of `fit` (one timed epoch after a warm-up epoch, which also compiles)."""
     defense, params = METHODS[method]
     cfg = TrainConfig(defense=defense, defense_params=params, epochs=1, batch_size=batch_size, lr=0.1,
                       schedule="constant", augment=True, precision="bf16" if fast else "fp32",
-                      channels_last=fast, cudnn_benchmark=fast, drop_last=fast)
+                      channels_last=fast, cudnn_benchmark=fast, drop_last=fast or compile, compile=compile)
     torch.manual_seed(0)
     model = models.build(model_name, 10, 3, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), width=width)
     warmup = dataset.subset(min(len(dataset.y_train), 4 * batch_size), 0)
@@ -249,13 +250,17 @@ def main(args) -> int:
             flops = flops_per_image(probe, method, size, device)
             fast = ours(model_name, method, dataset, batch_size, device, width, fast=device.type == "cuda")
             ref = None if args.no_reference else reference(model_name, method, dataset, batch_size, device, width)
+            compiled = ours(model_name, method, dataset, batch_size, device, width, fast=device.type == "cuda",
+                            compile=True) if args.compile else None
             achieved = flops * fast / 1e12
             row = {"model": model_name, "method": method, "ours_images_per_s": fast,
+                   "ours_compiled_images_per_s": compiled,
                    "reference_images_per_s": ref, "speedup": fast / ref if ref else None,
                    "epoch_seconds_50k": 50_000 / fast, "gflops_per_image": flops / 1e9,
                    "achieved_tflops": achieved, "fraction_of_peak": achieved / peak}
             rows.append(row)
             print(f"{model_name:16s} {method:9s} ours {fast:9.0f} img/s"
+                  + (f"  compiled {compiled:9.0f} img/s" if compiled else "")
                   + (f"  reference {ref:9.0f} img/s  speed-up {fast / ref:5.2f}x" if ref else "")
                   + f"  {flops / 1e9:6.2f} GFLOP/img  {achieved:7.2f} TFLOP/s ({100 * achieved / peak:.1f}% of peak)",
                   flush=True)

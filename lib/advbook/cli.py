@@ -28,6 +28,8 @@ from .paths import BOOK, NOTEBOOKS, PROJECT_ROOT
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advbook", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"advbook {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="chapters, profiles and parameters with their defaults")
 
@@ -37,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", default="smoke", choices=PROFILES)
         p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                        help="override a chapter parameter (lists: comma-separated)")
+        p.add_argument("--data-root", type=Path, help="folder holding the offline dataset files "
+                       "(default: $ADVBOOK_DATA, else data/datasets/)")
         return p
 
     run = chapter_command("run", "execute a chapter notebook into book/CHAPTER.ipynb")
@@ -72,16 +76,59 @@ def cmd_list(_args) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .store import library_commit
+
+    try:
+        return f"{version('advbook')} (commit {library_commit()})"
+    except PackageNotFoundError:
+        return f"unknown (commit {library_commit()})"
+
+
+def _writable(folder: Path, what: str) -> None:
+    """Refuse, before any work, a folder that cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".advbook-write-test-"):
+            pass
+    except OSError as exc:
+        raise ParameterError(f"the {what} {folder} is not writable ({exc.strerror}); point "
+                             f"{'ADVBOOK_RESULTS' if what == 'results store' else '--output'} elsewhere") from None
+
+
 def _validated(args):
-    """The chapter and its validated settings, or ParameterError before any work."""
+    """The chapter and its validated settings, or ParameterError before any work: parameters,
+    the data root, a writable results store; a warning when a GPU profile starts on a CPU."""
+    from .paths import results_root
+
     chapter = chapters.get(args.chapter)
     overrides = chapter.parse_overrides(args.param)
     settings = chapter.settings(args.profile, **overrides)
+    if getattr(args, "data_root", None) is not None:
+        if not args.data_root.is_dir():
+            raise ParameterError(f"--data-root {args.data_root} is not a folder")
+        os.environ["ADVBOOK_DATA"] = str(args.data_root.resolve())  # the notebook kernel inherits it
+    _writable(results_root(), "results store")
+    if args.profile in ("fast", "paper"):
+        import torch
+
+        if not torch.cuda.is_available():
+            print(f"advbook: warning: the '{args.profile}' profile is planned for a GPU (about 15 GPU-minutes a "
+                  "chapter for fast) and no GPU is visible: on this CPU it may take hours to days. The 'cpu' "
+                  "profile is planned for 2 CPU cores.", file=sys.stderr)
     return chapter, overrides, settings
 
 
+class NotebookFailed(RuntimeError):
+    """A chapter's notebook raised; the message is the error's one line and where the failed
+    notebook was kept."""
+
+
 def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
-    """Jupytext source -> papermill (kernel python3) -> `output`, replaced only on success."""
+    """Jupytext source -> papermill (kernel python3) -> `output`, replaced only on success.
+    A failed run leaves `output` untouched and keeps the failed notebook beside it."""
     import jupytext
     import papermill
 
@@ -89,13 +136,22 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
     if not source.exists():
         raise FileNotFoundError(f"no notebook source {source}")
     output.parent.mkdir(parents=True, exist_ok=True)
+    _writable(output.parent, "output folder")
     # work beside the output, so the final rename is atomic and a failed run leaves it untouched
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{chapter_name}-run-") as tmp:
         unexecuted = Path(tmp) / f"{chapter_name}.ipynb"
         jupytext.write(jupytext.read(source), unexecuted)
         executed = Path(tmp) / f"{chapter_name}.executed.ipynb"
-        papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters, kernel_name="python3",
-                                   cwd=str(NOTEBOOKS), progress_bar=False)
+        try:
+            papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters, kernel_name="python3",
+                                       cwd=str(NOTEBOOKS), progress_bar=False)
+        except papermill.PapermillExecutionError as exc:
+            failed = output.with_name(f"{output.stem}.failed.ipynb")
+            if executed.exists():
+                os.replace(executed, failed)
+            line = str(exc.evalue).strip().splitlines()[0] if str(exc.evalue).strip() else ""
+            raise NotebookFailed(f"{chapter_name}: {exc.ename}: {line} (the failed notebook is kept in {failed}; "
+                                 "--debug shows the traceback)") from exc
         os.replace(executed, output)
 
 
@@ -224,16 +280,40 @@ def _sweep_plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep}
 
 
+def _terminate(signum, frame):
+    # SIGTERM ends the run as Ctrl-C does, so that every `finally` and temporary folder cleans up
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
+    import signal
+
+    from .experiments import NotComputed
+    from .store import CorruptRecord
+
     args = _parser().parse_args(argv)
+    if threading_main():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command == "bench":
             from .bench import main as bench_main
             return bench_main(args)
         return COMMANDS[args.command](args)
-    except (ParameterError, DataUnavailable, FileNotFoundError) as exc:
+    except (ParameterError, DataUnavailable, FileNotFoundError, CorruptRecord, NotComputed, NotebookFailed) as exc:
+        if args.debug:
+            raise
         print(f"advbook: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("advbook: interrupted; every record written so far is complete, and a rerun computes the rest",
+              file=sys.stderr)
+        return 130
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

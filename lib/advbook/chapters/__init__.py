@@ -7,6 +7,7 @@ and fetches each record from the results store; `advbook compute` walks the same
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -58,6 +59,8 @@ class Parameter:
         return self._check_scalar(value)
 
     def _check_scalar(self, value):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ParameterError(f"parameter '{self.name}' must be a finite number, got {value!r}")
         if self.choices is not None and value not in self.choices:
             raise ParameterError(f"parameter '{self.name}' must be one of {list(self.choices)}, got {value!r}")
         if self.minimum is not None and value < self.minimum:
