@@ -69,7 +69,7 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None) -
                     "source": dataset.source, "n_train": len(dataset.y_train), "n_test": len(dataset.y_test)},
         "history": history, "train_seconds": sum(h["seconds"] for h in history),
         "wall_seconds": time.perf_counter() - started, "created": _now(), "code": store.code_hash("model"),
-        **store.environment(device),
+        **store.environment(device, "model"),
     }
     store.write(record, store.model_path(mkey))
     checkpoint.unlink(missing_ok=True)
@@ -108,7 +108,7 @@ def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=
         for spec in missing:
             result = evaluate_spec(model, dataset, spec, device=device)
             evals[spec["name"]] = {"model": mkey, "spec": spec, "test": test, "result": result, "created": _now(),
-                                   "code": store.code_hash("eval"), **store.environment(device)}
+                                   "code": store.code_hash("eval"), **store.environment(device, "eval")}
             store.write(evals[spec["name"]], store.eval_path(mkey, spec, test))
     return combine(config, model_record, evals)
 

@@ -173,20 +173,22 @@ def is_stale(record: dict, kind: str) -> bool:
     return record.get("code") != code_hash(kind)
 
 
-def library_commit() -> str:
-    """The project's git commit, with '+dirty' if the library has uncommitted changes."""
+def library_commit(kind: str | None = None) -> str:
+    """The project's git commit, with '+dirty' if the library code a record of `kind` depends on
+    (all of the library for None) has uncommitted changes."""
+    paths = [str(LIBRARY / name) for name in DEPENDS[kind]] if kind else ["lib"]
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT,
                                 capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "lib"], cwd=PROJECT_ROOT,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=PROJECT_ROOT,
                                capture_output=True, text=True, check=True).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
 
-def environment(device: torch.device) -> dict:
-    """Where a record was computed."""
+def environment(device: torch.device, kind: str | None = None) -> dict:
+    """Where a record (of `kind`, for the commit's dirty mark) was computed."""
     import torchvision
 
     if device.type == "cuda":
@@ -194,4 +196,4 @@ def environment(device: torch.device) -> dict:
     else:
         device_name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     return {"device": device_name, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "python": platform.python_version(), "commit": library_commit()}
+            "python": platform.python_version(), "commit": library_commit(kind)}
