@@ -173,8 +173,8 @@ def cmd_compute(args) -> int:
 
     chapter, _, settings = _validated(args)
     configs = chapter.experiments(settings)
-    for config in tqdm(configs, desc=f"{chapter.name} ({args.profile})", disable=None):
-        record = get_or_compute(config, progress=None)
+    for i, config in enumerate(tqdm(configs, desc=f"{chapter.name} ({args.profile})", disable=None)):
+        record = get_or_compute(config, progress=None, label=f"[{i + 1}/{len(configs)}]")
         print(f"model {record['key']}: {record['train_seconds']:.0f} s training, {len(record['evaluations'])} "
               f"evaluations, on {record['device']}", flush=True)
     return 0

@@ -14,7 +14,10 @@ chapter's experiments without a notebook (on a GPU machine), and the notebook th
 """
 from __future__ import annotations
 
+import fcntl
+import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import torch
@@ -76,7 +79,27 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None) -
     return model, record
 
 
-def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=None) -> dict:
+def say(message: str) -> None:
+    """A progress line on the process's own stderr: in a notebook kernel run by `advbook run`
+    that is the terminal, never the notebook's outputs."""
+    print(message, file=sys.__stderr__, flush=True)
+
+
+@contextmanager
+def model_lock(mkey: str):
+    """One process at a time trains and evaluates a given model; a second one waits, then finds
+    the records the first one wrote."""
+    path = store.model_path(mkey).with_suffix(".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=None, label: str = "") -> dict:
     """The record of `config`: its trained model and every evaluation it lists, computing (and
     storing) only what is missing. Returns one record with the model's provenance, its history,
     `metrics` ({spec name: accuracy}; a sweep's 'NAME:VALUE' specs grouped as {NAME: {VALUE: acc}})
@@ -95,22 +118,36 @@ def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=
         if not compute:
             raise NotComputed(f"{config.get('chapter')}: model {mkey} or {len(missing)} of its evaluations are not "
                               f"stored; run `advbook compute {config.get('chapter')} --profile {config.get('profile')}`")
-        device = device or default_device()
-        dataset = prepare_data(config)
-        model = None
-        if model_record is not None and missing:
-            model = build_model(config, dataset)
-            if not store.load_weights(model, mkey):
-                model = None  # trained elsewhere, weights not here: train again (same config, same seed)
-        if model is None:
-            model, model_record = train_model(config, dataset, device=device, progress=progress)
-        model.to(device).eval()
-        for spec in missing:
-            result = evaluate_spec(model, dataset, spec, device=device)
-            evals[spec["name"]] = {"model": mkey, "spec": spec, "test": test, "result": result, "created": _now(),
-                                   "code": store.code_hash("eval"), **store.environment(device, "eval")}
-            store.write(evals[spec["name"]], store.eval_path(mkey, spec, test))
+        with model_lock(mkey):  # another process may have computed them meanwhile: look again
+            model_record = store.load_model(mkey)
+            evals = {s["name"]: store.load_eval(mkey, s, test) for s in specs}
+            missing = [s for s in specs if evals[s["name"]] is None]
+            if model_record is None or missing:
+                model_record = _compute(config, mkey, test, model_record, evals, missing, device, progress, label)
     return combine(config, model_record, evals)
+
+
+def _compute(config, mkey, test, model_record, evals, missing, device, progress, label) -> dict:
+    """Train the model if needed and evaluate the missing specs, storing each record."""
+    device = device or default_device()
+    what = f"{label} {config.get('chapter')} {config['train']['defense']} seed {config['train']['seed']}"
+    dataset = prepare_data(config)
+    model = None
+    if model_record is not None and missing:
+        model = build_model(config, dataset)
+        if not store.load_weights(model, mkey):
+            model = None  # trained elsewhere, weights not here: train again (same config, same seed)
+    if model is None:
+        say(f"{what}: training model {mkey} ({config['train']['epochs']} epochs on {dataset.display_name})")
+        model, model_record = train_model(config, dataset, device=device, progress=progress)
+    model.to(device).eval()
+    say(f"{what}: {len(missing)} evaluations of model {mkey}")
+    for spec in missing:
+        result = evaluate_spec(model, dataset, spec, device=device)
+        evals[spec["name"]] = {"model": mkey, "spec": spec, "test": test, "result": result, "created": _now(),
+                               "code": store.code_hash("eval"), **store.environment(device, "eval")}
+        store.write(evals[spec["name"]], store.eval_path(mkey, spec, test))
+    return model_record
 
 
 def collect(configs: list[dict], **kwargs) -> tuple[list[dict], list[str]]:
@@ -118,9 +155,9 @@ def collect(configs: list[dict], **kwargs) -> tuple[list[dict], list[str]]:
     and the display names of the datasets whose missing records could not be computed (no
     offline copy, no network): a chapter renders from stored records alone and names the rest."""
     records, unavailable = [], []
-    for config in configs:
+    for i, config in enumerate(configs):
         try:
-            records.append(get_or_compute(config, **kwargs))
+            records.append(get_or_compute(config, label=f"[{i + 1}/{len(configs)}]", **kwargs))
         except data.DataUnavailable:
             if config["dataset"] not in unavailable:
                 unavailable.append(config["dataset"])
