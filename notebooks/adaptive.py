@@ -110,6 +110,10 @@ for ax, (dataset, curves) in zip(axes[0], by_dataset.items()):
 # no-perturbation baselines.
 
 # %%
+if not settings["all_pgd"]:
+    display(Markdown("> **No PGD line here:** this profile does not train the every-sample PGD models "
+                     "(`all_pgd` is off: they cost about ten times an FGSM run). The figure shows the two "
+                     "baselines alone; `-p all_pgd true` adds the line."))
 appendix = appendix_curves(records)
 fig, axes = plt.subplots(1, len(appendix), figsize=(5.5 * len(appendix), 3.6), squeeze=False)
 for ax, (dataset, curves) in zip(axes[0], appendix.items()):

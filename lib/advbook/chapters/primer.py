@@ -139,6 +139,39 @@ def invariant_violations(records: list[dict]) -> list[str]:
     return problems
 
 
+def takeaways(s: dict, rows: list[dict]) -> list[str]:
+    """The page's conclusions, computed from its own numbers (means over seeds, in percent), so
+    that a rerun with other settings can never contradict its own text."""
+    def mean(defense, metric):
+        values = [r[metric] for r in rows if r["defense"] == LABELS[defense] and r.get(metric) is not None]
+        return 100 * sum(values) / len(values) if values else None
+
+    out = []
+    clean, pgd = mean("standard", "clean"), mean("standard", "pgd")
+    if clean is not None and pgd is not None:
+        out.append(f"**Standard training** reaches {clean:.1f} % clean accuracy and {pgd:.1f} % under PGD at "
+                   f"eps = {s['eps']:.3g}: " + ("no robustness to speak of." if pgd < 0.2 * clean else
+                                                "some robustness at this budget, without being trained for it."))
+    fgsm, pgd = mean("fgsm", "fgsm"), mean("fgsm", "pgd")
+    if fgsm is not None and pgd is not None:
+        gap = fgsm - pgd
+        out.append(f"**FGSM-AT** scores {fgsm:.1f} % under FGSM and {pgd:.1f} % under PGD, a gap of {gap:.1f} points"
+                   + (": the model looks robust to one gradient step and is not, the symptom of catastrophic "
+                      "overfitting (Wong et al. 2020)." if gap > 10 else ": no sign of catastrophic overfitting here."))
+    rs, madry = mean("fgsm-rs", "pgd"), mean("pgd", "pgd")
+    if rs is not None and madry is not None:
+        out.append(f"**FGSM-RS** reaches {rs:.1f} % under PGD against {madry:.1f} % for **PGD-AT**"
+                   + (" (within 3 points: Wong et al.'s claim that a random start makes FGSM training competitive "
+                      "holds in this run)." if abs(rs - madry) <= 3 else
+                      f" ({rs - madry:+.1f} points: the two recipes differ at this scale)."))
+    aa, madry_pgd = mean("pgd", "autoattack"), madry
+    if aa is not None and madry_pgd is not None:
+        out.append(f"For **PGD-AT**, AutoAttack (on its subset of images) gives {aa:.1f} % against PGD's {madry_pgd:.1f} %"
+                   + (": PGD's estimate is close to the strongest attack we have." if madry_pgd - aa <= 5 else
+                      ": PGD overestimates robustness here; read the AutoAttack column."))
+    return out
+
+
 CHAPTER = Chapter("primer", "Primer: adversarial training in four recipes", PARAMETERS, PROFILES,
                   experiments, summary, group_by="defense",
                   plot_metrics=("clean", "pgd", "autoattack"))
