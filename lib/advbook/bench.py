@@ -14,6 +14,7 @@ that times the throughput, and its fraction of the device's measured matmul peak
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -206,8 +207,14 @@ def time_to_robustness(device: torch.device, quick: bool, data_root=None) -> dic
 
 
 def _write(record: dict, output: Path) -> None:
+    """Write the record atomically; an earlier record at that path is kept beside it, dated."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_suffix(".tmp")
+    if output.exists():
+        earlier = json.loads(output.read_text()).get("created", "undated").replace(":", "")
+        kept = output.with_name(f"{output.stem}.{earlier}.json")
+        output.replace(kept)
+        print(f"kept the earlier record as {kept}")
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n")
     tmp.replace(output)
     print(f"wrote {output}")

@@ -1,0 +1,141 @@
+"""Bad input and faults, met as a user meets them: one line naming the input, before any work
+where it can be known before; nothing lost; no stray file left."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from advbook import chapters, experiments, store
+from advbook.cli import main
+
+PROJECT = Path(__file__).resolve().parents[1]
+TINY = ["-p", "seeds", "0", "-p", "defenses", "standard", "-p", "epochs", "1", "-p", "autoattack_n", "0",
+        "-p", "steps_sweep", "1", "-p", "eps_factors", "0,1", "-p", "n_eval", "50"]
+
+
+def one_line_error(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("advbook: error: "), err
+    return err[0]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("work started before the input was checked")
+
+    monkeypatch.setattr(experiments, "train_model", refuse)
+
+
+def test_a_non_finite_number_is_refused(capsys, no_training):
+    assert main(["compute", "primer", "-p", "eps", "nan"]) == 2
+    assert "parameter 'eps' must be a finite number" in one_line_error(capsys)
+
+
+def test_an_unwritable_results_store_is_refused_before_any_work(tmp_path, monkeypatch, capsys, no_training):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ADVBOOK_RESULTS", str(blocker / "results"))
+    assert main(["compute", "primer", *TINY]) == 2
+    assert f"the results store {blocker / 'results'} is not writable" in one_line_error(capsys)
+
+
+def test_a_missing_data_root_is_named(tmp_path, capsys, no_training):
+    assert main(["compute", "primer", "--data-root", str(tmp_path / "nowhere")]) == 2
+    assert "--data-root" in one_line_error(capsys)
+
+
+def test_a_corrupt_record_is_named_and_kept(capsys):
+    primer = chapters.get("primer")
+    settings = primer.settings("smoke", **primer.parse_overrides(list(zip(TINY[1::3], TINY[2::3]))))
+    config = primer.experiments(settings)[0]
+    path = store.model_path(store.model_key(config))
+    path.parent.mkdir(parents=True)
+    path.write_text('{"half a rec')
+    assert main(["compute", "primer", *TINY]) == 2
+    line = one_line_error(capsys)
+    assert str(path) in line and "move it away" in line
+    assert path.read_text() == '{"half a rec'  # nothing overwritten
+
+
+def test_two_runs_of_one_experiment_train_it_once(monkeypatch):
+    primer = chapters.get("primer")
+    config = primer.experiments(primer.settings("smoke", **primer.parse_overrides(list(zip(TINY[1::3], TINY[2::3])))))[0]
+    trained, train = [], experiments.train_model
+    monkeypatch.setattr(experiments, "train_model", lambda *a, **k: trained.append(1) or train(*a, **k))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(experiments.get_or_compute(config, progress=False)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert trained == [1] and results[0]["metrics"] == results[1]["metrics"]
+    leftovers = [p.name for p in store.model_path("x").parent.iterdir() if p.suffix not in (".json", ".pt", ".lock")]
+    assert leftovers == []
+
+
+def test_a_chapter_renders_from_committed_records_with_no_dataset(monkeypatch, tmp_path):
+    """The committed adaptive records (cpu profile) are found with no data root at all."""
+    monkeypatch.setenv("ADVBOOK_RESULTS", str(PROJECT / "data" / "results"))
+    monkeypatch.setenv("ADVBOOK_DATA", str(tmp_path))
+    adaptive = chapters.get("adaptive")
+    records, unavailable = experiments.collect(adaptive.experiments(adaptive.settings("cpu")), compute=False)
+    assert unavailable == [] and len(records) == 24
+
+
+def test_a_failing_notebook_is_one_line_and_kept_and_the_output_untouched(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ADVBOOK_DATA", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    output = tmp_path / "primer.ipynb"
+    output.write_text("the reader's earlier chapter")
+    assert main(["run", "primer", *TINY, "-p", "dataset", "mnist", "--output", str(output)]) == 2
+    line = one_line_error(capsys)
+    assert "AssertionError: no stored records and no data for ['mnist']" in line
+    assert output.read_text() == "the reader's earlier chapter"
+    failed = tmp_path / "primer.failed.ipynb"
+    assert failed.exists() and str(failed) in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "primer.failed.ipynb", "primer.ipynb", "results"]
+
+
+def test_sweeps_under_other_overrides_do_not_touch_each_other(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "primer", "--grid", "eps=0.05", *TINY, "--output-dir", str(out)]) == 0
+    before = (out / "results.csv").read_text()
+    # the same folder under other overrides is refused, and what it holds is kept
+    assert main(["sweep", "primer", "--grid", "eps=0.05", *TINY, "-p", "lr", "0.05", "--output-dir", str(out)]) == 2
+    assert "holds a sweep with other settings" in one_line_error(capsys)
+    assert (out / "results.csv").read_text() == before
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path):
+    env = {**os.environ, "ADVBOOK_RESULTS": str(tmp_path / "results")}
+    output = tmp_path / "out" / "primer.ipynb"
+    proc = subprocess.Popen([sys.executable, "-m", "advbook", "run", "primer", *TINY, "--output", str(output)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list((tmp_path / "out").glob(".primer-run-*")):
+        time.sleep(0.2)
+    assert list((tmp_path / "out").glob(".primer-run-*")), "the run never started"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_bench_keeps_an_earlier_record(tmp_path):
+    from advbook.bench import _write
+
+    path = tmp_path / "bench-cpu.json"
+    _write({"created": "2026-01-01T00:00:00+00:00", "n": 1}, path)
+    _write({"created": "2026-02-01T00:00:00+00:00", "n": 2}, path)
+    assert json.loads(path.read_text())["n"] == 2
+    assert json.loads((tmp_path / "bench-cpu.2026-01-01T000000+0000.json").read_text())["n"] == 1
+    assert len(list(tmp_path.iterdir())) == 2
