@@ -74,7 +74,7 @@ def test_a_sweep_is_grouped_back_into_one_metric():
 
 def test_records_from_other_library_code_are_flagged(monkeypatch):
     experiments.get_or_compute(config(), progress=False)
-    monkeypatch.setattr(store, "code_hash", lambda kind: "something else")
+    monkeypatch.setattr(store, "code_hash", lambda kind: "something else")  # as if the library had changed
     record = experiments.get_or_compute(config())
     assert record["stale"] is True
     assert "computed by other library code" in reporting.provenance([record], {"profile": "cpu"})

@@ -16,6 +16,7 @@ atomically (a temporary file unique to the process, then a rename).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -155,8 +156,11 @@ def load_weights(model: torch.nn.Module, mkey: str) -> bool:
 # Provenance
 # ----------------------------------------------------------------------------------------
 
+@functools.cache
 def code_hash(kind: str) -> str:
-    """A hash of the library sources a record of `kind` ("model" or "eval") depends on."""
+    """A hash of the library sources a record of `kind` ("model" or "eval") depends on, read once
+    per process: the code that computes a record is the code the process imported, even if the
+    files change while it runs."""
     h = hashlib.sha256()
     for name in DEPENDS[kind]:
         target = LIBRARY / name
@@ -173,9 +177,11 @@ def is_stale(record: dict, kind: str) -> bool:
     return record.get("code") != code_hash(kind)
 
 
+@functools.cache
 def library_commit(kind: str | None = None) -> str:
     """The project's git commit, with '+dirty' if the library code a record of `kind` depends on
-    (all of the library for None) has uncommitted changes."""
+    (all of the library for None) has uncommitted changes; read once per process, like
+    `code_hash`."""
     paths = [str(LIBRARY / name) for name in DEPENDS[kind]] if kind else ["lib"]
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=PROJECT_ROOT,
