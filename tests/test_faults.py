@@ -139,3 +139,36 @@ def test_bench_keeps_an_earlier_record(tmp_path):
     assert json.loads(path.read_text())["n"] == 2
     assert json.loads((tmp_path / "bench-cpu.2026-01-01T000000+0000.json").read_text())["n"] == 1
     assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_version_and_the_gpu_profile_warning(capsys, monkeypatch):
+    import argparse
+
+    import torch
+
+    from advbook import cli
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("advbook ")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = argparse.Namespace(chapter="primer", param=[], profile="fast", data_root=None)
+    cli._validated(args)
+    err = capsys.readouterr().err
+    assert "planned for a GPU" in err and "'cpu' profile" in err
+
+
+def test_progress_goes_to_the_terminal_not_the_notebook(capfd):
+    """`say` writes to the process's own stderr (in a kernel: the terminal of `advbook run`)."""
+    import io
+    import sys
+
+    captured = io.StringIO()
+    real = sys.stderr
+    sys.stderr = captured  # what a notebook cell's stderr capture looks like
+    try:
+        experiments.say("[1/2] primer standard seed 0: training")
+    finally:
+        sys.stderr = real
+    assert captured.getvalue() == ""
+    assert "[1/2] primer standard seed 0: training" in capfd.readouterr().err
