@@ -44,11 +44,11 @@ PROFILES = {
               "batch_size": 128, "lr": 0.1, "augment": False, "train_subset": 0, "eps": 0.1, "train_steps": 5,
               "eval_steps": 20, "restarts": 1, "n_eval": 200, "autoattack_n": 20, "detail_seeds": 1,
               "steps_sweep": [1, 2, 5, 10, 20, 50]},
-    # 2 CPU cores, about 30 minutes: full MNIST, Kamath et al.'s StdCNN, the MNIST budget 0.3
-    # (Madry et al.), PGD-10 training; AutoAttack on 200 images of every seed
+    # 2 CPU cores, about 45 minutes: full MNIST, Kamath et al.'s StdCNN, the MNIST budget 0.3
+    # (Madry et al.), PGD-5 training (step 0.15); AutoAttack on 200 images of every seed
     "cpu": {**COMMON, "precision": "fp32", "dataset": "mnist", "model": "std-cnn", "width": 0, "seeds": [0, 1, 2],
             "epochs": 4, "batch_size": 128, "lr": 0.05, "augment": False, "train_subset": 0, "eps": 0.3,
-            "train_steps": 10, "eval_steps": 20, "restarts": 1, "n_eval": 1000, "autoattack_n": 200,
+            "train_steps": 5, "eval_steps": 20, "restarts": 1, "n_eval": 1000, "autoattack_n": 200,
             "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50], "eps_factors": [0.0, 0.33, 0.67, 1.0, 1.5, 2.0, 3.0]},
     # one GPU, about 15 minutes: the Wong et al. (2020) CIFAR recipe, shortened
     "fast": {**COMMON, "dataset": "cifar10-jpeg", "model": "preact-resnet18", "width": 0, "seeds": [0, 1, 2],
