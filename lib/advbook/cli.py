@@ -305,6 +305,9 @@ def main(argv=None) -> int:
         print(f"advbook: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # the notebook kernel's shutdown may send the process group one more SIGINT: the cleanup
+        # has run by now, so a second interrupt must not turn exit code 130 into a crash
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("advbook: interrupted; every record written so far is complete, and a rerun computes the rest",
               file=sys.stderr)
         return 130

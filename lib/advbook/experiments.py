@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 import torch
 
-from . import data, models, store
+from . import data, defenses, models, store
 from .device import default_device
 from .evaluate import check_spec, evaluate_spec
 from .train import TrainConfig, fit
@@ -55,7 +55,25 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def train_model(config: dict, dataset: data.Dataset, *, device, progress=None) -> tuple[torch.nn.Module, dict]:
+def progress_hook(cfg: TrainConfig, label: str):
+    """`fit`'s before-epoch hook that says which epoch starts and when training should end, then
+    runs the configuration's own hook (Kamath et al.'s epoch perturbation) if it has one."""
+    inner = defenses.epoch_hook(**cfg.epoch_perturbation) if cfg.epoch_perturbation else None
+    started, calls = time.perf_counter(), [0]
+
+    def before_epoch(model, x_u8, y, generator):
+        done = calls[0]
+        eta = ""
+        if done:
+            per_epoch = (time.perf_counter() - started) / done
+            eta = f", about {per_epoch * (cfg.epochs - done):.0f} s of training left at {per_epoch:.0f} s an epoch"
+        say(f"{label}: epoch {done + 1} of at most {cfg.epochs}{eta}")
+        calls[0] += 1
+        return inner(model, x_u8, y, generator) if inner else None
+    return before_epoch
+
+
+def train_model(config: dict, dataset: data.Dataset, *, device, progress=None, label: str = "") -> tuple[torch.nn.Module, dict]:
     """Train the model `config` describes, store its weights and record; returns both."""
     mkey = store.model_key(config)
     started = time.perf_counter()
@@ -63,7 +81,8 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None) -
     torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed alone
     model = build_model(config, dataset)
     checkpoint = store.checkpoint_path(mkey)
-    history = fit(model, dataset, train_cfg, checkpoint=checkpoint, device=device, progress=progress)
+    history = fit(model, dataset, train_cfg, checkpoint=checkpoint, device=device, progress=progress,
+                  before_epoch=progress_hook(train_cfg, label))
     store.save_weights(model, mkey)
     record = {
         "key": mkey, "config": store.model_config(config),
@@ -139,7 +158,7 @@ def _compute(config, mkey, test, model_record, evals, missing, device, progress,
             model = None  # trained elsewhere, weights not here: train again (same config, same seed)
     if model is None:
         say(f"{what}: training model {mkey} ({config['train']['epochs']} epochs on {dataset.display_name})")
-        model, model_record = train_model(config, dataset, device=device, progress=progress)
+        model, model_record = train_model(config, dataset, device=device, progress=progress, label=what)
     model.to(device).eval()
     say(f"{what}: {len(missing)} evaluations of model {mkey}")
     for spec in missing:

@@ -127,6 +127,21 @@ def write(record: dict, path: Path) -> Path:
     return path
 
 
+def write_bytes(content: bytes, path: Path) -> Path:
+    """Write `content` (a weights file computed elsewhere) atomically, as `write` does; returns `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
 def load_model(mkey: str) -> dict | None:
     return read(model_path(mkey))
 
