@@ -112,7 +112,10 @@ def all_of(parts: list[tuple[str, Judgement]]) -> Judgement:
         verdict = NOT_CONFIRMED
         reason = "not confirmed for " + ", ".join(label for label, j in parts if j.verdict == NOT_CONFIRMED)
     else:
-        verdict, reason = INCONCLUSIVE, "some parts inconclusive" if parts else "no data"
+        undecided = [(label, j) for label, j in parts if j.verdict == INCONCLUSIVE]
+        verdict = INCONCLUSIVE
+        reason = (f"{len(undecided)} of {len(parts)} parts inconclusive, e.g. {undecided[0][0]}: "
+                  f"{undecided[0][1].reason}") if undecided else "no data"
     return Judgement(verdict, reason=reason, parts=tuple(parts), n=min((j.n for _, j in parts), default=0))
 
 
