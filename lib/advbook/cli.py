@@ -2,8 +2,8 @@
 
     advbook list
     advbook run CHAPTER [--profile P] [-p NAME VALUE ...] [--if-missing] [--output PATH]
-    advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P]
-    advbook compute CHAPTER [--profile P] [-p NAME VALUE ...]
+    advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P] [--engine ray [--address A]]
+    advbook compute CHAPTER [--profile P] [-p NAME VALUE ...] [--engine ray [--address A]]
 
 Parameters are validated before anything runs; a chapter's executed notebook is replaced
 only when its new run succeeds.
@@ -22,6 +22,7 @@ from pathlib import Path
 from . import chapters
 from .chapters import PROFILES, ParameterError
 from .data import DataUnavailable
+from .engines import ENGINES
 from .paths import BOOK, NOTEBOOKS, PROJECT_ROOT
 
 
@@ -46,8 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     run = chapter_command("run", "execute a chapter notebook into book/CHAPTER.ipynb")
     run.add_argument("--if-missing", action="store_true", help="do nothing if the executed notebook exists")
     run.add_argument("--output", type=Path, help="where the executed notebook goes (default book/CHAPTER.ipynb)")
-    chapter_command("compute", "compute a chapter's result records without a notebook (for a GPU machine)")
+
+    def engine_options(p):
+        p.add_argument("--engine", default="serial", choices=ENGINES,
+                       help="serial: in this process (default); ray: one Ray task per missing model, "
+                            "run at once on a local Ray instance or the cluster at --address")
+        p.add_argument("--address", help="an existing Ray cluster (e.g. HEAD_IP:6379 or auto) for --engine ray; "
+                       "default: start a local Ray instance")
+
+    engine_options(chapter_command("compute", "compute a chapter's result records without a notebook "
+                                   "(for a GPU machine or a Ray cluster)"))
     sweep = chapter_command("sweep", "one run per grid point, collected into a CSV and a plot")
+    engine_options(sweep)
     sweep.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2",
                        help="a parameter and its values; repeat for a product grid")
     sweep.add_argument("--output-dir", type=Path, help="default data/sweeps/CHAPTER/")
@@ -111,6 +122,11 @@ def _validated(args):
             raise ParameterError(f"--data-root {args.data_root} is not a folder")
         os.environ["ADVBOOK_DATA"] = str(args.data_root.resolve())  # the notebook kernel inherits it
     _writable(results_root(), "results store")
+    if getattr(args, "address", None) is not None and args.engine != "ray":
+        raise ParameterError("--address needs --engine ray")
+    if getattr(args, "engine", "serial") == "ray":
+        from .engines import import_ray
+        import_ray()  # installed, or a one-line error before any work
     if args.profile in ("fast", "paper"):
         import torch
 
@@ -167,17 +183,26 @@ def cmd_run(args) -> int:
 
 
 def cmd_compute(args) -> int:
-    from tqdm import tqdm
-
-    from .experiments import get_or_compute
+    from .engines import compute
 
     chapter, _, settings = _validated(args)
-    configs = chapter.experiments(settings)
-    for i, config in enumerate(tqdm(configs, desc=f"{chapter.name} ({args.profile})", disable=None)):
-        record = get_or_compute(config, progress=None, label=f"[{i + 1}/{len(configs)}]")
-        print(f"model {record['key']}: {record['train_seconds']:.0f} s training, {len(record['evaluations'])} "
-              f"evaluations, on {record['device']}", flush=True)
-    return 0
+    failures = compute(chapter.experiments(settings), engine=args.engine, address=args.address,
+                       desc=f"{chapter.name} ({args.profile})")
+    return _report_failures(failures, args.debug)
+
+
+def _report_failures(failures, debug: bool = False) -> int:
+    """One line per failed task (the ray engine goes on past them), with its traceback under
+    --debug; exit code 1 if any."""
+    for failure in failures:
+        if debug and failure.traceback:
+            print(failure.traceback, file=sys.stderr)
+        print(f"advbook: failed: {failure}", file=sys.stderr)
+    if failures:
+        tasks = "1 task" if len(failures) == 1 else f"{len(failures)} tasks"
+        print(f"advbook: error: {tasks} failed (above); every other record is stored, and a rerun computes only "
+              "what is missing (--debug shows the tracebacks)", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _parse_grid(chapter, specs: list[str]) -> dict[str, list]:
@@ -196,6 +221,7 @@ def _parse_grid(chapter, specs: list[str]) -> dict[str, list]:
 
 def cmd_sweep(args) -> int:
     from .experiments import NotComputed, get_or_compute
+    from .store import key
 
     def load(config):
         try:
@@ -210,7 +236,6 @@ def cmd_sweep(args) -> int:
         chapter.settings(args.profile, **overrides, **point)
     label = "_".join(f"{k}-{'-'.join(map(str, v))}" for k, v in grid.items()).replace("/", "_")
     if overrides:  # the same grid under other overrides is another sweep, in another folder
-        from .store import key
         label += f"_overrides-{key(overrides)[:8]}"
     folder = args.output_dir or PROJECT_ROOT / "data" / "sweeps" / chapter.name / f"{args.profile}_{label}"
     described = {"profile": args.profile, "overrides": overrides, "grid": grid}
@@ -219,11 +244,28 @@ def cmd_sweep(args) -> int:
         raise ParameterError(f"{folder} holds a sweep with other settings ({folder / 'grid.json'}); "
                              "choose another --output-dir")
     folder.mkdir(parents=True, exist_ok=True)
+    failures, failed = [], set()
+    if args.engine == "ray":  # every point's computations at once; the notebooks then only read records
+        from .engines import compute
+
+        configs, labels = [], []
+        for i, point in enumerate(points):
+            if not (folder / f"point-{i:03d}.ipynb").exists():
+                point_configs = chapter.experiments(chapter.settings(args.profile, **overrides, **point))
+                configs += point_configs
+                labels += [f"point {i} {point}"] * len(point_configs)
+        failures = compute(configs, engine="ray", address=args.address, labels=labels,
+                           desc=f"{chapter.name} sweep ({args.profile})")
+        failed = {key(c) for f in failures for c in f.configs}
     rows = []
     for i, point in enumerate(points):
         notebook = folder / f"point-{i:03d}.ipynb"
         if notebook.exists():
             print(f"point {i} {point}: done already")
+        elif failed and any(key(c) in failed for c in
+                            chapter.experiments(chapter.settings(args.profile, **overrides, **point))):
+            print(f"point {i} {point}: skipped, its computations failed (below); a rerun computes them", flush=True)
+            continue
         else:
             print(f"point {i} {point}: running", flush=True)
             execute_notebook(chapter.name, {"profile": args.profile, "overrides": {**overrides, **point}}, notebook)
@@ -232,6 +274,8 @@ def cmd_sweep(args) -> int:
         for row in chapter.summary(settings, [r for r in records if r is not None]):
             rows.append({**{k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in point.items()},
                          **row})
+    if failures and not rows:  # every point failed: nothing to collect
+        return _report_failures(failures, args.debug)
     csv_path = folder / "results.csv"
     with open(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
@@ -240,7 +284,7 @@ def cmd_sweep(args) -> int:
     (folder / "grid.json").write_text(json.dumps(described, indent=1))
     _sweep_plot(chapter, rows, list(grid)[0], folder / "results.png", f"{chapter.name} sweep ({args.profile} profile)")
     print(f"wrote {csv_path} and {folder / 'results.png'}")
-    return 0
+    return _report_failures(failures, args.debug)
 
 
 def _sweep_plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) -> None:

@@ -128,7 +128,7 @@ def missing_tasks(configs: list[dict], labels: list[str] | None = None) -> tuple
     done = len(complete - set(tasks))
     for task in tasks.values():
         if len(task.configs) > 1:
-            task.label += f" (+{len(task.configs) - 1} more evaluation sets of this model)"
+            task.label += f" (and {len(task.configs) - 1} more config(s) of this model)"
     return list(tasks.values()), done
 
 
@@ -147,7 +147,16 @@ def connect(ray, address: str | None) -> bool:
     connected (and the caller disconnects), False if this process was connected already."""
     if ray.is_initialized():
         return False
+    import signal
+    import threading
+
+    if address:
+        check_reachable(address)
     quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+    # Ray's core worker installs its own SIGTERM handler (it would end the driver abruptly): keep
+    # the CLI's, so that SIGTERM stops cleanly, as Ctrl-C does
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
     try:
         if address:
             ray.init(address=address, **quiet)
@@ -156,14 +165,34 @@ def connect(ray, address: str | None) -> bool:
     except ConnectionError as exc:
         raise ParameterError(f"cannot reach a Ray cluster at {address!r} ({exc}); start one with "
                              "`ray start --head`, or leave --address out for a local instance") from None
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
     return True
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """A one-line error now for a HOST:PORT (or ray://HOST:PORT) nobody answers at: `ray.init`
+    itself would retry for minutes. 'auto' and other forms are left to Ray."""
+    import socket
+
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ParameterError(f"no Ray cluster answers at --address {address} ({exc.strerror or exc}); start one "
+                             "with `ray start --head` there, or leave --address out for a local instance") from None
 
 
 def run_ray(configs: list[dict], *, address: str | None = None, desc: str = "",
             labels: list[str] | None = None, out=None) -> list[Failure]:
     out = out or sys.stdout
     tasks, done = missing_tasks(configs, labels)
-    print(f"{desc + ': ' if desc else ''}{len(tasks)} models to compute on Ray, {done} stored complete already",
+    print(f"{desc + ': ' if desc else ''}models to compute on Ray: {len(tasks)}; stored complete already: {done}",
           file=out, flush=True)
     if not tasks:
         return []
@@ -176,16 +205,24 @@ def run_ray(configs: list[dict], *, address: str | None = None, desc: str = "",
             ray.shutdown()
 
 
-def plan(resources: dict, n_tasks: int) -> tuple[dict, int]:
-    """Each task's resource request and torch threads: one GPU when the cluster has GPUs, else
-    cluster CPUs / concurrent tasks CPUs (at least 1)."""
+def plan(resources: dict, n_tasks: int, node_cpus: int | None = None) -> tuple[dict, int]:
+    """Each task's resource request and torch threads: one GPU (and one CPU) when the cluster has
+    GPUs, else cluster CPUs / concurrent tasks CPUs; at least 1, and never more than the largest
+    node has (`node_cpus`), so that every task fits on some node."""
     cpus = max(1, int(resources.get("CPU", 1)))
     gpus = int(resources.get("GPU", 0))
     if gpus:
         concurrent = max(1, min(n_tasks, gpus))
         return {"num_gpus": 1, "num_cpus": 1}, max(1, cpus // concurrent)
     threads = max(1, cpus // max(1, min(n_tasks, cpus)))
+    if node_cpus:
+        threads = max(1, min(threads, int(node_cpus)))
     return {"num_cpus": threads}, threads
+
+
+def largest_node_cpus(ray) -> int | None:
+    cpus = [node.get("Resources", {}).get("CPU", 0) for node in ray.nodes() if node.get("Alive")]
+    return int(max(cpus)) if cpus else None
 
 
 def capacity(resources: dict, options: dict) -> int:
@@ -198,12 +235,12 @@ def capacity(resources: dict, options: dict) -> int:
 def _drive(ray, tasks: list[Task], desc: str, out) -> list[Failure]:
     from tqdm import tqdm
 
-    options, threads = plan(ray.cluster_resources(), len(tasks))
+    options, threads = plan(ray.cluster_resources(), len(tasks), largest_node_cpus(ray))
     remote = ray.remote(max_retries=1, **options)(run_task)
     data_dir = str(data_root().resolve())
     driver_code = {kind: store.code_hash(kind) for kind in ("model", "eval")}
     where = f"{options.get('num_gpus', 0)} GPU and {options['num_cpus']} CPU a task, {threads} torch threads"
-    print(f"{len(tasks)} Ray tasks ({where})", file=out, flush=True)
+    print(f"Ray tasks: {len(tasks)} ({where})", file=out, flush=True)
     queue, inflight, failures, finished, warned = list(tasks), {}, [], 0, set()
     bar = tqdm(total=len(tasks), desc=desc or "ray", disable=None, file=out)
     try:
@@ -214,8 +251,8 @@ def _drive(ray, tasks: list[Task], desc: str, out) -> list[Failure]:
                     task = queue.pop(0)
                     ref = remote.remote(task.configs, seed_files(task.mkey), threads, data_dir)
                     inflight[ref] = (task, time.perf_counter())
-            bar.set_postfix(done=finished - len(failures), running=len(inflight), queued=len(queue),
-                            failed=len(failures), refresh=True)
+            bar.set_postfix({"done": finished - len(failures), "running": len(inflight), "queued": len(queue),
+                             "failed": len(failures)})
             ready, _ = ray.wait(list(inflight), num_returns=1, timeout=1.0)
             for ref in ready:
                 task, submitted = inflight.pop(ref)
@@ -238,7 +275,7 @@ def _drive(ray, tasks: list[Task], desc: str, out) -> list[Failure]:
                                             result.get("traceback", "")))
                     tqdm.write(line + f"FAILED: {result['error']}", file=out)
                 bar.update(1)
-        bar.set_postfix(done=finished - len(failures), running=0, queued=0, failed=len(failures), refresh=True)
+        bar.set_postfix({"done": finished - len(failures), "running": 0, "queued": 0, "failed": len(failures)})
     except BaseException:  # Ctrl-C: nothing half-written; what is still running is abandoned
         for ref in inflight:
             ray.cancel(ref, force=True)
@@ -261,9 +298,9 @@ def _summary(task: Task, written: list[Path], seconds: float) -> str:
     trained = [r for r in records if "history" in r]
     evals = [r for r in records if "spec" in r]
     devices = sorted({r["device"] for r in records if r.get("device")})
-    what = f"trained in {trained[0]['train_seconds']:.0f} s, " if trained else ""
-    return (f"model {task.mkey} {what}{len(evals)} evaluations, on {' + '.join(devices) or '?'} "
-            f"({seconds:.0f} s)")
+    what = f"trained in {trained[0]['train_seconds']:.0f} s" if trained else "stored already"
+    return (f"model {task.mkey} {what}; new evaluation records: {len(evals)}; on {' + '.join(devices) or '?'}; "
+            f"{seconds:.0f} s from submission")
 
 
 def seed_files(mkey: str) -> dict[str, bytes]:
@@ -316,7 +353,8 @@ def run_task(configs: list[dict], seeded: dict[str, bytes], threads: int, data_d
     saved_threads = torch.get_num_threads()
     result = {"ok": True, "error": None, "traceback": "", "host": socket.gethostname(),
               "code": {kind: store.code_hash(kind) for kind in ("model", "eval")}}
-    with tempfile.TemporaryDirectory(prefix="advbook-ray-") as tmp:
+    remove_abandoned()
+    with tempfile.TemporaryDirectory(prefix=f"advbook-ray-{os.getpid()}-") as tmp:
         root = Path(tmp)
         try:
             os.environ["ADVBOOK_RESULTS"] = tmp
@@ -339,6 +377,23 @@ def run_task(configs: list[dict], seeded: dict[str, bytes], threads: int, data_d
             torch.set_num_threads(saved_threads)
         result["files"] = new_files(root, seeded)
     return result
+
+
+def remove_abandoned() -> None:
+    """Remove the temporary results roots of workers that were killed (a cancelled task: Ctrl-C
+    on the driver) before they could clean up; each root's name holds its worker's process id."""
+    import shutil
+
+    for folder in Path(tempfile.gettempdir()).glob("advbook-ray-*-*"):
+        pid = folder.name.split("-")[2]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)  # no signal: does the process exist?
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
 
 
 def new_files(root: Path, seeded: dict[str, bytes]) -> list[tuple[str, bytes]]:
