@@ -171,4 +171,8 @@ strong_ranking(rows)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-display(Markdown(reporting.markdown_table(reporting.claims_table(claims(settings, rows)))))
+judged = claims(settings, rows)
+display(Markdown(reporting.markdown_table(reporting.claims_table(judged))))
+counts = {v: sum(c["verdict"] == v for c in judged) for v in ("confirmed", "not confirmed", "inconclusive at this scale")}
+display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r in rows})} seeds, "
+                 f"{records[0]['dataset']['display_name']}): " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."))
