@@ -111,14 +111,13 @@ def read(path: Path) -> dict | None:
                             f"move it away and run again to recompute it") from None
 
 
-def write(record: dict, path: Path) -> Path:
-    """Write `record` as JSON atomically; returns `path`."""
+def _atomic(path: Path, mode: str, fill) -> Path:
+    """`fill(file)` into a temporary file beside `path`, then a rename: never half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f, indent=1, sort_keys=True)
-            f.write("\n")
+        with os.fdopen(fd, mode) as f:
+            fill(f)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a record is meant to be shared
         os.replace(tmp, path)
     except BaseException:
@@ -127,19 +126,17 @@ def write(record: dict, path: Path) -> Path:
     return path
 
 
+def write(record: dict, path: Path) -> Path:
+    """Write `record` as JSON atomically; returns `path`."""
+    def fill(f):
+        json.dump(record, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return _atomic(path, "w", fill)
+
+
 def write_bytes(content: bytes, path: Path) -> Path:
-    """Write `content` (a weights file computed elsewhere) atomically, as `write` does; returns `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    return path
+    """Write `content` (a weights file computed elsewhere) atomically; returns `path`."""
+    return _atomic(path, "wb", lambda f: f.write(content))
 
 
 def load_model(mkey: str) -> dict | None:
