@@ -40,7 +40,7 @@ def test_get_or_compute_stores_the_model_and_each_evaluation_once(monkeypatch):
         assert field in record, field
     assert record["dataset"]["display_name"] == "scikit-learn digits (8x8)"
     assert 0 <= record["metrics"]["fgsm"] <= record["metrics"]["clean"] <= 1
-    assert record["stale"] is False
+    assert record["stale"] == []
 
     def fail(*a, **k):
         raise AssertionError("recomputed a stored result")
@@ -72,12 +72,31 @@ def test_a_sweep_is_grouped_back_into_one_metric():
     assert record["metrics"]["eps_sweep"]["0.0"] == record["metrics"]["clean"]
 
 
-def test_records_from_other_library_code_are_flagged(monkeypatch):
+def _library_as_if(monkeypatch, edit):
+    """Make the checkout's code manifest look as if the library had been edited by `edit`."""
+    manifests = {kind: store.code_manifest(kind) for kind in ("model", "eval")}
+    monkeypatch.setattr(store, "code_manifest", lambda kind: edit(dict(manifests[kind])))
+
+
+def test_records_from_other_library_code_are_flagged_with_the_changed_file(monkeypatch):
     experiments.get_or_compute(config(), progress=False)
-    monkeypatch.setattr(store, "code_hash", lambda kind: "something else")  # as if the library had changed
+    _library_as_if(monkeypatch, lambda m: {**m, "attacks/gradient.py": "edited"})
     record = experiments.get_or_compute(config())
-    assert record["stale"] is True
+    assert record["stale"] == ["attacks/gradient.py"]
     assert "computed by other library code" in reporting.provenance([record], {"profile": "cpu"})
+    assert "`attacks/gradient.py`" in reporting.provenance([record], {"profile": "cpu"})
+
+
+def test_a_new_library_file_does_not_mark_older_records_stale(monkeypatch):
+    experiments.get_or_compute(config(), progress=False)
+    _library_as_if(monkeypatch, lambda m: {**m, "defenses/a_new_method.py": "new"})
+    assert experiments.get_or_compute(config())["stale"] == []
+
+
+def test_registries_are_not_hashed_but_the_code_they_register_is():
+    manifest = store.code_manifest("model")
+    assert not any(f.endswith("__init__.py") for f in manifest)
+    assert {"models/factory.py", "models/cnns.py", "defenses/baselines.py", "train.py"} <= set(manifest)
 
 
 def test_missing_record_without_compute_says_how_to_make_it():

@@ -90,7 +90,8 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None, l
         "dataset": {"name": dataset.name, "display_name": dataset.display_name, "sha256": dataset.sha256,
                     "source": dataset.source, "n_train": len(dataset.y_train), "n_test": len(dataset.y_test)},
         "history": history, "train_seconds": sum(h["seconds"] for h in history),
-        "wall_seconds": time.perf_counter() - started, "created": _now(), "code": store.code_hash("model"),
+        "wall_seconds": time.perf_counter() - started, "created": _now(),
+        "code": store.code_hash("model"), "code_files": store.code_manifest("model"),
         **store.environment(device, "model"),
     }
     store.write(record, store.model_path(mkey))
@@ -164,7 +165,8 @@ def _compute(config, mkey, test, model_record, evals, missing, device, progress,
     for spec in missing:
         result = evaluate_spec(model, dataset, spec, device=device)
         evals[spec["name"]] = {"model": mkey, "spec": spec, "test": test, "result": result, "created": _now(),
-                               "code": store.code_hash("eval"), **store.environment(device, "eval")}
+                               "code": store.code_hash("eval"), "code_files": store.code_manifest("eval"),
+                               **store.environment(device, "eval")}
         store.write(evals[spec["name"]], store.eval_path(mkey, spec, test))
     return model_record
 
@@ -194,7 +196,9 @@ def combine(config: dict, model_record: dict, evals: dict[str, dict]) -> dict:
         else:
             metrics[name] = accuracy
     devices = list(dict.fromkeys([model_record["device"]] + [e["device"] for e in evals.values()]))
-    stale = store.is_stale(model_record, "model") or any(store.is_stale(e, "eval") for e in evals.values())
+    # the library files that changed since this model or one of its evaluations was computed
+    stale = sorted(set(store.changed_code(model_record, "model")).union(
+        *(store.changed_code(e, "eval") for e in evals.values())))
     return {
         **{k: model_record[k] for k in ("key", "dataset", "history", "train_seconds", "created", "torch",
                                         "torchvision", "python", "commit")},

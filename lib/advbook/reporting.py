@@ -17,6 +17,7 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
                                "none, bundled with scikit-learn" for r in records}))
     wall = sum(r["wall_seconds"] for r in records)
     stale = [r["key"] for r in records if r.get("stale")]
+    changed_files = sorted({f for r in records for f in (r.get("stale") or []) if isinstance(f, str)})
     lines = [f"**Profile:** `{settings['profile']}` · **records:** {len(records)} · "
              f"**total compute wall time:** {wall:.0f} s",
              f"**Dataset:** {datasets} (file sha256: {hashes})",
@@ -33,8 +34,9 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
                      + ", ".join(f"`{k}` = {v!r}" for k, v in changed.items()))
     if stale:
         lines.append(f"> **{len(stale)} of {len(records)} records were computed by other library code** (of the "
-                     "parts they depend on) than this checkout's: their numbers may differ from a rerun. Move "
-                     "them away and rerun to recompute them.")
+                     "files they depend on) than this checkout's: their numbers may differ from a rerun. "
+                     f"Changed since: {', '.join(f'`{f}`' for f in changed_files)}. Move them away and rerun "
+                     "to recompute them.")
     if settings["profile"] == "smoke":
         lines.insert(0, "> **This is a smoke run, not a reproduction.** It trains tiny models on a tiny dataset "
                         "on a CPU to show that the pipeline works end to end. Its numbers say nothing about the "

@@ -169,24 +169,44 @@ def load_weights(model: torch.nn.Module, mkey: str) -> bool:
 # ----------------------------------------------------------------------------------------
 
 @functools.cache
-def code_hash(kind: str) -> str:
-    """A hash of the library sources a record of `kind` ("model" or "eval") depends on, read once
-    per process: the code that computes a record is the code the process imported, even if the
-    files change while it runs."""
-    h = hashlib.sha256()
+@functools.cache
+def code_manifest(kind: str) -> dict[str, str]:
+    """{file: content hash} of the library sources a record of `kind` ("model" or "eval") depends
+    on, read once per process: the code that computes a record is the code the process imported,
+    even if the files change while it runs. The packages' `__init__.py` files are left out: they
+    only import and register (a new model, attack or defense is added there, and that must not
+    mark every older record stale)."""
+    manifest = {}
     for name in DEPENDS[kind]:
         target = LIBRARY / name
-        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
-        for f in files:
-            h.update(str(f.relative_to(LIBRARY)).encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+        for f in sorted(target.rglob("*.py")) if target.is_dir() else [target]:
+            if target.is_dir() and f.name == "__init__.py":
+                continue
+            manifest[str(f.relative_to(LIBRARY))] = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
+    return manifest
+
+
+def code_hash(kind: str) -> str:
+    """One hash of `code_manifest(kind)`: equal hashes, equal code."""
+    return key(code_manifest(kind))
+
+
+def changed_code(record: dict, kind: str) -> list[str]:
+    """The library files that differ between the code `record` was computed by and this
+    checkout's: a file the record depended on that changed or went away. Files added since do
+    not count (the record did not run them). A record without a manifest (older than manifests)
+    counts as changed unless its whole-code hash matches."""
+    manifest = record.get("code_files")
+    if manifest is None:
+        return [] if record.get("code") == code_hash(kind) else ["(all: record predates per-file code hashes)"]
+    now = code_manifest(kind)
+    return sorted(f for f, h in manifest.items() if now.get(f) != h)
 
 
 def is_stale(record: dict, kind: str) -> bool:
-    """True if `record` was computed by other library code (of the parts it depends on) than
-    this checkout's. Records from before code hashes were kept count as stale."""
-    return record.get("code") != code_hash(kind)
+    """True if `record` was computed by other library code (of the files it depends on) than
+    this checkout's."""
+    return bool(changed_code(record, kind))
 
 
 @functools.cache
