@@ -41,3 +41,18 @@ def test_a_bad_spec_is_refused_by_name():
         evaluate.check_spec({"name": "x", "attack": "pgdd"})
     with pytest.raises(ValueError, match="eps must be a finite number"):
         evaluate.check_spec({"name": "x", "attack": "pgd", "eps": float("nan")})
+
+
+def test_require_clean_false_scores_the_transformed_images_alone(trained, digits):
+    """Catches a benign-disturbance score still capped by the clean one (or a robust score that is not):
+    the "disturbance" swaps every image for a correctly classified image of its class."""
+    x_u8, y = digits.x_test[:200], digits.y_test[:200]
+    with torch.no_grad():
+        clean_ok = trained(x_u8.float() / 255).argmax(1) == y
+    exemplar = {int(c): x_u8[(y == c) & clean_ok][0].float() / 255 for c in y[clean_ok].unique()}
+    assert not clean_ok.all() and len(exemplar) == len(y.unique())  # else the test shows nothing
+    swap = lambda model, x, labels: torch.stack([exemplar[int(c)] for c in labels])  # noqa: E731
+    alone = evaluate.correct_per_draw(trained, x_u8, y, swap, device=CPU, require_clean=False)
+    joint = evaluate.correct_per_draw(trained, x_u8, y, swap, device=CPU)
+    assert alone == [1.0]
+    assert joint == [clean_ok.sum().item() / len(y)]

@@ -63,9 +63,6 @@ def test_evaluation_runs_every_forward_in_eval_mode_and_restores_the_mode(digits
     assert all(torch.equal(a, b) for a, b in zip(before, bn_buffers(model)))
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: evaluate.eval_mode restores only the top-level flag with "
-                   "model.train(was_training), which overwrites every submodule's own mode (a frozen, eval-mode "
-                   "batch norm inside a training model comes back in train mode)")
 def test_evaluation_restores_each_submodules_own_mode(digits, make_model):
     """Catches an evaluation that restores the mode with a blanket model.train(flag) instead of putting back
     each submodule's own mode (e.g. batch norms frozen in eval mode while the rest trains)."""

@@ -12,7 +12,9 @@ so an attack's success is judged on fresh draws, never on the lucky draw it was 
 `attacker_noise` False lets the attacker see the model with its noise switched off (one of the
 threat models for randomized defenses); EOT is the attack's own `eot` parameter. For SAT models,
 `exact_relu_gradient` True makes the attacker differentiate the true ReLU instead of the smooth
-surrogate the model was trained with.
+surrogate the model was trained with. `require_clean` (default True) counts an image only if its
+clean version is classified correctly too (robust accuracy); False scores the transformed images
+alone, as for a benign disturbance (a crop, a colour jitter) whose accuracy is the point.
 
 Evaluation runs the model in eval mode (batch norm with running statistics, no dropout) and
 puts back whatever mode it found.
@@ -31,18 +33,20 @@ from .device import default_device, flush_denormals
 from .models import exact_relu_gradient as exact_gradient
 from .models import noise_off
 
-SPEC_KEYS = ("name", "attack", "n", "seed", "draws", "attacker_noise", "exact_relu_gradient")
+SPEC_KEYS = ("name", "attack", "n", "seed", "draws", "attacker_noise", "exact_relu_gradient", "require_clean")
 
 
 @contextmanager
 def eval_mode(model):
-    """Eval mode for the duration, then the model's own mode back (never a silent change)."""
-    was_training = model.training
+    """Eval mode for the duration, then each submodule's own mode back (never a silent change:
+    a batch norm frozen in eval mode inside a training model stays frozen)."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
 
 
 def _batches(x_u8, y, batch_size, device):
@@ -51,12 +55,14 @@ def _batches(x_u8, y, batch_size, device):
 
 
 def correct_per_draw(model, x_u8, y, attack=None, *, device=None, batch_size=500, seed=0, draws=1,
-                     attacker_noise=True, exact_relu_gradient=False, **attack_params) -> list[float]:
+                     attacker_noise=True, exact_relu_gradient=False, require_clean=True,
+                     **attack_params) -> list[float]:
     """Accuracy under `attack(model, x, y, **attack_params)` (None: clean), once per noise draw.
 
     An image counts as robust in a draw only if that draw classifies it correctly both clean and
-    attacked, as in RobustBench, so robust accuracy never exceeds clean accuracy. The adversarial
-    images are computed once; each draw is a fresh forward pass of the (randomized) model.
+    attacked, as in RobustBench, so robust accuracy never exceeds clean accuracy (`require_clean`
+    False: the attacked image alone). The adversarial images are computed once; each draw is a
+    fresh forward pass of the (randomized) model.
     """
     device = device or default_device()
     flush_denormals(device)
@@ -70,9 +76,9 @@ def correct_per_draw(model, x_u8, y, attack=None, *, device=None, batch_size=500
                     x_adv = attack(model, x, yb, **attack_params)
             with torch.no_grad():
                 for r in range(draws):
-                    ok = model(x).argmax(1) == yb
+                    ok = model(x).argmax(1) == yb if attack is None or require_clean else True
                     if attack is not None:
-                        ok &= model(x_adv).argmax(1) == yb
+                        ok = (model(x_adv).argmax(1) == yb) & ok
                     correct[r] += ok.sum()
     return [c / max(len(y), 1) for c in correct.tolist()]
 
@@ -117,7 +123,8 @@ def evaluate_spec(model, dataset, spec: dict, *, device=None) -> dict:
     started = time.perf_counter()
     values = correct_per_draw(model, x, y, attack, device=device, seed=spec.get("seed", 0),
                               draws=spec.get("draws", 1), attacker_noise=spec.get("attacker_noise", True),
-                              exact_relu_gradient=spec.get("exact_relu_gradient", False), **params)
+                              exact_relu_gradient=spec.get("exact_relu_gradient", False),
+                              require_clean=spec.get("require_clean", True), **params)
     out = {"accuracy": sum(values) / len(values), "n": len(y), "seconds": time.perf_counter() - started}
     if len(values) > 1:
         mean = out["accuracy"]
