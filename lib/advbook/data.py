@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -302,3 +303,28 @@ def augment_crop_flip(x: torch.Tensor, padding: int = 4, generator: torch.Genera
     out = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
     flip = torch.rand(n, device=dev, generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], out.flip(-1), out).contiguous()
+
+
+def random_erasing(x: torch.Tensor, probability: float, area=(0.02, 0.4), aspect=(0.3, 1 / 0.3),
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """Batched random erasing (Zhong et al., AAAI 2020): with `probability`, one rectangle per
+    image of area s * H * W, s ~ U(area), and aspect ratio r ~ log-U(aspect) (height sqrt(s H W r),
+    width sqrt(s H W / r)) is filled with uniform noise in [0, 1] (their RE-R). Where the paper
+    redraws a rectangle that does not fit, this clips it to the image (one draw, no host loop).
+    """
+    n, c, h, w = x.shape
+    dev = x.device
+    u = torch.rand(n, 5, device=dev, generator=generator)
+    s = (area[0] + (area[1] - area[0]) * u[:, 0]) * h * w
+    r = torch.exp(math.log(aspect[0]) + (math.log(aspect[1]) - math.log(aspect[0])) * u[:, 1])
+    eh = (s * r).sqrt().round().clamp(1, h).long()
+    ew = (s / r).sqrt().round().clamp(1, w).long()
+    top = (u[:, 2] * (h - eh + 1)).floor().long()
+    left = (u[:, 3] * (w - ew + 1)).floor().long()
+    rows = torch.arange(h, device=dev)[None, :]
+    cols = torch.arange(w, device=dev)[None, :]
+    inside = (((rows >= top[:, None]) & (rows < (top + eh)[:, None]))[:, :, None]
+              & ((cols >= left[:, None]) & (cols < (left + ew)[:, None]))[:, None, :])
+    erase = (inside & (u[:, 4] < probability)[:, None, None])[:, None]
+    noise = torch.rand(x.shape, device=dev, generator=generator, dtype=x.dtype)
+    return torch.where(erase, noise, x)

@@ -32,7 +32,7 @@ from .paths import PROJECT_ROOT, results_root
 LIBRARY = Path(__file__).resolve().parent
 # the library code each kind of record depends on: a change here may change its numbers
 DEPENDS = {
-    "model": ("data.py", "device.py", "models", "attacks", "defenses", "train.py"),
+    "model": ("data.py", "device.py", "models", "attacks", "defenses", "train.py", "evaluate.py"),
     "eval": ("device.py", "models", "attacks", "evaluate.py"),
 }
 MODEL_FIELDS = ("dataset", "subset", "validation", "model", "train")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -28,6 +29,7 @@ from . import data as data_mod
 from . import defenses
 from .attacks import GRADIENTS
 from .device import autocast, default_device, enable_cudnn_autotuning, flush_denormals
+from .evaluate import evaluate_spec
 
 SCHEDULES = ("constant", "piecewise", "cosine", "cyclic")
 OPTIMIZERS = ("sgd", "adam")
@@ -54,6 +56,13 @@ class TrainConfig:
     # samples replaced by perturbed copies at the start of every epoch (Kamath et al. 2019):
     # keyword arguments of advbook.defenses.adaptive.perturb_epoch, or None
     epoch_perturbation: dict | None = None
+    replay: int = 1                # each minibatch trained on this many times in a row (Free-AT's m)
+    random_erasing: float = 0.0    # probability of random erasing (Zhong et al. 2020), after crop/flip
+    # an attack spec (as in advbook.evaluate) scored after every epoch on the validation split
+    # (the experiment's `validation` images, held out of training), and whether to end with the
+    # weights of the epoch that scored best: early stopping that never looks at the test set
+    validation_spec: dict | None = None
+    select_best: bool = False
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -62,11 +71,15 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.precision not in ("fp32", "bf16"):
             raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "replay"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0 or not math.isfinite(self.lr):
             raise ValueError(f"lr must be a positive number, got {self.lr}")
+        if not 0.0 <= self.random_erasing <= 1.0:
+            raise ValueError(f"random_erasing is a probability, got {self.random_erasing}")
+        if self.select_best and not self.validation_spec:
+            raise ValueError("select_best needs a validation_spec to select by")
         defenses.get(self.defense)
 
 
@@ -85,6 +98,13 @@ def learning_rate(cfg: TrainConfig, progress: float) -> float:
 def make_optimizer(cfg: TrainConfig, params, device: torch.device) -> torch.optim.Optimizer:
     # one fused kernel for the whole update on a GPU; one multi-tensor call per step on a CPU
     fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    # parameters marked `no_weight_decay` (e.g. learned noise scales, which decay would pull to 0)
+    # get a group of their own without it
+    params = list(params)
+    exempt = [p for p in params if getattr(p, "no_weight_decay", False)]
+    if exempt:
+        params = [{"params": [p for p in params if not getattr(p, "no_weight_decay", False)]},
+                  {"params": exempt, "weight_decay": 0.0}]
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
@@ -122,6 +142,11 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     `before_epoch(model, x_train_u8, y_train, generator)`: runs at the start of every epoch and
     may return an object with `apply(idx, x)` and `count` that replaces training samples for the
     epoch; by default, Algorithm 1 of Kamath et al. when `cfg.epoch_perturbation` is set.
+    The defense protocol has two options: a defense with `wants_index = True` is also given
+    `index=`, the dataset indices of the batch (for per-example state such as a sign memory); a
+    DEFENSES entry with `stateful = True` is a factory, called once per run as
+    `entry(n_train=..., device=...)`, whose result is the defense for the run (its state is not
+    checkpointed: a resumed run starts it afresh).
     `checkpoint`: a file written after every epoch and resumed from if present.
     `stop_after`: stop after this many epochs of this call (to test resumption).
     `progress`: a tqdm bar per epoch; None shows it only on a terminal.
@@ -129,6 +154,11 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     """
     device = device or default_device()
     defense = defenses.get(cfg.defense)
+    if getattr(defense, "stateful", False):
+        defense = defense(n_train=len(dataset.y_train), device=device)
+    wants_index = getattr(defense, "wants_index", False)
+    if cfg.validation_spec and dataset.x_val is None:
+        raise ValueError("validation_spec needs a validation split: set the experiment's `validation`")
     if before_epoch is None and cfg.epoch_perturbation:
         before_epoch = defenses.epoch_hook(**cfg.epoch_perturbation)
     flush_denormals(device)
@@ -140,6 +170,7 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     forward_model = torch.compile(model) if cfg.compile else model  # shares the weights
     history: list[dict] = []
     start_epoch = 0
+    best = None  # (validation accuracy, epoch, weights) of the best epoch so far, for select_best
     ckpt_path = Path(checkpoint) if checkpoint else None
     if ckpt_path and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
@@ -148,12 +179,13 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, start_epoch = state["history"], state["epoch"]
+        best = state.get("best")
 
     x_train = dataset.x_train.to(device)   # uint8 on the device: 4x less memory than float
     y_train = dataset.y_train.to(device)
     n = len(y_train)
     steps_per_epoch = n // cfg.batch_size if cfg.drop_last and n >= cfg.batch_size else math.ceil(n / cfg.batch_size)
-    total_steps = cfg.epochs * steps_per_epoch
+    total_steps = cfg.epochs * steps_per_epoch * cfg.replay
     epochs_run = 0
     for epoch in range(start_epoch, cfg.epochs):
         if stop_after is not None and epochs_run >= stop_after:
@@ -176,19 +208,23 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
             if cfg.augment:
                 x = data_mod.augment_crop_flip(x, generator=generator)
             x = x.contiguous(memory_format=memory_format)
+            if cfg.random_erasing:
+                x = data_mod.random_erasing(x, cfg.random_erasing, generator=generator)
             y = y_train[idx]
-            lr = learning_rate(cfg, (epoch * steps_per_epoch + step) / total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with autocast(device, cfg.precision):
-                loss, logits = defense(forward_model, x, y, **cfg.defense_params)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            # accumulate on the device; read once per epoch (no host sync per step)
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
+            extra = {"index": idx} if wants_index else {}
+            for replay in range(cfg.replay):
+                lr = learning_rate(cfg, ((epoch * steps_per_epoch + step) * cfg.replay + replay) / total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                with autocast(device, cfg.precision):
+                    loss, logits = defense(forward_model, x, y, **cfg.defense_params, **extra)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                # accumulate on the device; read once per epoch (no host sync per step)
+                loss_sum += loss.detach() * len(y)
+                correct += (logits.argmax(1) == y).sum()
+                seen += len(y)
         train_loss, train_acc = loss_sum.item() / seen, correct.item() / seen  # the epoch's one host sync
         record = {"epoch": epoch + 1, "lr_end": lr, "train_loss": train_loss, "train_acc": train_acc,
                   "seconds": time.perf_counter() - started,
@@ -196,10 +232,24 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
                   "gradient_images": GRADIENTS.images - gradients_before + seen}
         if replaced is not None:
             record["perturbed"] = replaced.count
+        if cfg.validation_spec:
+            record["val_accuracy"] = validation_accuracy(model, dataset, cfg.validation_spec, device)
+            if cfg.select_best and (best is None or record["val_accuracy"] > best[0]):
+                best = (record["val_accuracy"], epoch + 1, {k: v.detach().clone() for k, v in model.state_dict().items()})
         history.append(record)
         epochs_run += 1
         if ckpt_path:
             save_atomic({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "history": history, "epoch": epoch + 1}, ckpt_path)
+                         "history": history, "epoch": epoch + 1, **({"best": best} if best else {})}, ckpt_path)
+    if best is not None and len(history) == cfg.epochs:
+        model.load_state_dict(best[2])
+        for record in history:
+            record["selected"] = record["epoch"] == best[1]
     model.eval()
     return history
+
+
+def validation_accuracy(model, dataset: data_mod.Dataset, spec: dict, device: torch.device) -> float:
+    """`spec`'s accuracy on the validation split (scored like a test split, in eval mode and fp32)."""
+    held_out = dataclasses.replace(dataset, x_test=dataset.x_val, y_test=dataset.y_val)
+    return evaluate_spec(model, held_out, spec, device=device)["accuracy"]
