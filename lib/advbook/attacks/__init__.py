@@ -5,6 +5,7 @@
 `gradient.py`: FGSM, PGD (with EOT); `external.py`: torchattacks' PGD and AutoAttack.
 `ATTACKS` names them for evaluation specs.
 """
+from .disturbances import DISTURBANCES
 from .external import autoattack, torchattacks_pgd
 from .gradient import GRADIENTS, LOSSES, fgsm, input_gradient, margin_loss, pgd, random_delta, step_and_project
 
@@ -13,6 +14,7 @@ ATTACKS = {
     "pgd": pgd,
     "torchattacks-pgd": torchattacks_pgd,
     "autoattack": autoattack,
+    **DISTURBANCES,  # benign transforms (Di et al.'s Table 1), scored with require_clean=False
 }
 
 __all__ = ["ATTACKS", "GRADIENTS", "LOSSES", "autoattack", "fgsm", "input_gradient", "margin_loss", "pgd",

@@ -9,6 +9,7 @@ ALS, SAT), `adaptive.py` (Kamath et al.'s epoch-level perturbation, a hook of `f
 """
 from .adaptive import EpochReplacement, adaptive_selection, epoch_hook, input_gradients, perturb_epoch
 from .baselines import fgsm_at, fgsm_rs, pgd_at, standard
+from .goodfellow import fgsm_mix
 from .mixture import als_targets, mixture
 
 DEFENSES = {
@@ -17,6 +18,7 @@ DEFENSES = {
     "fgsm-rs": fgsm_rs,
     "pgd": pgd_at,
     "mixture": mixture,
+    "fgsm-mix": fgsm_mix,
 }
 
 
@@ -26,5 +28,5 @@ def get(name: str):
     return DEFENSES[name]
 
 
-__all__ = ["DEFENSES", "get", "standard", "fgsm_at", "fgsm_rs", "pgd_at", "mixture", "als_targets",
+__all__ = ["DEFENSES", "get", "standard", "fgsm_at", "fgsm_rs", "pgd_at", "mixture", "als_targets", "fgsm_mix",
            "EpochReplacement", "adaptive_selection", "epoch_hook", "input_gradients", "perturb_epoch"]
