@@ -1,0 +1,129 @@
+"""Di, Yu and Tian's random-sign perturbation, its baselines and the benign disturbances."""
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from advbook import evaluate, models, published
+from advbook.attacks import disturbances
+from advbook.chapters import random_sign as chapter
+from advbook.defenses import fgsm_mix
+from advbook.models.random_sign import MultiplicativeGaussian, RandomSign
+
+from conftest import SHARED_DATA
+
+CPU = torch.device("cpu")
+
+
+def test_random_sign_is_g_of_the_paper_for_both_signs_of_x():
+    """g(x) = x + eps x l(x), l = sgn(x) w.p. p: x' / x is 1 + eps w.p. p for x > 0 and 1 - eps w.p. p for
+    x < 0. Catches a sign-free x (1 + eps s) (the same only at p = 0.5), a wrong p, or noise on zeros."""
+    layer = RandomSign(0.2, p=0.8).train()
+    torch.manual_seed(0)
+    x = torch.cat([torch.rand(20000) + 0.1, -torch.rand(20000) - 0.1, torch.zeros(100)])
+    ratio = layer(x) / x
+    pos, neg = ratio[:20000], ratio[20000:40000]
+    assert torch.allclose(pos[pos > 1], torch.tensor(1.2)) and torch.allclose(pos[pos < 1], torch.tensor(0.8))
+    assert abs((pos > 1).float().mean().item() - 0.8) < 0.015        # 5 SE at n = 20000
+    assert abs((neg < 1).float().mean().item() - 0.8) < 0.015        # x < 0: x + eps|x| shrinks it, w.p. p
+    assert torch.equal(layer(x)[40000:], torch.zeros(100))
+
+
+def test_noise_layers_act_only_in_training_unless_kept_at_test():
+    x = torch.randn(1000)
+    for layer in (RandomSign(0.3), MultiplicativeGaussian(0.3)):
+        assert torch.equal(layer.eval()(x), x) and not torch.equal(layer.train()(x), x)
+    kept = RandomSign(0.3, at_test=True).eval()
+    assert not torch.equal(kept(x), x) and models.is_randomized(kept)
+    with models.noise_off(kept):
+        assert torch.equal(kept(x), x)
+
+
+def test_gaussian_ablation_has_the_random_signs_variance():
+    """Catches a Gaussian twin of another variance (e.g. additive instead of multiplicative)."""
+    torch.manual_seed(0)
+    x = torch.full((100000,), -2.0)
+    relative = (MultiplicativeGaussian(0.1).train()(x) - x) / x.abs()
+    assert abs(relative.std().item() - 0.1) < 0.002 and abs(relative.mean().item()) < 0.002
+
+
+@pytest.mark.parametrize("placement,count", [("input", 1), ("hidden", 4), ("both", 5)])
+def test_lenet_places_noise_where_asked(placement, count):
+    net = models.build("lenet5", 10, 1, image_size=28, options={"perturbation": {"eps": 0.1, "placement": placement}})
+    layers = [name for name, m in net.named_modules() if isinstance(m, RandomSign)]
+    assert len(layers) == count
+    assert (net[1].input_noise.__class__ is RandomSign) == (placement != "hidden")
+    assert sum(p.numel() for p in net.parameters()) == 61706  # LeNet-5 as specified; g adds no parameters
+
+
+def test_fgsm_mix_is_goodfellows_objective():
+    """Catches a wrong weight, an attack without the sign or the clip, or a loss on the adversarial image alone."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x, y = torch.rand(8, 1, 4, 4), torch.randint(0, 3, (8,))
+    loss, logits = fgsm_mix(model, x, y, eps=0.3, weight=0.7)
+    xr = x.clone().requires_grad_(True)
+    grad, = torch.autograd.grad(F.cross_entropy(model(xr), y), xr)
+    x_adv = (x + 0.3 * grad.sign()).clamp(0, 1)
+    expected = 0.7 * F.cross_entropy(model(x), y) + 0.3 * F.cross_entropy(model(x_adv), y)
+    assert torch.allclose(loss, expected) and torch.equal(logits, model(x))
+
+
+def test_crops_resize_the_right_box():
+    """Catches a crop box misplaced or mis-scaled by the affine grid (rows and columns swapped, say)."""
+    x = torch.zeros(1, 1, 8, 8)
+    x[..., :4, 4:] = 1.0                               # top-right quadrant
+    box = lambda v: torch.tensor([float(v)])           # noqa: E731
+    top_right = disturbances._crop_resize(x, box(0), box(4), box(4), box(4))
+    assert torch.allclose(top_right[..., 1:-1, 1:-1], torch.ones(1, 1, 6, 6))  # edges blend the box's border
+    assert torch.allclose(disturbances.five_crop(None, x, None, size=8), x)   # a crop of the whole image
+    assert torch.allclose(disturbances.random_resized_crop(None, x, None, scale=(1.0, 1.0), ratio=(1.0, 1.0)), x)
+
+
+def test_grayscale_flip_and_an_empty_jitter():
+    red = torch.zeros(1, 3, 2, 2)
+    red[:, 0] = 1.0
+    assert torch.allclose(disturbances.grayscale(None, red, None), torch.full_like(red, 0.299))
+    x = torch.rand(2, 3, 5, 5)
+    assert torch.equal(disturbances.hflip(None, x, None)[..., 0], x[..., -1])
+    still = disturbances.color_jitter(None, x, None, brightness=0, contrast=0, saturation=0, hue=0)
+    assert torch.allclose(still, x, atol=1e-5)
+
+
+def test_a_disturbance_spec_is_seeded_and_scored_alone(trained, digits):
+    spec = {"name": "crop", "attack": "random-crop", "require_clean": False, "scale": [0.5, 1.0], "n": 200}
+    a, b = (evaluate.evaluate_spec(trained, digits, spec, device=CPU)["accuracy"] for _ in range(2))
+    assert a == b                                       # every model sees the same disturbed images
+    assert a != evaluate.evaluate_spec(trained, digits, {**spec, "seed": 1}, device=CPU)["accuracy"]
+
+
+def test_claims_pick_the_best_eps_on_validation_not_test():
+    rows = [{"variant": v, "seed": s, "val_clean": val, "clean": test}
+            for s in range(3) for v, val, test in (("R", 0.95, 0.99), ("R eps=0.3", 0.97, 0.90), ("base", 0.99, 0.9))]
+    assert chapter.best_r_variant(rows) == "R eps=0.3"
+
+
+def test_every_claim_gets_a_verdict_on_the_smoke_settings():
+    s = chapter.CHAPTER.settings("smoke")
+    metrics = ["clean", "val_clean", "disturbed random-crop", "disturbed five-crop", "epoch_seconds"] + \
+        [f"pgd {e}" for e in s["attack_eps"]]
+    rows = [{"variant": v, "seed": seed, **{m: 0.5 + 0.01 * seed for m in metrics}}
+            for v in ("base", "R", "FGSM") for seed in s["seeds"]]
+    table = chapter.claims(s, rows)
+    assert len(table) == 6 and all(r["verdict"] == "inconclusive at this scale" for r in table)
+
+
+def test_published_numbers_match_the_paper_text():
+    paper = SHARED_DATA.parent / "papers" / "moderate-random-sign-perturbation.md"
+    if not paper.exists():
+        pytest.skip(f"paper text not present at {paper}")
+    lines = [re.sub(r"\s*<i>et al\.</i>", " et al.", line) for line in paper.read_text().splitlines()]
+    frame = published.load("random-sign")
+    assert len(frame) == 51
+    for _, r in frame.iterrows():
+        model = r["row"].split(" / ", 1)[1].split(" ")[0]     # e.g. "R-LeNet", "CondenseNet(G=C=8)"
+        hits = [line for line in lines if line.startswith(model) and
+                any(cell.split(" ±")[0] in (f"{r['value']:.2f}", f"{r['value']:.1f}", f"{r['value']:g}")
+                    for cell in line.split("\t")[1:])]
+        assert hits, (r["table"], r["row"], r["column"], r["value"])
