@@ -5,7 +5,13 @@ ADVBOOK  := $(VENV)/bin/advbook
 STAMP    := $(VENV)/.installed
 CHAPTERS := $(basename $(notdir $(wildcard notebooks/*.py)))
 
-.PHONY: setup book test clean
+# MathJax, shipped with the book so that formulas render with no network: the npm package,
+# fetched from the registry once and checked against its published sha256
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SHA256  := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
+MATHJAX         := book/_mathjax/mathjax/tex-svg.js
+
+.PHONY: setup chromium book html test clean
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -13,17 +19,42 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(MATHJAX):
+	@set -e; tmp=$$(mktemp -d); cd $$tmp; \
+	if command -v npm >/dev/null; then npm pack --silent mathjax@$(MATHJAX_VERSION) >/dev/null; \
+	else curl -sSfLo mathjax-$(MATHJAX_VERSION).tgz https://registry.npmjs.org/mathjax/-/mathjax-$(MATHJAX_VERSION).tgz; fi; \
+	echo "$(MATHJAX_SHA256)  mathjax-$(MATHJAX_VERSION).tgz" | sha256sum -c --quiet; \
+	tar xzf mathjax-$(MATHJAX_VERSION).tgz package/es5/tex-svg.js package/es5/input/tex/extensions; \
+	cd - >/dev/null; mkdir -p book/_mathjax/mathjax; cp -r $$tmp/package/es5/. book/_mathjax/mathjax/; rm -rf $$tmp
+	@echo "MathJax $(MATHJAX_VERSION) in book/_mathjax/mathjax"
+
+# the browser test's Chromium, from the distribution's packages where the set-up may install them
+# (the test skips, saying why, where it cannot)
+CHROMIUM := $(shell command -v chromium || command -v chromium-browser)
+chromium:
+	@if [ -z "$(CHROMIUM)" ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+		echo "installing chromium for the browser test"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+		|| echo "could not install chromium: the browser test will skip"; fi
+
+setup: $(STAMP) $(MATHJAX) chromium
 
 # Execute (smoke profile) only the chapters whose executed notebook is missing, then render.
 book: setup
 	@for c in $(CHAPTERS); do $(ADVBOOK) run $$c --profile smoke --if-missing || exit 1; done
+	$(MAKE) --no-print-directory html
+
+# Render the executed notebooks as they are (no execution): the verdicts page, then the HTML.
+html: setup
+	$(ADVBOOK) verdicts
 	$(VENV)/bin/jupyter-book build book/ --config _config.yml --path-output . -W -n --keep-going
 	@echo "book: _build/html/index.html"
 
 # Unit tests, then every chapter executed in the smoke profile into a temporary folder (never
-# book/, with its own results store) and checked by nbval, all in one pytest run.
+# book/, with its own results store) and checked by nbval, and the committed book built and
+# opened page by page in headless Chromium (tests/test_browser.py), all in one pytest run.
 test: setup
+	$(MAKE) --no-print-directory html
 	@set -e; tmp=$$(mktemp -d); export ADVBOOK_RESULTS=$$tmp/results; \
 	for c in $(CHAPTERS); do echo "smoke-executing $$c"; $(ADVBOOK) run $$c --profile smoke --output $$tmp/$$c.ipynb; done; \
 	$(PY) -m pytest tests $$tmp/*.ipynb --nbval-lax --nbval-current-env -p no:cacheprovider; \

@@ -11,6 +11,8 @@
 # %% [markdown]
 # # Adaptive adversarial training (Kamath, Deshpande and Subrahmanyam 2019)
 #
+# **Paper:** Sandesh Kamath, Amit Deshpande and K. V. Subrahmanyam (2019), *Better Generalization with Adaptive Adversarial Training* ([find it](https://scholar.google.com/scholar?q=Better+Generalization+with+Adaptive+Adversarial+Training)).
+#
 # **The claim.** Perturbing every training sample makes a network robust but costs clean
 # accuracy. Kamath et al. propose to perturb only a few samples each epoch, chosen where the
 # loss is steepest, and report that this keeps clean accuracy within 0.5 points of standard
@@ -53,7 +55,7 @@
 profile = "smoke"   # smoke | cpu | fast | paper
 overrides = {}      # any chapter parameter, e.g. {"sample_sizes": [50, 500]}; see `advbook list`
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
@@ -66,6 +68,9 @@ settings = CHAPTER.settings(profile, **overrides)
 records, missing = collect(CHAPTER.experiments(settings))
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
+judged = claims(settings, rows)
+display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
+                 "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 if missing:
     display(Markdown(f"> **Not run here:** {', '.join(missing)}: the data are not available on this machine "
                      "(no offline copy, no network). Their panels and claims are missing below."))
@@ -81,7 +86,7 @@ if missing:
 # above zero at large $\epsilon$ means PGD has stopped finding the adversarial examples that
 # exist there (gradient masking), not that the model is robust.
 
-# %%
+# %% tags=["hide-input"]
 panels = robustness_curves(settings, records)
 fig, axes = plt.subplots(len(panels), len(settings["samplings"]), squeeze=False,
                          figsize=(5.5 * len(settings["samplings"]), 3.6 * len(panels)))
@@ -96,7 +101,7 @@ for row, (dataset, by_sampling) in zip(axes, panels.items()):
 # Claim (1) says the adaptive points stay within 0.5 points of the left end; claim (2) says
 # the right end drops 2 to 4 points on Fashion-MNIST and CIFAR-10 but less on MNIST.
 
-# %%
+# %% tags=["hide-input"]
 ticks, by_dataset = clean_vs_count(settings, rows)
 fig, axes = plt.subplots(1, len(by_dataset), figsize=(5.5 * len(by_dataset), 3.6), squeeze=False)
 for ax, (dataset, curves) in zip(axes[0], by_dataset.items()):
@@ -109,7 +114,7 @@ for ax, (dataset, curves) in zip(axes[0], by_dataset.items()):
 # The same eps sweep for training on PGD-perturbed samples (all of them), beside the FGSM and
 # no-perturbation baselines.
 
-# %%
+# %% tags=["hide-input"]
 if not settings["all_pgd"]:
     display(Markdown("> **No PGD line here:** this profile does not train the every-sample PGD models "
                      "(`all_pgd` is off: they cost about ten times an FGSM run). The figure shows the two "
@@ -127,7 +132,7 @@ for ax, (dataset, curves) in zip(axes[0], appendix.items()):
 # sample in every epoch, for the sampling weights, so adaptive training is not free: claim (4)
 # is a question of whether the saved FGSM steps outweigh that pass.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 results_table(settings, rows)
 
@@ -144,9 +149,9 @@ results_table(settings, rows)
 # we say what we take it to mean. Claim (4), about cost, is judged on measured epoch time and on
 # counted gradient passes together: the count shows whether a speed-up is possible at all.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-display(Markdown(reporting.markdown_table(reporting.claims_table(claims(settings, rows)))))
+reporting.show_claims(judged, settings, records)
 
 # %% [markdown]
 # **What changed with the shared rule** (written for the committed `cpu` run on MNIST, 3 seeds,

@@ -11,6 +11,8 @@
 # %% [markdown]
 # # AdvProp, label smoothing and smooth adversarial training (Dallaire and David)
 #
+# **Paper:** Martin Dallaire and François David, *Mixture of techniques to improve classification accuracy and robustness with adversarial training* ([find it](https://scholar.google.com/scholar?q=Mixture+of+techniques+to+improve+classification+accuracy+and+robustness+with+adversarial+training)).
+#
 # **The claims.** An ablation of three techniques on CIFAR-10 with ResNet-18 concludes that
 # *AdvProp* improves clean accuracy (+1.29 points) while adding some robustness (+6.79 to
 # +15.19 points over standard training); *adversarial label smoothing* (ALS) trades 1.26
@@ -65,7 +67,7 @@
 profile = "smoke"   # smoke | cpu | fast | paper
 overrides = {}      # any chapter parameter, e.g. {"als_alpha": 0.2}; see `advbook list`
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
@@ -80,6 +82,9 @@ records, unavailable = collect(CHAPTER.experiments(settings))
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
+judged = claims(settings, rows)
+display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
+                 "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 
 # %% [markdown]
 # ## Figure 3: ReLU and the parametric softplus
@@ -88,7 +93,7 @@ display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profil
 # pass and uses a right-hand sigmoid in the backward pass: as $\alpha$ grows the sigmoid
 # approaches ReLU's step, and at $\alpha = 10$ it is still smooth within about $\pm 0.5$ of zero.
 
-# %%
+# %% tags=["hide-input"]
 x = torch.linspace(-2, 2, 401)
 fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
 left.plot(x, torch.relu(x), "k", label="ReLU")
@@ -110,14 +115,14 @@ fig.tight_layout()
 # Our dataset and training length differ from the paper's (see the provenance), so the
 # differences measure more than reproduction error; the ordering of the rows is the fairer test.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 published.side_by_side(published.compare(PAPER, "1", ours_for_comparison(rows, "1")))
 
 # %% [markdown]
 # ## Table 2: trained with eps-0.5 PGD examples
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 if settings["table2"]:
     display(published.side_by_side(published.compare(PAPER, "2", ours_for_comparison(rows, "2"))))
@@ -133,7 +138,7 @@ else:
 # AdvProp family sits to the right (more accurate) and in the middle (some robustness), the
 # adversarial family high and to the left.
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for ax, column in zip(axes, ("PGD 0.1", "PGD 0.5")):
     points = {name: ([r["Test Accuracy"] for r in rows if r["table"] == "1" and r["configuration"] == name],
@@ -154,7 +159,7 @@ for ax, column in zip(axes, ("PGD 0.1", "PGD 0.5")):
 # paper's PGD 0.1, the paper's conclusions about robustness survive a standard evaluation; if
 # not, they were about its attacker.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 strong_ranking(rows)
 
@@ -169,10 +174,9 @@ strong_ranking(rows)
 # screening rule, not a significance test. The paper's effect for each comparison is read from
 # its transcribed tables; its columns are judged with its own (last-iterate) attacker.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-judged = claims(settings, rows)
-display(Markdown(reporting.markdown_table(reporting.claims_table(judged))))
+reporting.show_claims(judged, settings, records)
 counts = {v: sum(c["verdict"] == v for c in judged) for v in ("confirmed", "not confirmed", "inconclusive at this scale")}
 display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r in rows})} seeds, "
                  f"{records[0]['dataset']['display_name']}): " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."))

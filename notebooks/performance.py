@@ -33,7 +33,7 @@
 profile = "smoke"   # the page renders stored benchmark records; the profile changes nothing here
 overrides = {}
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
@@ -58,7 +58,7 @@ if gaps:
 # nothing for a GPU. The bars show the same numbers on a log scale: the gap between a pair of
 # bars is the speed-up.
 
-# %%
+# %% tags=["hide-input"]
 for record in bench:
     display(Markdown(describe(record)))
     display(throughput_table(record))
@@ -73,7 +73,7 @@ for record in bench:
 # with 10 restarts on the whole test set. Wong et al. report 46 % robust accuracy after 12
 # minutes on their GPU, on the original CIFAR-10.
 
-# %%
+# %% tags=["hide-input"]
 for record in ttr:
     display(Markdown(f"`{record['file']}`: {record['dataset']}, {record['device']}, commit {record['commit']}"
                      + (" — **quick CPU check on digits, not the recipe**" if record["quick"] else "")

@@ -42,7 +42,7 @@
 profile = "smoke"   # smoke | cpu | fast | paper
 overrides = {}      # any chapter parameter, e.g. {"eps": 0.05}; `advbook list` shows them all
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
 from advbook import reporting
@@ -65,7 +65,7 @@ display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profil
 # A gap between the FGSM column and the PGD columns is the first sign of *gradient masking*:
 # a model that only looks robust to a single gradient step.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"eps = {settings['eps']:.4f}, PGD-{settings['eval_steps']} with {settings['restarts']} restart(s), "
       f"{settings['n_eval']} test images, AutoAttack on {settings['autoattack_n']}")
@@ -80,7 +80,7 @@ reporting.seed_table(rows, "defense", metrics, order=[LABELS[d] for d in DEFENSE
 # A curve that flattens above zero at large $\epsilon$ would mean the attack, not the model,
 # is failing. The vertical line marks the training budget.
 
-# %%
+# %% tags=["hide-input"]
 label = lambda r: LABELS[r["config"]["train"]["defense"]]
 fig = reporting.curve_figure(reporting.sweep_curves(records, "eps_sweep", label),
                              "eps (L-inf, pixels in [0, 1])", "robust accuracy (%)",
@@ -98,7 +98,7 @@ fig.axes[0].axvline(settings["eps"], color="grey", linestyle=":");
 # the curve flattens; one whose accuracy keeps sliding at hundreds of iterations is hiding
 # its gradients, and a single-step attack would have badly overestimated its robustness.
 
-# %%
+# %% tags=["hide-input"]
 fig = reporting.curve_figure(reporting.sweep_curves(records, "steps_sweep", label),
                              "PGD iterations", "robust accuracy (%)", f"PGD at eps = {settings['eps']:.4f}",
                              logx=True)
@@ -111,7 +111,7 @@ fig = reporting.curve_figure(reporting.sweep_curves(records, "steps_sweep", labe
 # found; torchattacks returns the last one, so ours should be as strong or slightly
 # stronger (lower accuracy). A large gap either way would mean one of the two is wrong.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"], order=[LABELS[d] for d in DEFENSE_ORDER],
                      labels={"pgd": "advbook PGD", "torchattacks-pgd": "torchattacks PGD"})
@@ -123,7 +123,7 @@ reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"], order=[LABELS
 # robust accuracy never exceeds clean accuracy, more PGD iterations never raise it, and an
 # attack with $\epsilon = 0$ changes nothing. The cell fails if any is violated.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 problems = invariant_violations(records)
 assert not problems, problems
@@ -139,6 +139,6 @@ print(f"all invariants hold on {len(records)} trained models")
 # holds in the run on this page is computed from its numbers below (means over seeds); in a
 # smoke run (see the provenance) the models and data are too small for them to mean much.
 
-# %%
+# %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 display(Markdown("\n".join(f"- {line}" for line in takeaways(settings, rows))))

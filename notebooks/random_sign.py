@@ -11,6 +11,8 @@
 # %% [markdown]
 # # Moderate random-sign perturbations (Di, Yu and Tian)
 #
+# **Paper:** Xinhan Di, Pengqian Yu and Meng Tian (2018), *Towards Adversarial Training with Moderate Performance Improvement for Neural Network Classification*, [arXiv:1807.00340](https://arxiv.org/abs/1807.00340).
+#
 # **The paper.** Di, Yu and Tian, *Towards Adversarial Training with Moderate Performance
 # Improvement for Neural Network Classification* (arXiv 2018), train networks on
 #
@@ -50,6 +52,9 @@ assert not unavailable, f"no stored records and no data for {unavailable}: see `
 rows = summary(settings, records)
 order = [label for label, _, _ in variants(settings)]
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
+judged = claims(settings, rows)
+display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
+                 "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 
 # %% [markdown]
 # ## Clean error: Table 4, paper beside ours
@@ -207,7 +212,7 @@ fig = reporting.curve_figure(curves, "epoch", "training loss", "Training loss pe
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-display(Markdown(reporting.markdown_table(reporting.claims_table(claims(settings, rows)))))
+reporting.show_claims(judged, settings, records)
 
 # %% [markdown]
 # ## What to take from this page

@@ -4,6 +4,7 @@
     advbook run CHAPTER [--profile P] [-p NAME VALUE ...] [--if-missing] [--output PATH]
     advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P] [--engine ray [--address A]]
     advbook compute CHAPTER [--profile P] [-p NAME VALUE ...] [--engine ray [--address A]]
+    advbook verdicts    (book/verdicts.md, every chapter's claims, from the executed notebooks)
 
 Parameters are validated before anything runs; a chapter's executed notebook is replaced
 only when its new run succeeds.
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="chapters, profiles and parameters with their defaults")
+    sub.add_parser("verdicts", help="write book/verdicts.md, every chapter's claims, from the executed notebooks")
 
     def chapter_command(name, help_text):
         p = sub.add_parser(name, help=help_text)
@@ -168,7 +170,22 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
             line = str(exc.evalue).strip().splitlines()[0] if str(exc.evalue).strip() else ""
             raise NotebookFailed(f"{chapter_name}: {exc.ename}: {line} (the failed notebook is kept in {failed}; "
                                  "--debug shows the traceback)") from exc
+        _show_one_parameters_cell(executed)
         os.replace(executed, output)
+
+
+def _show_one_parameters_cell(notebook: Path) -> None:
+    """The book shows the parameters the run used (papermill's injected cell) and hides the
+    notebook's defaults cell beside it (tag `remove-cell`: kept in the file, not rendered)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+    if any("injected-parameters" in t for t in tags):
+        for cell, t in zip(nb.cells, tags):
+            if "parameters" in t and "remove-cell" not in t:
+                cell.setdefault("metadata", {})["tags"] = [*t, "remove-cell"]
+        nbformat.write(nb, notebook)
 
 
 def cmd_run(args) -> int:
@@ -321,7 +338,14 @@ def _sweep_plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) 
     plt.close(fig)
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep}
+def cmd_verdicts(args) -> int:
+    from .verdicts import write
+
+    print(f"wrote {write()}")
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep, "verdicts": cmd_verdicts}
 
 
 def _terminate(signum, frame):

@@ -104,6 +104,32 @@ def claims_table(rows: list[dict]) -> pd.DataFrame:
     return frame.set_index("claim")
 
 
+def scale(settings: dict, records: list[dict]) -> dict:
+    """Where a chapter's verdicts were decided: profile, datasets, seeds, devices."""
+    seeds = {r["config"]["train"]["seed"] for r in records}
+    return {"profile": settings["profile"],
+            "datasets": ", ".join(sorted({r["dataset"]["display_name"] for r in records})) or "none",
+            "seeds": len(seeds), "device": " / ".join(sorted({r["device"] for r in records})) or "none"}
+
+
+def show_claims(rows: list[dict], settings: dict, records: list[dict]) -> None:
+    """Display a chapter's full claims table (nothing cut) and carry its rows and scale as
+    output metadata, from which `advbook verdicts` builds the book's "What holds" page."""
+    from IPython.display import Markdown, display
+
+    from .verdicts import METADATA_KEY
+
+    display(Markdown(markdown_table(claims_table(rows))),
+            metadata={METADATA_KEY: {"rows": rows, "scale": scale(settings, records)}})
+
+
+def verdicts_at_a_glance(rows: list[dict]) -> str:
+    """The top-of-chapter summary: one line per claim, its verdict and the evidence."""
+    marks = {"confirmed": "✔", "not confirmed": "✘", "inconclusive at this scale": "?"}
+    return "\n".join(f"- {marks.get(r['verdict'], '')} **{r['verdict']}**: {r['claim']} "
+                     f"(ours: {r['ours (A - B, mean ± SE)']})" for r in rows)
+
+
 def markdown_table(frame: pd.DataFrame) -> str:
     """A DataFrame as a Markdown table, every cell whole (pandas' HTML cuts long text)."""
     def cell(v):

@@ -1,0 +1,93 @@
+"""The "What holds" page: every chapter's claims and verdicts, gathered from the executed
+notebooks in book/ (the claims cells carry them as output metadata, see
+`reporting.show_claims`), so that the page always says what the rendered chapters say.
+
+`advbook verdicts` writes book/verdicts.md; `make html` runs it before every build.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import quote_plus
+
+from .paths import BOOK
+
+METADATA_KEY = "advbook_claims"
+
+# the five papers: chapter name -> citation. Links search by title where we hold no
+# verified identifier (the texts we read are the copies in shared/papers).
+PAPERS = {
+    "adaptive": {"authors": "Sandesh Kamath, Amit Deshpande and K. V. Subrahmanyam",
+                 "title": "Better Generalization with Adaptive Adversarial Training", "year": "2019"},
+    "mixture": {"authors": "Martin Dallaire and François David",
+                "title": "Mixture of techniques to improve classification accuracy and robustness with "
+                         "adversarial training", "year": ""},
+    "biparo": {"authors": "Nathan Bigaud, Salomé Papereux and Matthieu Rolland (BIPARO team)",
+               "title": "Adversarial training for image classification", "year": "2021 (report)"},
+    "efgsm": {"authors": "Erh-Chung Chen and Che-Rung Lee",
+              "title": "Towards Fast and Robust Adversarial Training for Image Classification", "year": ""},
+    "random_sign": {"authors": "Xinhan Di, Pengqian Yu and Meng Tian",
+                    "title": "Towards Adversarial Training with Moderate Performance Improvement for Neural "
+                             "Network Classification", "year": "2018", "arxiv": "1807.00340"},
+}
+
+
+def citation(chapter: str) -> str:
+    """A Markdown citation line: authors, title, year, and a link."""
+    p = PAPERS[chapter]
+    link = (f"https://arxiv.org/abs/{p['arxiv']}" if p.get("arxiv") else
+            f"https://scholar.google.com/scholar?q={quote_plus(p['title'])}")
+    label = f"arXiv:{p['arxiv']}" if p.get("arxiv") else "find it"
+    year = f" ({p['year']})" if p["year"] else ""
+    return f"{p['authors']}{year}. *{p['title']}*. [{label}]({link})"
+
+
+def chapter_claims(notebook: Path) -> dict | None:
+    """The claims payload a chapter's executed notebook carries, or None."""
+    nb = json.loads(notebook.read_text())
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            payload = output.get("metadata", {}).get(METADATA_KEY)
+            if payload:
+                return payload
+    return None
+
+
+def page(book: Path = BOOK) -> str:
+    """book/verdicts.md: one table per paper, in the order of PAPERS."""
+    lines = ["# What holds", "",
+             "Every claim the book's chapters test, with the verdict under the book's one rule (paired per-seed "
+             "differences A - B, at least 3 seeds, 2 standard errors; see any chapter's claims section), and the "
+             "scale it was decided at. This page is generated from the executed chapters "
+             "(`advbook verdicts`, run by `make html`), so it always says what they say.", ""]
+    counts = {}
+    for chapter in PAPERS:
+        notebook = book / f"{chapter}.ipynb"
+        lines += [f"## {PAPERS[chapter]['title']}", "", citation(chapter), ""]
+        payload = chapter_claims(notebook) if notebook.exists() else None
+        if payload is None:
+            lines += ["*No chapter yet: its claims are not decided.*" if not notebook.exists() else
+                      "*The chapter shows no claims table yet.*", ""]
+            continue
+        scale = payload["scale"]
+        lines += [f"Decided in the {{doc}}`{chapter}` chapter at the **{scale['profile']}** profile: "
+                  f"{scale['datasets']}, {scale['seeds']} seeds, {scale['device']}."
+                  + (" *A smoke run decides nothing.*" if scale["profile"] == "smoke" else ""), "",
+                  "| claim | the paper | ours (A - B, mean ± SE) | verdict |", "|---|---|---|---|"]
+        for row in payload["rows"]:
+            counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+            cells = [row["claim"], row["paper"], row["ours (A - B, mean ± SE)"], f"**{row['verdict']}**"]
+            lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
+        lines += ["", f"Details, the operational definition of each claim and its evidence: "
+                      f"[the chapter's claims section]({chapter}.ipynb#claims-and-verdicts).", ""]
+    total = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    lines.insert(4, f"**In all:** {total or 'no claims decided yet'}.\n")
+    return "\n".join(lines) + "\n"
+
+
+def write(book: Path = BOOK) -> Path:
+    path = book / "verdicts.md"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(page(book))
+    tmp.replace(path)
+    return path

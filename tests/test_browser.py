@@ -1,0 +1,91 @@
+"""The built book opened in a real browser (headless Chromium), page by page, as a reader would.
+
+Fails on: formulas left as raw TeX, a missing image, a console error, a request that leaves the
+machine, or error output in a cell. Screenshots of failing pages go to _build/browser-failures/.
+Runs on the HTML that `make html` built from the committed chapters (`make test` builds it first).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+FAILURES = ROOT / "_build" / "browser-failures"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# every page but the generated index, the search page and index.html (a redirect to intro.html)
+PAGES = sorted(p.name for p in HTML.glob("*.html") if p.name not in ("genindex.html", "search.html", "index.html")) \
+    if HTML.is_dir() else []
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (the set-up installs it with "
+                                                "apt-get where it can: `apt-get install chromium`)"),
+    pytest.mark.skipif(not PAGES, reason="the book is not built: run `make html` (make test does)"),
+]
+
+# in-page checks, after MathJax has typeset the page
+CHECKS = """async () => {
+    if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+    const main = document.querySelector('main') || document.body;
+    const math = [...main.querySelectorAll('.math')];
+    return {
+        math: math.length,
+        untypeset: math.filter(m => !m.querySelector('mjx-container')).map(m => m.textContent.slice(0, 80)),
+        mathjax: !!window.MathJax,
+        broken_images: [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+        error_outputs: [...main.querySelectorAll('.output.stderr, .output.traceback, .output.error')]
+            .map(o => o.textContent.slice(0, 200)),
+    };
+}"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_offline_and_cleanly(browser, name):
+    page = browser.new_page()
+    console, remote = [], []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: console.append(str(e)))
+
+    def route(r):
+        if r.request.url.startswith(("file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            remote.append(r.request.url)
+            r.abort()
+    page.route("**/*", route)
+    page.goto((HTML / name).as_uri(), wait_until="load")
+    found = page.evaluate(CHECKS)
+    problems = {k: v for k, v in {"console errors": console, "remote requests": remote,
+                                  "untypeset math": found["untypeset"], "broken images": found["broken_images"],
+                                  "error output in cells": found["error_outputs"]}.items() if v}
+    if found["math"] and not found["mathjax"]:
+        problems["MathJax"] = "not loaded"
+    if problems:
+        FAILURES.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(FAILURES / f"{name}.png"), full_page=True)
+    page.close()
+    assert not problems, f"{name}: {problems} (screenshot in {FAILURES})"
+
+
+def test_the_primers_formulas_are_typeset(browser):
+    """The page with the most mathematics really has it typeset (a check that the check sees math)."""
+    if "primer.html" not in PAGES:
+        pytest.skip("no primer page in this build")
+    page = browser.new_page()
+    page.goto((HTML / "primer.html").as_uri(), wait_until="load")
+    found = page.evaluate(CHECKS)
+    page.close()
+    assert found["math"] >= 5 and not found["untypeset"]
