@@ -127,3 +127,12 @@ def test_published_numbers_match_the_paper_text():
                 any(cell.split(" ±")[0] in (f"{r['value']:.2f}", f"{r['value']:.1f}", f"{r['value']:g}")
                     for cell in line.split("\t")[1:])]
         assert hits, (r["table"], r["row"], r["column"], r["value"])
+
+
+@pytest.mark.parametrize("placement,count", [("input", 1), ("hidden", 8), ("both", 9)])
+def test_wide_resnet_places_noise_where_asked(placement, count):
+    """WRN-16-4: input; after the stem, each of the 6 blocks and the pooled features."""
+    net = models.build("wrn", 10, 3, options={"depth": 16, "widen": 4, "perturbation": {"eps": 0.1,
+                                                                                        "placement": placement}})
+    assert sum(isinstance(m, RandomSign) for m in net.modules()) == count
+    assert 2.7e6 < sum(p.numel() for p in net.parameters()) < 2.8e6   # WRN-16-4 has 2.7M parameters

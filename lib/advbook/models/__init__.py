@@ -16,6 +16,7 @@ from __future__ import annotations
 from .factory import build
 from .cnns import SmallCNN, StdCNN
 from .lenet import LeNet5
+from .wide_resnet import WideResNet
 from .layers import (DualBatchNorm2d, Normalize, SmoothGradReLU, auxiliary_bn, exact_relu_gradient, is_randomized,
                      noise_off, parametric_softplus, replace_relu)
 from .resnets import BasicBlock, PreActBlock, ResNet
@@ -32,5 +33,7 @@ ARCHITECTURES = {
     "resnet18": lambda nc, ic, size, norm, width: ResNet(BasicBlock, [2, 2, 2, 2], nc, ic, width or 64, norm),
     # options: dropout, perturbation (a noise layer's kind, eps, p, placement: models/random_sign.py)
     "lenet5": lambda nc, ic, size, norm, width, **options: LeNet5(nc, ic, size, **options),
+    # options: depth, widen (k), dropout, perturbation
+    "wrn": lambda nc, ic, size, norm, width, **options: WideResNet(nc, ic, norm, **options),
 }
 
