@@ -108,7 +108,7 @@ def test_every_claim_gets_a_verdict_on_the_smoke_settings():
     s = chapter.CHAPTER.settings("smoke")
     metrics = ["clean", "val_clean", "disturbed random-crop", "disturbed five-crop", "epoch_seconds"] + \
         [f"pgd {e}" for e in s["attack_eps"]]
-    rows = [{"variant": v, "seed": seed, **{m: 0.5 + 0.01 * seed for m in metrics}}
+    rows = [{"dataset": "digits", "variant": v, "seed": seed, **{m: 0.5 + 0.01 * seed for m in metrics}}
             for v in ("base", "R", "FGSM") for seed in s["seeds"]]
     table = chapter.claims(s, rows)
     assert len(table) == 6 and all(r["verdict"] == "inconclusive at this scale" for r in table)
@@ -136,3 +136,20 @@ def test_wide_resnet_places_noise_where_asked(placement, count):
                                                                                         "placement": placement}})
     assert sum(isinstance(m, RandomSign) for m in net.modules()) == count
     assert 2.7e6 < sum(p.numel() for p in net.parameters()) < 2.8e6   # WRN-16-4 has 2.7M parameters
+
+
+def test_claims_hold_only_when_they_hold_on_every_dataset():
+    """Catches a claim judged on one dataset's rows when the chapter ran two (or rows mixed across them)."""
+    s = chapter.CHAPTER.settings("cpu", datasets=["mnist", "cifar10-jpeg"])
+    rows = []
+    for dataset, gain in (("mnist", 0.01), ("cifar10-jpeg", -0.01)):
+        b = chapter.block(s, dataset)
+        metrics = ["clean", "val_clean", "epoch_seconds", *[f"disturbed {d}" for d in b["disturbances"]],
+                   *[f"pgd {e}" for e in b["attack_eps"]]]
+        for seed, noise in enumerate((0.0, 0.001, -0.001)):
+            for variant, shift in (("base", 0.0), ("R", gain), ("FGSM", -0.02)):
+                rows.append({"dataset": dataset, "variant": variant, "seed": seed,
+                             **{m: 0.5 + shift + noise for m in metrics}})
+    c1 = chapter.claims(s, rows)[0]
+    assert c1["verdict"] == "not confirmed"                      # R is worse than base on CIFAR-10
+    assert "MNIST" in c1["ours (A - B, mean ± SE)"] and "CIFAR-10" in c1["ours (A - B, mean ± SE)"]

@@ -22,8 +22,14 @@ DISTURBANCE_LABELS = {"random-crop": "Ran-Crop", "hflip": "Ran-Hflip", "grayscal
                       "color-jitter": "Ran-Color", "five-crop": "Random Five Crop"}
 HEADLINE = ("base", "R", "FGSM")
 
+# the paper's testable rows: LeNet on MNIST (digits stands in for it in the smoke profile) and a
+# wide ResNet with dropout, crop and flip and random erasing on CIFAR-10
+BLOCKS = {"digits": "lenet5", "mnist": "lenet5", "cifar10-jpeg": "wrn"}
+DATASET_LABELS = {"digits": "digits (smoke)", "mnist": "MNIST", "cifar10-jpeg": "CIFAR-10 (JPEG q75 copy)"}
+
 PARAMETERS = [
-    Parameter("dataset", str, "dataset registry name", choices=tuple(data.LOADERS)),
+    Parameter("datasets", list, "datasets, each with its model: LeNet-5 on digits or MNIST, a WRN on CIFAR-10",
+              item_type=str, choices=tuple(BLOCKS)),
     Parameter("seeds", list, "training seeds (paired across variants)", 0, 2**31 - 1, item_type=int),
     Parameter("epochs", int, "training epochs", 1, 1000),
     Parameter("batch_size", int, "training batch size", 1, 8192),
@@ -52,25 +58,43 @@ PARAMETERS = [
     Parameter("autoattack_n", int, "test images for AutoAttack on base, R and FGSM (0: skip)", 0, 10**6),
     Parameter("steps_sweep", list, "PGD iterations of the masking check (base, R, FGSM)", 1, 10**4, item_type=int),
     Parameter("precision", str, "training precision: fp32, or bf16 with the GPU fast path", choices=("fp32", "bf16")),
+    # the CIFAR-10 block (Table 5's W-ResNet row, at a smaller depth and width)
+    Parameter("cifar_epochs", int, "training epochs on CIFAR-10", 1, 1000),
+    Parameter("cifar_lr", float, "peak SGD learning rate on CIFAR-10", 1e-6, 10.0),
+    Parameter("wrn_depth", int, "WRN depth (6n + 4)", 10, 100),
+    Parameter("wrn_widen", int, "WRN widening factor k", 1, 16),
+    Parameter("wrn_dropout", float, "dropout between the two convolutions of each WRN block", 0.0, 0.95),
+    Parameter("random_erasing", float, "random-erasing probability on CIFAR-10 (Zhong et al.: 0.5)", 0.0, 1.0),
+    Parameter("cifar_fgsm_eps", float, "eps of the FGSM baseline on CIFAR-10", 0.0, 1.0),
+    Parameter("cifar_attack_eps", list, "L-inf budgets of the adversarial evaluation on CIFAR-10", 0.0, 1.0,
+              item_type=float),
+    Parameter("cifar_disturbances", list, "benign test-time transforms on CIFAR-10", item_type=str,
+              choices=tuple(DISTURBANCE_LABELS)),
+    Parameter("cifar_crop_scale", float, "smallest area fraction of Ran-Crop on CIFAR-10", 0.05, 1.0),
 ]
 
 COMMON = {"schedule": "cosine", "batch_size": 128, "lr": 0.01, "dropout": 0.5, "eps": 0.1, "p": 0.5,
           "placement": "both", "eps_ablation": [0.05, 0.3], "placement_ablation": ["input", "hidden"],
           "gaussian": True, "fgsm_eps": 0.25, "fgsm_weight": 0.5, "disturbances": ["random-crop", "five-crop"],
           "crop_scale": 0.7, "five_crop": 24, "attack_eps": [0.1, 0.2, 0.3], "eval_steps": 20, "restarts": 2,
-          "steps_sweep": [1, 5, 20, 50], "precision": "fp32"}
+          "steps_sweep": [1, 5, 20, 50], "precision": "fp32",
+          "cifar_epochs": 30, "cifar_lr": 0.1, "wrn_depth": 16, "wrn_widen": 4, "wrn_dropout": 0.3,
+          "random_erasing": 0.5, "cifar_fgsm_eps": 8 / 255, "cifar_attack_eps": [2 / 255, 4 / 255, 8 / 255],
+          "cifar_disturbances": list(DISTURBANCE_LABELS), "cifar_crop_scale": 0.5}
 PROFILES = {
     # CPU, seconds: 8x8 digits; proves the pipeline, decides nothing
-    "smoke": {**COMMON, "dataset": "digits", "seeds": [0, 1, 2], "epochs": 10, "lr": 0.1, "dropout": 0.1, "n_val": 200,
+    "smoke": {**COMMON, "datasets": ["digits"], "seeds": [0, 1, 2], "epochs": 10, "lr": 0.1, "dropout": 0.1, "n_val": 200,
               "eps_ablation": [0.3], "placement_ablation": ["input"], "five_crop": 6, "n_eval": 200,
               "restarts": 1, "autoattack_n": 0, "steps_sweep": [1, 5, 20], "attack_eps": [0.05, 0.1, 0.2]},
     # 2 CPU cores: full MNIST (55,000 to train, 5,000 to select eps), LeNet-5, 3 seeds
-    "cpu": {**COMMON, "dataset": "mnist", "seeds": [0, 1, 2], "epochs": 8, "n_val": 5000, "n_eval": 1000,
+    "cpu": {**COMMON, "datasets": ["mnist"], "seeds": [0, 1, 2], "epochs": 8, "n_val": 5000, "n_eval": 1000,
             "autoattack_n": 200},
-    # one GPU: the MNIST block at the paper's 20 epochs (the CIFAR-10 WRN block is not built yet)
-    "fast": {**COMMON, "dataset": "mnist", "seeds": [0, 1, 2], "epochs": 20, "n_val": 5000, "n_eval": 2000,
+    # one GPU, about 12 minutes: MNIST at the paper's 20 epochs, and WRN-16-4 on the CIFAR-10 JPEG
+    # copy for 30 epochs (the paper's WRN-28-10 for 200 is the paper profile)
+    "fast": {**COMMON, "datasets": ["mnist", "cifar10-jpeg"], "seeds": [0, 1, 2], "epochs": 20, "n_val": 5000, "n_eval": 2000,
              "autoattack_n": 500, "precision": "bf16"},
-    "paper": {**COMMON, "dataset": "mnist", "seeds": [0, 1, 2, 3, 4], "epochs": 20, "n_val": 5000,
+    "paper": {**COMMON, "datasets": ["mnist", "cifar10-jpeg"], "cifar_epochs": 200, "wrn_depth": 28,
+              "wrn_widen": 10, "seeds": [0, 1, 2, 3, 4], "epochs": 20, "n_val": 5000,
               "eps_ablation": [0.05, 0.2, 0.3, 0.5], "n_eval": 10000, "autoattack_n": 1000, "restarts": 5,
               "precision": "bf16"},
 }
@@ -89,17 +113,39 @@ def variants(s: dict) -> list[tuple[str, str, dict | None]]:
     return out
 
 
+def block(s: dict, dataset: str) -> dict:
+    """The settings for one dataset: the chapter's own for digits and MNIST, the `cifar_` ones for
+    CIFAR-10."""
+    b = {**s, "dataset": dataset, "model": BLOCKS[dataset]}
+    if dataset == "cifar10-jpeg":
+        b.update(epochs=s["cifar_epochs"], lr=s["cifar_lr"], fgsm_eps=s["cifar_fgsm_eps"],
+                 attack_eps=s["cifar_attack_eps"], disturbances=s["cifar_disturbances"],
+                 crop_scale=s["cifar_crop_scale"])
+    return b
+
+
+def model_config(b: dict, perturbation: dict | None) -> dict:
+    if b["model"] == "lenet5":
+        options = {"dropout": b["dropout"]}
+    else:
+        options = {"depth": b["wrn_depth"], "widen": b["wrn_widen"], "dropout": b["wrn_dropout"]}
+    return {"name": b["model"], "options": {**options, **({"perturbation": perturbation} if perturbation else {})}}
+
+
 def evaluation(s: dict, headline: bool) -> list[dict]:
     """Clean and disturbed accuracy on the whole test set (the disturbed image scored alone, as the
     paper does), FGSM and best-iterate PGD with restarts at each budget on `n_eval` images; the
-    headline models also get AutoAttack, an iterations sweep and budgets down to 0 and up to 0.5."""
+    headline models also get AutoAttack, an iterations sweep, and budgets from 0 to 5/3 of the
+    largest (0.5 on MNIST), where accuracy must reach 0. `s`: one dataset's settings (`block`)."""
     n, steps = s["n_eval"], s["eval_steps"]
     params = {"random-crop": {"scale": [s["crop_scale"], 1.0]}, "five-crop": {"size": s["five_crop"]}}
     specs = [{"name": "clean", "attack": "clean"}]
     specs += [{"name": f"disturbed:{d}", "attack": d, "require_clean": False, **params.get(d, {})}
               for d in s["disturbances"]]
     specs += sweep({"attack": "fgsm", "n": n}, "eps", s["attack_eps"], name="fgsm")
-    budgets = sorted(set(s["attack_eps"]) | ({0.0, 0.05, 0.4, 0.5} if headline else set()))
+    top = max(s["attack_eps"])
+    extra = {0.0, round(s["attack_eps"][0] / 2, 6), round(4 * top / 3, 6), round(5 * top / 3, 6)}
+    budgets = sorted(set(s["attack_eps"]) | (extra if headline else set()))
     specs += sweep({"attack": "pgd", "n": n, "steps": steps, "restarts": s["restarts"]}, "eps", budgets,
                    name="pgd", scale={"alpha": 2.5 / steps})
     if headline:
@@ -113,21 +159,24 @@ def evaluation(s: dict, headline: bool) -> list[dict]:
 
 def experiments(s: dict) -> list[dict]:
     configs = []
-    for label, defense, perturbation in variants(s):
-        params = {"eps": s["fgsm_eps"], "weight": s["fgsm_weight"]} if defense == "fgsm-mix" else {}
-        options = {"dropout": s["dropout"], **({"perturbation": perturbation} if perturbation else {})}
-        for seed in s["seeds"]:
-            configs.append({
-                "chapter": "random_sign", "profile": s["profile"], "variant": label, "dataset": s["dataset"],
-                "validation": s["n_val"],
-                "model": {"name": "lenet5", "options": options},
-                "train": {"defense": defense, "defense_params": params, "epochs": s["epochs"],
-                          "batch_size": s["batch_size"], "lr": s["lr"], "schedule": s["schedule"], "seed": seed,
-                          # the clean accuracy on the held-out images after every epoch, to select eps by
-                          "validation_spec": {"name": "clean", "attack": "clean"},
-                          **fast_path(s["precision"])},
-                "evaluate": evaluation(s, headline=label in HEADLINE),
-            })
+    for dataset in s["datasets"]:
+        b = block(s, dataset)
+        # the WRN recipe's regularisers (Zagoruyko and Komodakis; Zhong et al.); LeNet has none
+        augment = {"augment": True, "random_erasing": b["random_erasing"]} if b["model"] == "wrn" else {}
+        for label, defense, perturbation in variants(b):
+            params = {"eps": b["fgsm_eps"], "weight": b["fgsm_weight"]} if defense == "fgsm-mix" else {}
+            for seed in b["seeds"]:
+                configs.append({
+                    "chapter": "random_sign", "profile": b["profile"], "variant": label, "dataset": dataset,
+                    "validation": b["n_val"],
+                    "model": model_config(b, perturbation),
+                    "train": {"defense": defense, "defense_params": params, "epochs": b["epochs"],
+                              "batch_size": b["batch_size"], "lr": b["lr"], "schedule": b["schedule"], "seed": seed,
+                              # the clean accuracy on the held-out images after every epoch, to select eps by
+                              "validation_spec": {"name": "clean", "attack": "clean"},
+                              **augment, **fast_path(b["precision"])},
+                    "evaluate": evaluation(b, headline=label in HEADLINE),
+                })
     return configs
 
 
@@ -138,7 +187,8 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
         m, history = r["metrics"], r["history"]
         # the first epoch carries one-off costs (allocation, warm-up): time the others
         timed = history[1:] or history
-        rows.append({"variant": r["config"]["variant"], "seed": r["config"]["train"]["seed"],
+        rows.append({"dataset": r["config"]["dataset"], "variant": r["config"]["variant"],
+                     "seed": r["config"]["train"]["seed"],
                      "clean": m["clean"], "val_clean": history[-1].get("val_accuracy"),
                      **{f"disturbed {d}": v for d, v in m.get("disturbed", {}).items()},
                      **{f"fgsm {e}": v for e, v in m.get("fgsm", {}).items()},
@@ -171,41 +221,55 @@ def best_r_variant(rows: list[dict]) -> str | None:
 
 def claims(s: dict, rows: list[dict]) -> list[dict]:
     """The paper's testable claims (C1 to C6 of our reading), judged by the book's rule on
-    paired seeds. A is the first-named model, B the second; accuracies in points."""
+    paired seeds, on every dataset run (a claim holds when it holds on each). A is the
+    first-named model, B the second; accuracies in points."""
+    per_dataset = [(DATASET_LABELS[d], _claims_on(block(s, d), [r for r in rows if r["dataset"] == d]))
+                   for d in s["datasets"] if any(r["dataset"] == d for r in rows)]
+    if len(per_dataset) == 1:
+        return [row(c, j) for c, j in per_dataset[0][1]]
+    out = []
+    for i, (claim, _) in enumerate(per_dataset[0][1] if per_dataset else []):
+        out.append(row(claim, all_of([(label, judged[i][1]) for label, judged in per_dataset])))
+    return out
+
+
+def _claims_on(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
+    """(claim, judgement) for each claim on one dataset's rows; `s` from `block`."""
     profile = s["profile"]
     best = best_r_variant(rows)
     r_variants = list(dict.fromkeys(v for v in ("R", best) if v))
     out = []
 
     c1 = Claim("(C1) R-models have lower clean error than base models, and base models lower than FGSM-trained "
-               "ones (Tables 4-5)", "MNIST LeNet error 0.28 < 0.50 < 0.60 %", "greater", paper_effect=0.22,
+               "ones (Tables 4-5)", "error 0.28 < 0.50 < 0.60 % (MNIST LeNet), 2.7 < 3.1 < 4.2 % (CIFAR-10 WRN-28-10)",
+               "greater", paper_effect=0.22,
                definition=f"clean test accuracy; parts: {' and '.join(r_variants)} above base (the paper's gain: "
-                          "0.22 points), base above FGSM (0.10 points); the best eps picked on validation images")
+                          "0.22 points on MNIST), base above FGSM (0.10 points); the best eps picked on validation images")
     parts = [(f"{v} vs base", judge(c1, _diffs(rows, v, "base", "clean"), profile)) for v in r_variants]
     parts.append(("base vs FGSM", judge(Claim(c1.text, c1.paper, "greater", paper_effect=0.10),
                                         _diffs(rows, "base", "FGSM", "clean"), profile)))
-    out.append(row(c1, all_of(parts)))
+    out.append((c1, all_of(parts)))
 
     disturbed = [k for k in (rows[0] if rows else {}) if k.startswith("disturbed ")]
     c2 = Claim("(C2) under each disturbance, R > base > FGSM in accuracy (Table 1)",
                "ImageNet: R - base +0.20 to +0.74, FGSM - base -1.6 to -2.6 points", "greater", paper_effect=0.2,
                definition="accuracy on the disturbed test images alone; the paper's ImageNet protocol moved to "
-                          f"MNIST, where only {', '.join(DISTURBANCE_LABELS[k.split(' ', 1)[1]] for k in disturbed)} "
-                          "mean something; R above base (paper effect taken as its smallest, 0.2) and base above FGSM")
+                          f"our data with {', '.join(DISTURBANCE_LABELS[k.split(' ', 1)[1]] for k in disturbed)} "
+                          "(on MNIST only the crops mean something); R above base (paper effect taken as its smallest, 0.2) and base above FGSM")
     parts = []
     for k in disturbed:
         label = DISTURBANCE_LABELS[k.split(" ", 1)[1]]
         parts.append((f"{label}, R vs base", judge(c2, _diffs(rows, "R", "base", k), profile)))
         parts.append((f"{label}, base vs FGSM", judge(Claim(c2.text, c2.paper, "greater", paper_effect=1.6),
                                                        _diffs(rows, "base", "FGSM", k), profile)))
-    out.append(row(c2, all_of(parts)))
+    out.append((c2, all_of(parts)))
 
     eps_keys = [f"pgd {e}" for e in s["attack_eps"] if rows and f"pgd {e}" in rows[0]]
     c3 = Claim("(C3) the approach protects the classifier from adversarial samples (abstract, Section 5)",
                "no adversarial number is given", "greater",
                definition="PGD accuracy (best iterate, restarts) of R above base, at every budget "
                           f"({', '.join(k.split()[1] for k in eps_keys)}); the paper gives no effect size")
-    out.append(row(c3, all_of([(f"PGD eps {k.split()[1]}", judge(c3, _diffs(rows, "R", "base", k), profile))
+    out.append((c3, all_of([(f"PGD eps {k.split()[1]}", judge(c3, _diffs(rows, "R", "base", k), profile))
                                for k in eps_keys])))
 
     c4 = Claim("(C4) g adds no extra computational burden (Section 3.3)", "no timings given", "within",
@@ -214,20 +278,20 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
                           "measured on a shared 2-core machine, so the noise is real")
     ratios = [100 * (_by_seed(rows, "R", "epoch_seconds")[k] / _by_seed(rows, "base", "epoch_seconds")[k] - 1)
               for k in sorted(set(_by_seed(rows, "R", "epoch_seconds")) & set(_by_seed(rows, "base", "epoch_seconds")))]
-    out.append(row(c4, judge(c4, ratios, profile)))
+    out.append((c4, judge(c4, ratios, profile)))
 
     c5 = Claim("(C5) g introduces no extra saddle points and helps training leave them (Sections 3.1-3.2)",
                "a derivation, no experiment", "less",
                definition="not testable as stated (the derivation is about input derivatives, not the training "
                           "landscape); the training-loss curves are shown as a proxy and decide nothing")
-    out.append(row(c5, Judgement(INCONCLUSIVE, reason="a theoretical claim with a flawed derivation (see the "
+    out.append((c5, Judgement(INCONCLUSIVE, reason="a theoretical claim with a flawed derivation (see the "
                                                       "section on it); no measurement can confirm it")))
 
     c6 = Claim("(C6) FGSM training lowers clean accuracy (Tables 4-5)", "MNIST LeNet 0.50 -> 0.60 % error",
                "greater", paper_effect=0.10,
                definition=f"clean accuracy of base above FGSM (Goodfellow's objective, eps {s['fgsm_eps']:g}, "
                           f"clean weight {s['fgsm_weight']:g}); the paper gives no FGSM settings")
-    out.append(row(c6, judge(c6, _diffs(rows, "base", "FGSM", "clean"), profile)))
+    out.append((c6, judge(c6, _diffs(rows, "base", "FGSM", "clean"), profile)))
     return out
 
 
@@ -239,14 +303,14 @@ def masking_checks(s: dict, records: list[dict]) -> list[dict]:
         if r["config"]["variant"] not in HEADLINE:
             continue
         m = r["metrics"]
-        eps = str(s["attack_eps"][0])
+        eps = str(block(s, r["config"]["dataset"])["attack_eps"][0])
         steps = [m["steps"][k] for k in sorted(m.get("steps", {}), key=int)]
         pgd = m["pgd"]
         top = max(pgd, key=float)
-        out.append({"model": r["config"]["variant"], "seed": r["config"]["train"]["seed"],
-                    "PGD <= FGSM": all(pgd[e] <= m["fgsm"][e] + 1e-9 for e in m["fgsm"] if e in pgd),
+        out.append({"dataset": r["dataset"]["display_name"], "model": r["config"]["variant"],
+                    "seed": r["config"]["train"]["seed"], "PGD <= FGSM": all(pgd[e] <= m["fgsm"][e] + 1e-9 for e in m["fgsm"] if e in pgd),
                     "steps non-increasing": all(b <= a + 1e-9 for a, b in zip(steps, steps[1:])),
-                    f"PGD at eps {top} (%)": round(100 * pgd[top], 1),
+                    "largest eps": float(top), "PGD there (%)": round(100 * pgd[top], 1),
                     "AutoAttack - PGD (points)": round(100 * (m["autoattack"] - pgd[eps]), 1)
                     if "autoattack" in m else math.nan})
     return out
@@ -258,7 +322,11 @@ CHAPTER = Chapter("random_sign", "Moderate random-sign perturbations (Di, Yu and
 
 # --- the page's tables and conclusions -------------------------------------------------------
 
-TABLE4_ROWS = {"base": "MNIST / LeNet LeCun et al. [1998]", "FGSM": "MNIST / FGSM-LeNet", "R": "MNIST / R-LeNet"}
+# our headline variants as the paper's rows: Table 4 (MNIST, LeNet) and Table 5 (CIFAR-10, WRN)
+PAPER_ROWS = {"lenet5": ("4", {"base": "MNIST / LeNet LeCun et al. [1998]", "FGSM": "MNIST / FGSM-LeNet",
+                               "R": "MNIST / R-LeNet"}),
+              "wrn": ("5", {"base": "CIFAR10 / W-ResNet Zagoruyko and Komodakis [2016]",
+                            "FGSM": "CIFAR10 / FGSM-W-ResNet", "R": "CIFAR10 / R-W-ResNet"})}
 
 
 def _mean(rows, variant, metric):
@@ -266,26 +334,27 @@ def _mean(rows, variant, metric):
     return sum(values) / len(values) if values else None
 
 
-def table4(rows: list[dict]):
-    """Table 4 (test error, %) paper vs ours: the MNIST LeNet rows are ours, the rest are marked
-    with why they are not run."""
+def paper_table(rows: list[dict], dataset: str):
+    """Table 4 (LeNet datasets) or 5 (CIFAR-10) in test error (%), paper vs ours for one
+    dataset's rows; the paper's other rows are marked with why they are not run."""
     import pandas as pd
 
     from .. import published
     from ..reporting import mean_spread
 
+    table, names = PAPER_ROWS[BLOCKS[dataset]]
     ours = []
-    for variant, name in TABLE4_ROWS.items():
-        errors = [100 * (1 - r["clean"]) for r in rows if r["variant"] == variant]
+    for variant, name in names.items():
+        errors = [100 * (1 - r["clean"]) for r in rows if r["variant"] == variant and r["dataset"] == dataset]
         if errors:
             mean, spread = mean_spread(errors)
             ours.append({"row": name, "column": "Error(%)", "mean": mean, "std": spread, "n": len(errors)})
-    frame = published.side_by_side(published.compare("random-sign", "4", pd.DataFrame(
+    frame = published.side_by_side(published.compare("random-sign", table, pd.DataFrame(
         ours, columns=["row", "column", "mean", "std", "n"])))
     frame.columns = ["error %: ours (paper; ours - paper)"]
-    frame["note"] = ["" if name in TABLE4_ROWS.values() else
-                     "SVHN is not available offline" if name.startswith("SVHN") else
-                     "CapsNet: not built (paper profile)" for name in frame.index]
+    frame["note"] = ["" if name in names.values() else
+                     "CapsNet: not built" if "CapsNet" in name else
+                     f"{name.split(' / ')[0]} is not available offline" for name in frame.index]
     return frame
 
 
