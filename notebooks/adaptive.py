@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Adaptive adversarial training (Kamath, Deshpande and Subrahmanyam 2019)
 #
-# **Paper:** Sandesh Kamath, Amit Deshpande and K. V. Subrahmanyam (2019), *Better Generalization with Adaptive Adversarial Training* ([find it](https://scholar.google.com/scholar?q=Better+Generalization+with+Adaptive+Adversarial+Training)).
+# **Paper:** Sandesh Kamath, Amit Deshpande and K. V. Subrahmanyam. *Better Generalization with Adaptive Adversarial Training*. ICML 2019 Workshop on Understanding and Improving Generalization in Deep Learning, 2019. [search the title](https://scholar.google.com/scholar?q=Better+Generalization+with+Adaptive+Adversarial+Training)
 #
 # **The claim.** Perturbing every training sample makes a network robust but costs clean
 # accuracy. Kamath et al. propose to perturb only a few samples each epoch, chosen where the
@@ -170,3 +170,17 @@ reporting.show_claims(judged, settings, records)
 # - Claim (4) stays *not confirmed*, now for a reason that does not hang on timing noise. The
 #   counted gradient passes per epoch are equal by construction: both variants need one
 #   input-gradient pass over the training set. The measured epoch time is not lower either.
+
+# %% [markdown]
+# ## Code, data and how to rerun
+#
+# The executed notebook and every number on this page as CSV (one row per evaluation, with the
+# record keys and commits that produced it), the library functions the page calls, linked to
+# their source, and how to run the notebook yourself.
+
+# %% tags=["hide-input"]
+from advbook.defenses import adaptive_selection, perturb_epoch
+from advbook.evaluate import evaluate_spec
+from advbook.train import fit
+
+reporting.for_researchers("adaptive", records, [adaptive_selection, perturb_epoch, fit, evaluate_spec, claims])

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # AdvProp, label smoothing and smooth adversarial training (Dallaire and David)
 #
-# **Paper:** Martin Dallaire and François David, *Mixture of techniques to improve classification accuracy and robustness with adversarial training* ([find it](https://scholar.google.com/scholar?q=Mixture+of+techniques+to+improve+classification+accuracy+and+robustness+with+adversarial+training)).
+# **Paper:** Martin Dallaire and François David. *Mixture of techniques to improve classification accuracy and robustness with adversarial training*. report, Université de Montréal (undated; it cites work from 2020). [search the title](https://scholar.google.com/scholar?q=Mixture+of+techniques+to+improve+classification+accuracy+and+robustness+with+adversarial+training)
 #
 # **The claims.** An ablation of three techniques on CIFAR-10 with ResNet-18 concludes that
 # *AdvProp* improves clean accuracy (+1.29 points) while adding some robustness (+6.79 to
@@ -102,7 +102,7 @@ for alpha in (1, 2, 5, 10):
     left.plot(x, models.parametric_softplus(x, alpha), label=f"softplus, alpha={alpha}")
     right.plot(x, torch.sigmoid(alpha * x), label=f"sigmoid(alpha x), alpha={alpha}")
 for ax, title in ((left, "forward: f(alpha, x)"), (right, "backward: d f / dx")):
-    ax.set_title(title); ax.set_xlabel("x"); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+    ax.set_title(title); ax.set_xlabel("x"); ax.grid(alpha=0.3); ax.legend(fontsize=9)
 fig.tight_layout()
 
 # %% [markdown]
@@ -190,3 +190,27 @@ display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r
 # not show that the effects are absent at the paper's scale: that needs the `fast` or `paper`
 # profile on a GPU. The clean-accuracy comparisons are not at a floor. AdvProp sits 5.5 ± 2.3
 # points below Traditional, the opposite of the paper's +1.29.
+
+# %% [markdown]
+# ## References
+#
+# - Cihang Xie, Mingxing Tan, Boqing Gong, Jiang Wang, Alan Yuille and Quoc V. Le. *Adversarial Examples Improve Image Recognition* (AdvProp). CVPR, 2020. [arXiv:1911.09665](https://arxiv.org/abs/1911.09665)
+# - Morgane Goibert and Elvis Dohmatob. *Adversarial Robustness via Label-Smoothing* (ALS). arXiv preprint, 2019. [arXiv:1906.11567](https://arxiv.org/abs/1906.11567)
+# - Cihang Xie, Mingxing Tan, Boqing Gong, Alan Yuille and Quoc V. Le. *Smooth Adversarial Training* (SAT). arXiv preprint, 2020. [arXiv:2006.14536](https://arxiv.org/abs/2006.14536)
+# - Aleksander Madry, Aleksandar Makelov, Ludwig Schmidt, Dimitris Tsipras and Adrian Vladu. *Towards Deep Learning Models Resistant to Adversarial Attacks*. ICLR, 2018. [arXiv:1706.06083](https://arxiv.org/abs/1706.06083)
+
+# %% [markdown]
+# ## Code, data and how to rerun
+#
+# The executed notebook and every number on this page as CSV (one row per evaluation, with the
+# record keys and commits that produced it), the library functions the page calls, linked to
+# their source, and how to run the notebook yourself.
+
+# %% tags=["hide-input"]
+from advbook.defenses import als_targets, mixture
+from advbook.evaluate import evaluate_spec
+from advbook.models import DualBatchNorm2d, SmoothGradReLU, auxiliary_bn
+from advbook.train import fit
+
+reporting.for_researchers("mixture", records, [mixture, als_targets, DualBatchNorm2d, auxiliary_bn, SmoothGradReLU,
+                                               fit, evaluate_spec, claims])

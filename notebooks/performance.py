@@ -79,3 +79,27 @@ for record in ttr:
                      + (" — **quick CPU check on digits, not the recipe**" if record["quick"] else "")
                      + f": clean {100 * record['clean_acc']:.2f} %, {record['eval']['attack']} "
                        f"{100 * record['robust_acc']:.2f} %, {record['wall_seconds']:.0f} s wall"))
+
+# %% [markdown]
+# ## References
+#
+# - Eric Wong, Leslie Rice and J. Zico Kolter. *Fast is better than free: Revisiting adversarial training*. ICLR, 2020. [arXiv:2001.03994](https://arxiv.org/abs/2001.03994)
+
+# %% [markdown]
+# ## Code, data and how to rerun
+#
+# The executed notebook and every number on this page as CSV (one row per evaluation, with the
+# record keys and commits that produced it), the library functions the page calls, linked to
+# their source, and how to run the notebook yourself.
+
+# %% tags=["hide-input"]
+import pandas as pd
+
+from advbook import bench as bench_code, reporting
+from advbook.train import fit
+
+table = pd.concat([throughput_table(r).assign(record=r["file"], commit=r.get("commit")) for r in bench]) if bench \
+    else pd.DataFrame()
+reporting.for_researchers("performance", [], [fit, bench_code.ours, bench_code.reference, bench_code.flops_per_image,
+                                              bench_code.time_to_robustness], results=table.to_csv(index=False),
+                          profile="smoke")

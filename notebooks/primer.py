@@ -142,3 +142,27 @@ print(f"all invariants hold on {len(records)} trained models")
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 display(Markdown("\n".join(f"- {line}" for line in takeaways(settings, rows))))
+
+# %% [markdown]
+# ## References
+#
+# - Ian J. Goodfellow, Jonathon Shlens and Christian Szegedy. *Explaining and Harnessing Adversarial Examples*. ICLR, 2015. [arXiv:1412.6572](https://arxiv.org/abs/1412.6572)
+# - Aleksander Madry, Aleksandar Makelov, Ludwig Schmidt, Dimitris Tsipras and Adrian Vladu. *Towards Deep Learning Models Resistant to Adversarial Attacks*. ICLR, 2018. [arXiv:1706.06083](https://arxiv.org/abs/1706.06083)
+# - Eric Wong, Leslie Rice and J. Zico Kolter. *Fast is better than free: Revisiting adversarial training*. ICLR, 2020. [arXiv:2001.03994](https://arxiv.org/abs/2001.03994)
+# - Francesco Croce and Matthias Hein. *Reliable evaluation of adversarial robustness with an ensemble of diverse parameter-free attacks* (AutoAttack). ICML, 2020. [arXiv:2003.01690](https://arxiv.org/abs/2003.01690)
+
+# %% [markdown]
+# ## Code, data and how to rerun
+#
+# The executed notebook and every number on this page as CSV (one row per evaluation, with the
+# record keys and commits that produced it), the library functions the page calls, linked to
+# their source, and how to run the notebook yourself.
+
+# %% tags=["hide-input"]
+from advbook.attacks import fgsm, pgd
+from advbook.defenses import fgsm_at, fgsm_rs, pgd_at, standard
+from advbook.evaluate import evaluate_spec
+from advbook.train import fit
+
+reporting.for_researchers("primer", records, [standard, fgsm_at, fgsm_rs, pgd_at, fgsm, pgd, fit, evaluate_spec,
+                                              takeaways])

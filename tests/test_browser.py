@@ -1,13 +1,15 @@
 """The built book opened in a real browser (headless Chromium), page by page, as a reader would.
 
 Fails on: formulas left as raw TeX, a missing image, a console error, a request that leaves the
-machine, or error output in a cell. Screenshots of failing pages go to _build/browser-failures/.
+machine, error output in a cell, or a link to a file of the book that is not there (a download,
+a source page). Screenshots of failing pages go to _build/browser-failures/.
 Runs on the HTML that `make html` built from the committed chapters (`make test` builds it first).
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 
@@ -37,6 +39,8 @@ CHECKS = """async () => {
         broken_images: [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
         error_outputs: [...main.querySelectorAll('.output.stderr, .output.traceback, .output.error')]
             .map(o => o.textContent.slice(0, 200)),
+        local_links: [...document.querySelectorAll('a[href]')].map(a => a.href)
+            .filter(h => h.startsWith('file:')),
     };
 }"""
 
@@ -68,9 +72,12 @@ def test_page_renders_offline_and_cleanly(browser, name):
     page.route("**/*", route)
     page.goto((HTML / name).as_uri(), wait_until="load")
     found = page.evaluate(CHECKS)
+    dead_links = sorted({link for link in found["local_links"]
+                         if not Path(unquote(urlparse(link).path)).exists()})
     problems = {k: v for k, v in {"console errors": console, "remote requests": remote,
                                   "untypeset math": found["untypeset"], "broken images": found["broken_images"],
-                                  "error output in cells": found["error_outputs"]}.items() if v}
+                                  "error output in cells": found["error_outputs"], "dead links": dead_links}.items()
+                if v}
     if found["math"] and not found["mathjax"]:
         problems["MathJax"] = "not loaded"
     if problems:

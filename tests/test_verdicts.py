@@ -59,3 +59,45 @@ def test_the_book_shows_one_parameters_cell(tmp_path):
     _show_one_parameters_cell(path)
     tags = [c["metadata"]["tags"] for c in json.loads(path.read_text())["cells"]]
     assert tags == [["parameters", "remove-cell"], ["injected-parameters"]]
+
+
+def test_every_paper_has_a_full_citation():
+    """Catches a paper entry missing its venue, year or link (the issue: no titles, years or links)."""
+    for chapter, paper in verdicts.PAPERS.items():
+        line = verdicts.citation(chapter)
+        assert paper["title"] in line and paper["venue"] in line and "](https://" in line
+    assert "2019" in verdicts.citation("adaptive") and "arXiv:1807.00340" in verdicts.citation("random_sign")
+
+
+def test_results_csv_has_one_row_per_evaluation_with_its_keys_and_commits():
+    """Catches a download that loses evaluations, or rows that cannot be traced to their records."""
+    import csv
+    import io
+
+    from advbook.store import eval_key
+
+    spec = {"attack": "pgd", "eps": 0.3, "name": "pgd"}
+    records = [{"key": f"m{seed}", "commit": "abc123", "profile": "cpu", "dataset": {"display_name": "MNIST"},
+                "config": {"chapter": "primer", "train": {"defense": "pgd_at", "seed": seed}},
+                "evaluations": {"clean": {"spec": {"attack": "clean", "name": "clean"}, "test": None,
+                                          "result": {"accuracy": 0.9, "n": 10}, "commit": "def456"},
+                                "pgd": {"spec": spec, "test": None, "result": {"accuracy": 0.5 + seed / 10, "n": 10},
+                                        "commit": "def456"}}} for seed in range(2)]
+    rows = list(csv.DictReader(io.StringIO(reporting.results_csv(records))))
+    assert len(rows) == 4
+    pgd1 = [r for r in rows if r["model_key"] == "m1" and r["evaluation"] == "pgd"][0]
+    assert pgd1["eval_key"] == eval_key("m1", spec, None) and float(pgd1["accuracy"]) == 0.6
+    assert pgd1["model_commit"] == "abc123" and pgd1["eval_commit"] == "def456" and pgd1["seed"] == "1"
+
+
+def test_source_links_point_at_the_functions_own_line():
+    """Catches a link to the wrong file or line of the library's source pages."""
+    import inspect
+
+    from advbook.attacks import pgd
+
+    link = reporting.source_link(pgd)
+    line = inspect.getsourcelines(pgd)[1]
+    assert f'href="code/advbook/attacks/gradient.py.html#L-{line}"' in link
+    source = (verdicts.BOOK.parent / "lib/advbook/attacks/gradient.py").read_text().splitlines()
+    assert source[line - 1].startswith("def pgd(")

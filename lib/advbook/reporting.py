@@ -180,7 +180,7 @@ def curve_figure(curves: dict[str, dict], xlabel: str, ylabel: str, title: str, 
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -198,6 +198,88 @@ def scatter_figure(points: dict[str, tuple[list, list]], xlabel: str, ylabel: st
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def results_csv(records: list[dict]) -> str:
+    """A chapter's results as CSV, one row per evaluation: the model's and the evaluation's record
+    keys (their files are data/results/models/MODEL.json and evals/MODEL/EVAL.json), the
+    commits that computed them, and the accuracy, so that every number can be traced."""
+    import csv
+    import io
+    import json
+
+    from .store import eval_key
+
+    columns = ["model_key", "eval_key", "chapter", "profile", "dataset", "defense", "seed", "evaluation",
+               "attack", "accuracy", "n", "model_commit", "eval_commit", "device", "created", "train_config"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        train = record["config"].get("train", {})
+        for name, evaluation in record.get("evaluations", {}).items():
+            writer.writerow({
+                "model_key": record["key"], "eval_key": eval_key(record["key"], evaluation["spec"], evaluation["test"]),
+                "chapter": record["config"].get("chapter"), "profile": record.get("profile"),
+                "dataset": record["dataset"]["display_name"], "defense": train.get("defense"),
+                "seed": train.get("seed"), "evaluation": name, "attack": evaluation["spec"].get("attack"),
+                "accuracy": evaluation["result"]["accuracy"], "n": evaluation["result"].get("n"),
+                "model_commit": record["commit"], "eval_commit": evaluation.get("commit"),
+                "device": evaluation.get("device"), "created": evaluation.get("created"),
+                "train_config": json.dumps(train, sort_keys=True)})
+    return out.getvalue()
+
+
+def source_link(obj) -> str:
+    """An HTML link from a library function or class to its source page in the built book
+    (book/_ext/offline_pages.py writes code/advbook/FILE.py.html with one anchor per line)."""
+    import html
+    import inspect
+    from pathlib import Path
+
+    from .paths import PROJECT_ROOT
+
+    target = inspect.unwrap(obj)
+    path = Path(inspect.getsourcefile(target)).resolve().relative_to(PROJECT_ROOT / "lib")
+    line = inspect.getsourcelines(target)[1]
+    name = f"{target.__module__}.{target.__qualname__}"
+    return (f'<a href="code/{path.as_posix()}.html#L-{line}"><code>{html.escape(name)}</code></a> '
+            f'<span class="advbook-where">({path.as_posix()}, line {line})</span>')
+
+
+def for_researchers(chapter: str, records: list[dict], functions: list, results: str | None = None,
+                     profile: str = "cpu"):
+    """The chapter's "Code, data and how to rerun" block: its executed notebook and its results
+    (`results_csv(records)`, or the CSV text `results`, embedded in the page so that it works
+    offline) to download, the library functions it calls linked to their source, and how to
+    run the downloaded notebook."""
+    import base64
+    import html
+
+    from IPython.display import HTML
+
+    csv_text = results_csv(records) if results is None else results
+    rows = max(csv_text.count("\n") - 1, 0)
+    what = (f"{rows} evaluations of {len(records)} models, each with its model and evaluation record keys, "
+            "the commits that computed them, device and date" if results is None else f"{rows} rows")
+    data = base64.b64encode(csv_text.encode()).decode()
+    code = "".join(f"<li>{source_link(f)}</li>" for f in functions)
+    run = html.escape(f"make setup && ADVBOOK_DATA=/path/to/data .venv/bin/advbook run {chapter} --profile {profile}")
+    return HTML(
+        '<div class="advbook-researchers">'
+        f'<p><strong>Download:</strong> <a href="_sources/{chapter}.ipynb" download="{chapter}.ipynb">'
+        f"this chapter's executed notebook</a> (<code>{chapter}.ipynb</code>) · "
+        f'<a href="data:text/csv;base64,{data}" download="{chapter}-results.csv">its results</a> '
+        f"(<code>{chapter}-results.csv</code>: {what}).</p>"
+        f"<p><strong>The library code this chapter calls:</strong></p><ul>{code}</ul>"
+        "<p><strong>To run the downloaded notebook:</strong> it needs the <code>advbook</code> library and its "
+        "records, so run it inside a clone of this book's repository: <code>make setup</code> installs the "
+        "pinned environment in <code>.venv</code>; put the notebook in <code>book/</code> (or anywhere) and "
+        "open it with that environment's Jupyter, set <code>profile</code> (and <code>overrides</code>) in its "
+        "parameters cell and run all cells. It reads the stored records under <code>data/results</code> and "
+        "computes any that are missing (real-data profiles need the dataset copies: "
+        "<code>export ADVBOOK_DATA=/path/to/data</code>). The same from the command line, executing the "
+        f"chapter's source <code>notebooks/{chapter}.py</code>:</p><pre>{run}</pre></div>")

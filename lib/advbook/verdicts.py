@@ -14,32 +14,39 @@ from .paths import BOOK
 
 METADATA_KEY = "advbook_claims"
 
-# the five papers: chapter name -> citation. Links search by title where we hold no
-# verified identifier (the texts we read are the copies in shared/papers).
+# the five papers: chapter name -> citation (authors, title, venue, year, link). Where we hold
+# no verified identifier the link searches the title (the texts we read are the copies in
+# shared/papers); a new chapter adds its entry here.
 PAPERS = {
     "adaptive": {"authors": "Sandesh Kamath, Amit Deshpande and K. V. Subrahmanyam",
-                 "title": "Better Generalization with Adaptive Adversarial Training", "year": "2019"},
+                 "title": "Better Generalization with Adaptive Adversarial Training",
+                 "venue": "ICML 2019 Workshop on Understanding and Improving Generalization in Deep Learning",
+                 "year": "2019"},
     "mixture": {"authors": "Martin Dallaire and François David",
                 "title": "Mixture of techniques to improve classification accuracy and robustness with "
-                         "adversarial training", "year": ""},
+                         "adversarial training",
+                "venue": "report, Université de Montréal (undated; it cites work from 2020)", "year": ""},
     "biparo": {"authors": "Nathan Bigaud, Salomé Papereux and Matthieu Rolland (BIPARO team)",
-               "title": "Adversarial training for image classification", "year": "2021 (report)"},
+               "title": "Adversarial training for image classification",
+               "venue": "student team report (a course challenge, Université Paris-Dauphine)", "year": "2021"},
     "efgsm": {"authors": "Erh-Chung Chen and Che-Rung Lee",
-              "title": "Towards Fast and Robust Adversarial Training for Image Classification", "year": ""},
+              "title": "Towards Fast and Robust Adversarial Training for Image Classification",
+              "venue": "Asian Conference on Computer Vision (ACCV)", "year": "2020"},
     "random_sign": {"authors": "Xinhan Di, Pengqian Yu and Meng Tian",
                     "title": "Towards Adversarial Training with Moderate Performance Improvement for Neural "
-                             "Network Classification", "year": "2018", "arxiv": "1807.00340"},
+                             "Network Classification", "venue": "arXiv preprint", "year": "2018",
+                    "arxiv": "1807.00340"},
 }
 
 
 def citation(chapter: str) -> str:
-    """A Markdown citation line: authors, title, year, and a link."""
+    """A Markdown citation: authors, title, venue, year, and a link (arXiv, or a title search)."""
     p = PAPERS[chapter]
     link = (f"https://arxiv.org/abs/{p['arxiv']}" if p.get("arxiv") else
             f"https://scholar.google.com/scholar?q={quote_plus(p['title'])}")
-    label = f"arXiv:{p['arxiv']}" if p.get("arxiv") else "find it"
-    year = f" ({p['year']})" if p["year"] else ""
-    return f"{p['authors']}{year}. *{p['title']}*. [{label}]({link})"
+    label = f"arXiv:{p['arxiv']}" if p.get("arxiv") else "search the title"
+    venue = ", ".join(v for v in (p["venue"], p["year"]) if v)
+    return f"{p['authors']}. *{p['title']}*. {venue}. [{label}]({link})"
 
 
 def chapter_claims(notebook: Path) -> dict | None:
