@@ -5,8 +5,11 @@
 `gradient.py`: FGSM, PGD (with EOT); `external.py`: torchattacks' PGD and AutoAttack.
 `ATTACKS` names them for evaluation specs.
 """
+from .apgd import apgd
 from .disturbances import DISTURBANCES
+from .efgsm import deepfool_linf, efgsm, efgsm_example, update_sign_memory
 from .external import autoattack, torchattacks_pgd
+from .transfer import transfer
 from .gradient import GRADIENTS, LOSSES, fgsm, input_gradient, margin_loss, pgd, random_delta, step_and_project
 
 ATTACKS = {
@@ -14,6 +17,9 @@ ATTACKS = {
     "pgd": pgd,
     "torchattacks-pgd": torchattacks_pgd,
     "autoattack": autoattack,
+    "apgd": apgd,            # APGD-CE / APGD-DLR (Croce and Hein 2020)
+    "efgsm": efgsm,          # Chen and Lee's eFGSM without sign memory
+    "transfer": transfer,    # PGD crafted on a stored source model (attacks/transfer.py)
     **DISTURBANCES,  # benign transforms (Di et al.'s Table 1), scored with require_clean=False
 }
 

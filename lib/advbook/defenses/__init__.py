@@ -9,8 +9,11 @@ ALS, SAT), `adaptive.py` (Kamath et al.'s epoch-level perturbation, a hook of `f
 """
 from .adaptive import EpochReplacement, adaptive_selection, epoch_hook, input_gradients, perturb_epoch
 from .baselines import fgsm_at, fgsm_rs, pgd_at, standard
+from .efgsm import efgsm_training, label_smoothing_ce, reconstruction_only
+from .free import free_training
 from .goodfellow import fgsm_mix
 from .mixture import als_targets, mixture
+from .trades import trades
 
 DEFENSES = {
     "standard": standard,
@@ -19,6 +22,10 @@ DEFENSES = {
     "pgd": pgd_at,
     "mixture": mixture,
     "fgsm-mix": fgsm_mix,
+    "efgsm": efgsm_training,        # Chen and Lee: eFGSM (+ re-constructor); stateful, per-image sign memory
+    "rec": reconstruction_only,     # Chen and Lee's "REC" ablation
+    "trades": trades,
+    "free": free_training,          # Shafahi et al.; stateful, with TrainConfig.replay = m
 }
 
 

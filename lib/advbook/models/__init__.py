@@ -17,6 +17,7 @@ from .factory import build
 from .cnns import SmallCNN, StdCNN
 from .lenet import LeNet5
 from .wide_resnet import WideResNet
+from .efgsm_mnist import ClassifierWithReconstructor, reconstructor_of
 from .layers import (DualBatchNorm2d, Normalize, SmoothGradReLU, auxiliary_bn, exact_relu_gradient, is_randomized,
                      noise_off, parametric_softplus, replace_relu)
 from .resnets import BasicBlock, PreActBlock, ResNet
@@ -35,5 +36,7 @@ ARCHITECTURES = {
     "lenet5": lambda nc, ic, size, norm, width, **options: LeNet5(nc, ic, size, **options),
     # options: depth, widen (k), dropout, perturbation
     "wrn": lambda nc, ic, size, norm, width, **options: WideResNet(nc, ic, norm, **options),
+    # Chen and Lee's MNIST classifier, with their re-constructor unless options say reconstructor=False
+    "efgsm-mnist": lambda nc, ic, size, norm, width, **options: ClassifierWithReconstructor(nc, ic, size, **options),
 }
 

@@ -1,0 +1,222 @@
+"""Chen and Lee's eFGSM + re-constructor, and the baselines its chapter adds (TRADES, Free-AT,
+APGD, transfer attacks): each test names the bug it would catch."""
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advbook import experiments, models, store
+from advbook.attacks import apgd, deepfool_linf, efgsm_example, pgd, transfer, update_sign_memory
+from advbook.defenses import DEFENSES, label_smoothing_ce
+from advbook.defenses.efgsm import EfgsmRun, joint_loss
+from advbook.defenses.free import FreeRun
+from advbook.defenses.trades import trades, trades_kl
+from advbook.evaluate import evaluate_spec
+from advbook.train import TrainConfig, fit
+
+CPU = torch.device("cpu")
+
+
+def linear_model(seed=0, k=4, side=3):
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(side * side, k))
+    return net
+
+
+def test_deepfool_step_lands_on_the_linear_boundary():
+    """For a linear model Delta = |z_y - z_l| / ||w_l - w_y||_1 and x + Delta sign(w) sits exactly on the
+    boundary z_l = z_y. Catches an L2 (or L-inf) norm in the denominator, or a step in the wrong direction."""
+    net = linear_model()
+    x = torch.full((8, 1, 3, 3), 0.5) + 0.05 * torch.randn(8, 1, 3, 3)
+    y = net(x).argmax(1)  # correctly classified, so the step must close a positive margin
+    distance, w, logits = deepfool_linf(net, x, y)
+    runner_up = logits.masked_fill(F.one_hot(y, 4).bool(), float("-inf")).argmax(1)
+    W = net[1].weight
+    expected = (logits.gather(1, y[:, None]) - logits.gather(1, runner_up[:, None])).squeeze(1) / \
+        (W[runner_up] - W[y]).abs().sum(1)
+    assert torch.allclose(distance, expected, atol=1e-5)
+    moved = net(x + distance.view(-1, 1, 1, 1) * w.sign())
+    assert torch.allclose(moved.gather(1, y[:, None]), moved.gather(1, runner_up[:, None]), atol=1e-4)
+
+
+def test_exact_min_over_classes_is_never_farther_than_the_runner_up():
+    """`classes="all"` is the min over every other class (Eq. 12); catches a min that skips classes or
+    includes the true class (distance 0)."""
+    net = linear_model(seed=3, k=6)
+    x = torch.rand(64, 1, 3, 3)
+    y = net(x).argmax(1)
+    runner, _, _ = deepfool_linf(net, x, y)
+    exact, _, logits = deepfool_linf(net, x, y, classes="all")
+    W = net[1].weight
+    brute = torch.stack([(logits.gather(1, y[:, None]).squeeze(1) - logits[:, i]).abs() / (W[i] - W[y]).abs().sum(1)
+                         for i in range(6)], 1).masked_fill(F.one_hot(y, 6).bool(), float("inf")).amin(1)
+    assert torch.allclose(exact, brute, atol=1e-5) and (exact <= runner + 1e-6).all() and (exact < runner - 1e-4).any()
+
+
+def test_efgsm_start_follows_the_sign_memory_with_the_double_sign_resolved():
+    """sigma = 0: x^e = x + eps sign(Gamma). Catches the printed double sign (kappa * sign(Gamma) = +eps
+    everywhere), which `literal_sign=True` reproduces on purpose. A model with zero weights makes the
+    linear step zero, so the example is the start itself."""
+    net = linear_model()
+    nn.init.zeros_(net[1].weight)
+    x, y = torch.full((4, 1, 3, 3), 0.5), torch.zeros(4, dtype=torch.long)
+    gamma = torch.randn(4, 1, 3, 3)
+    resolved = efgsm_example(net, x, y, 0.1, 0.0, gamma)
+    assert torch.allclose(resolved.x_adv - x, 0.1 * gamma.sign())
+    literal = efgsm_example(net, x, y, 0.1, 0.0, gamma, literal_sign=True)
+    assert torch.allclose(literal.x_adv - x, torch.full_like(x, 0.1))
+    torch.manual_seed(0)
+    noisy = efgsm_example(net, x, y, 0.1, 0.05, gamma).x_adv - x
+    assert noisy.abs().max() <= 0.1 + 1e-6 and ((noisy.sign() == gamma.sign()).float().mean() > 0.9)
+
+
+def test_efgsm_projection_keeps_the_threat_model_and_the_printed_step_leaves_it():
+    """Eq. 12's Delta step is unbounded: with `project=False` the example leaves the eps-ball (the paper as
+    printed), with projection it never does. Catches a missing projection or a projection around x^e."""
+    net = linear_model()
+    x = torch.full((32, 1, 3, 3), 0.5)
+    y = (net(x).argmax(1) + 0) % 4
+    torch.manual_seed(1)
+    kept = efgsm_example(net, x, y, 0.01, 0.005)
+    torch.manual_seed(1)
+    printed = efgsm_example(net, x, y, 0.01, 0.005, project=False)
+    assert (kept.x_adv - x).abs().max() <= 0.01 + 1e-6
+    assert (printed.x_adv - x).abs().max() > 0.02
+    assert kept.at_risk.dtype == torch.bool and torch.equal(kept.at_risk, kept.distance < 0.01) | kept.at_risk.all()
+
+
+def test_sign_memory_is_eq_13():
+    gamma = torch.tensor([2.0, -1.0, 0.0])
+    x, x_adv = torch.zeros(3), torch.tensor([-0.1, 0.2, 0.0])
+    assert torch.allclose(update_sign_memory(gamma, x_adv, x), torch.tensor([0.95 * 2 - 1, -0.95 + 1, 0.0]))
+
+
+def test_efgsm_run_keeps_one_memory_per_dataset_index_and_counts_an_epoch():
+    """The memory follows the image by its dataset index, not its place in the batch; catches a memory
+    indexed by batch position, or one shared by all images. After n_train images the epoch's high-risk
+    share is logged."""
+    model = models.build("efgsm-mnist", 10, 1, image_size=8, options={"reconstructor": False})
+    run = DEFENSES["efgsm"](n_train=6, device=CPU)
+    assert isinstance(run, EfgsmRun) and run.wants_index
+    x, y = torch.rand(3, 1, 8, 8), torch.tensor([0, 1, 2])
+    loss, logits = run(model, x, y, eps=0.2, sigma=0.1, reconstruct=False, index=torch.tensor([4, 0, 2]))
+    assert logits.shape == (3, 10) and loss.requires_grad
+    touched = run.gamma.flatten(1).abs().sum(1) > 0
+    assert touched.tolist() == [True, False, True, False, True, False]
+    assert run.risk_by_epoch == []
+    run(model, x, y, eps=0.2, sigma=0.1, reconstruct=False, index=torch.tensor([1, 3, 5]))
+    assert len(run.risk_by_epoch) == 1 and 0 <= run.risk_by_epoch[0] <= 1
+
+
+def test_joint_loss_is_eq_16_and_reconstruction_trains_the_classifier():
+    """L = MSE(R(softmax C(x_hat)), x) + lambda LS-CE; with lambda = 0 the classifier still gets a gradient
+    through its probabilities. Catches a detached softmax (R trained alone), or R fed logits."""
+    torch.manual_seed(0)
+    model = models.build("efgsm-mnist", 10, 1, image_size=8)
+    x, y = torch.rand(5, 1, 8, 8), torch.randint(0, 10, (5,))
+    loss, logits = joint_loss(model, x, x, y, lam=0.0, smoothing=0.1)
+    loss.backward()
+    assert model[1].classifier.features[0].weight.grad.abs().sum() > 0
+    recon = models.reconstructor_of(model)(logits.softmax(1))
+    full, _ = joint_loss(model, x, x, y, lam=0.5, smoothing=0.1)
+    assert torch.allclose(full, F.mse_loss(recon, x) + 0.5 * label_smoothing_ce(logits, y, 0.1), atol=1e-6)
+    assert recon.shape == x.shape and recon.min() >= 0 and recon.max() <= 1
+    assert torch.equal(model(x), logits)  # inference is the classifier alone
+
+
+def test_label_smoothing_targets():
+    """(1 - s) onehot + s / K; catches s spread over K - 1 classes or applied to the wrong class."""
+    logits, y = torch.randn(6, 10), torch.randint(0, 10, (6,))
+    target = 0.8 * F.one_hot(y, 10) + 0.2 / 10
+    assert torch.allclose(label_smoothing_ce(logits, y, 0.2), -(target * logits.log_softmax(1)).sum(1).mean())
+    with pytest.raises(ValueError):
+        label_smoothing_ce(logits, y, 1.0)
+
+
+def test_paper_mnist_classifier_size():
+    """206,922 + 228,449 parameters (the chapter's stated layers; the paper: 0.2M and 0.26M)."""
+    model = models.build("efgsm-mnist", 10, 1, image_size=28)
+    counts = [sum(p.numel() for p in part.parameters()) for part in (model[1].classifier, model[1].reconstructor)]
+    assert counts == [206922, 228449]
+    with pytest.raises(ValueError):
+        models.reconstructor_of(models.build("efgsm-mnist", 10, 1, image_size=28, options={"reconstructor": False}))
+
+
+def test_trades_kl_direction_and_beta():
+    """KL(f(x) || f(x')) with f(x) the target; catches the reversed KL and a beta that does not scale it."""
+    a, b = torch.randn(4, 10), torch.randn(4, 10)
+    p, q = b.softmax(1), a.softmax(1)
+    assert torch.allclose(trades_kl(a, b), (p * (p.log() - q.log())).sum(1), atol=1e-6)
+    torch.manual_seed(0)
+    model = models.build("efgsm-mnist", 10, 1, image_size=8, options={"reconstructor": False})
+    x, y = torch.rand(8, 1, 8, 8), torch.randint(0, 10, (8,))
+    torch.manual_seed(1)
+    zero, logits = trades(model, x, y, 0.3, 0.1, 3, beta=0.0)
+    torch.manual_seed(1)
+    two, _ = trades(model, x, y, 0.3, 0.1, 3, beta=2.0)
+    assert torch.allclose(zero, F.cross_entropy(logits, y)) and two > zero + 1e-6
+
+
+def test_free_carries_the_perturbation_between_steps():
+    """The second call ascends the first call's backward gradient: delta = clip(step sign(g)). Catches a
+    delta restarted at zero every step (plain training) or a descent step."""
+    torch.manual_seed(0)
+    model = models.build("efgsm-mnist", 10, 1, image_size=8, options={"reconstructor": False})
+    run = DEFENSES["free"](n_train=100, device=CPU)
+    assert isinstance(run, FreeRun)
+    x, y = torch.rand(4, 1, 8, 8) * 0.5 + 0.25, torch.randint(0, 10, (4,))
+    first, _ = run(model, x, y, eps=0.1, step=0.05)
+    first.backward()
+    grad = run.delta.grad.clone()
+    second, _ = run(model, x, y, eps=0.1, step=0.05)
+    assert torch.allclose(run.delta.detach(), 0.05 * grad.sign()) and second > first
+    third, _ = run(model, x[:2], y[:2], eps=0.1, step=0.05)  # a smaller last batch
+    assert run.delta.shape == (2, 1, 8, 8)
+
+
+def test_free_and_efgsm_train_through_fit(digits):
+    """The stateful defenses run through the training loop (indices, replay); replay m gives m steps a batch."""
+    for defense, params, extra in (("efgsm", {"eps": 0.2, "sigma": 0.1}, {}),
+                                   ("free", {"eps": 0.2, "step": 0.2}, {"replay": 2})):
+        torch.manual_seed(0)
+        model = models.build("efgsm-mnist", 10, 1, image_size=8)
+        history = fit(model, digits, TrainConfig(defense=defense, defense_params=params, epochs=1, batch_size=256,
+                                                 optimizer="adam", lr=1e-3, **extra), device=CPU, progress=False)
+        assert len(history) == 1 and history[0]["train_loss"] > 0
+
+
+def test_apgd_is_at_least_as_strong_as_clean_and_rejects_unknown_losses(trained, digits):
+    x, y = digits.x_test[:100], digits.y_test[:100]
+    clean = evaluate_spec(trained, digits, {"name": "c", "attack": "clean", "n": 100})["accuracy"]
+    for loss in ("ce", "dlr"):
+        robust = evaluate_spec(trained, digits, {"name": "a", "attack": "apgd", "n": 100, "eps": 0.2, "steps": 10,
+                                                 "loss": loss})["accuracy"]
+        assert robust < clean
+    with pytest.raises(ValueError):
+        apgd(trained, x.float() / 255, y, 0.1, loss="cw")
+
+
+def test_transfer_crafts_on_the_source_and_never_queries_the_target(digits):
+    """The images are PGD on the stored source model, whatever the target; catches an attack that
+    differentiates the target (white-box in disguise)."""
+    config = {"chapter": "test", "profile": "smoke", "dataset": "digits", "subset": {"test": 50},
+              "model": {"name": "efgsm-mnist", "options": {"reconstructor": False}},
+              "train": {"defense": "standard", "epochs": 2, "batch_size": 128, "optimizer": "adam", "lr": 2e-3, "seed": 0},
+              "evaluate": [{"name": "clean", "attack": "clean"}]}
+    experiments.get_or_compute(config, device=CPU, progress=False)
+    key = store.model_key(config)
+    source = experiments.build_model(config, experiments.prepare_data(config))
+    store.load_weights(source, key)
+    source.eval()
+
+    class Untouchable(nn.Module):
+        def forward(self, x):
+            raise AssertionError("the target was queried while crafting")
+
+    x, y = digits.x_test[:20].float() / 255, digits.y_test[:20]
+    torch.manual_seed(0)
+    ours = transfer(Untouchable(), x, y, source=key, eps=0.2, alpha=0.05, steps=5)
+    torch.manual_seed(0)
+    assert torch.equal(ours, pgd(source, x, y, 0.2, 0.05, 5))
+    with pytest.raises(ValueError):
+        transfer(Untouchable(), x, y, source="0" * 16, eps=0.2, alpha=0.05, steps=5)
