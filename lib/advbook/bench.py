@@ -30,6 +30,7 @@ from .store import environment
 from .train import TrainConfig, fit
 
 EPS, ALPHA_RS = 8 / 255, 10 / 255
+GPU_MODELS = "preact-resnet18,resnet18"
 METHODS = {
     # name: (defense in advbook.defenses, its parameters)
     "standard": ("standard", {}),
@@ -42,7 +43,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda if present)")
     parser.add_argument("--quick", action="store_true",
                         help="small shapes and few images: a CPU check of the benchmark itself (< 1 minute)")
-    parser.add_argument("--models", default="preact-resnet18,resnet18")
+    parser.add_argument("--models", default=None,
+                        help=f"default: {GPU_MODELS} on a GPU, the cpu profiles' {CPU_MODELS} on a CPU")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--images", type=int, default=None, help="training images per timed epoch")
     parser.add_argument("--batch-size", type=int, default=None)
@@ -54,9 +56,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data-root", default=None, help="folder holding the offline dataset files")
 
 
-def synthetic_cifar(n: int, size: int, seed: int = 0) -> data_mod.Dataset:
+def synthetic_cifar(n: int, size: int, seed: int = 0, channels: int = 3) -> data_mod.Dataset:
     g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=g)
+    x = torch.randint(0, 256, (n, channels, size, size), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
     return data_mod.Dataset("synthetic", f"random {size}x{size} RGB", x, y, x[:0], y[:0],
                             tuple(map(str, range(10))), "bench", None)
@@ -85,9 +87,22 @@ def matmul_peak_tflops(device: torch.device, quick: bool) -> tuple[float, str]:
 
 
 PASSES = {"standard": 0, "fgsm-rs": 1, "pgd10": 10}  # attack gradient passes per training step
+# (channels, side) of the digit models the cpu profiles train; every other model sees 32x32 RGB
+INPUT_SHAPES = {"std-cnn": (1, 28), "lenet5": (1, 28)}
+CPU_MODELS = "std-cnn,lenet5,small-cnn"  # the cpu profiles' models (small-cnn: a BasicNet-size CNN)
 
 
-def flops_per_image(model, method: str, size: int, device: torch.device) -> float:
+def input_shape(model_name: str, size: int) -> tuple[int, int]:
+    return INPUT_SHAPES.get(model_name, (3, size))
+
+
+def _build(model_name: str, size: int, width):
+    channels, side = input_shape(model_name, size)
+    return models.build(model_name, 10, channels, mean=(0.45,) * channels, std=(0.25,) * channels,
+                        image_size=side, width=width)
+
+
+def flops_per_image(model, method: str, shape: tuple[int, int], device: torch.device) -> float:
     """FLOPs per image of one training step of `method`, attack included.
 
     Measured: F, the forward FLOPs, and T, a forward plus backward with weight gradients
@@ -96,7 +111,8 @@ def flops_per_image(model, method: str, size: int, device: torch.device) -> floa
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    x = torch.rand(8, 3, size, size, device=device)
+    channels, side = shape
+    x = torch.rand(8, channels, side, side, device=device)
     y = torch.randint(0, 10, (8,), device=device)
     with FlopCounterMode(display=False) as counter:
         with torch.no_grad():
@@ -113,10 +129,10 @@ def ours(model_name, method, dataset, batch_size, device, width, fast: bool, com
     """Images per second of `fit` (one timed epoch after a warm-up epoch, which also compiles)."""
     defense, params = METHODS[method]
     cfg = TrainConfig(defense=defense, defense_params=params, epochs=1, batch_size=batch_size, lr=0.1,
-                      schedule="constant", augment=True, precision="bf16" if fast else "fp32",
+                      schedule="constant", augment=dataset.in_channels == 3, precision="bf16" if fast else "fp32",
                       channels_last=fast, cudnn_benchmark=fast, drop_last=fast or compile, compile=compile)
     torch.manual_seed(0)
-    model = models.build(model_name, 10, 3, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), width=width)
+    model = _build(model_name, dataset.image_size, width)
     warmup = dataset.subset(min(len(dataset.y_train), 4 * batch_size), 0)
     fit(model, warmup, cfg, device=device, progress=False)  # cuDNN autotuning, allocator warm-up
     _sync(device)
@@ -132,7 +148,7 @@ def reference(model_name, method, dataset, batch_size, device, width) -> float:
     from torch.utils.data import DataLoader, TensorDataset
 
     torch.manual_seed(0)
-    model = models.build(model_name, 10, 3, mean=(0.49, 0.48, 0.45), std=(0.25, 0.24, 0.26), width=width).to(device)
+    model = _build(model_name, dataset.image_size, width).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     _, params = METHODS[method]
     attack = None
@@ -149,8 +165,8 @@ def reference(model_name, method, dataset, batch_size, device, width) -> float:
             if limit is not None and i >= limit:
                 break
             xb, yb = xb.to(device), yb.to(device)
-            # the usual augmentation, per batch on the device
-            xb = data_mod.augment_crop_flip(xb)
+            if xb.shape[1] == 3:  # the usual augmentation for RGB images, per batch on the device
+                xb = data_mod.augment_crop_flip(xb)
             if attack is not None:
                 xb = attack(xb, yb)
             loss = F.cross_entropy(model(xb), yb)
@@ -232,11 +248,13 @@ def main(args) -> int:
         return 0
     size = 16 if quick else 32
     width = 8 if quick else None
-    n_images = args.images or (256 if quick else 50_000)
-    batch_size = args.batch_size or (64 if quick else 512)
+    cpu = device.type == "cpu" and not quick
+    # on a CPU, the cpu profiles' own models, batch size and a 10,000-image timed epoch
+    n_images = args.images or (256 if quick else 10_000 if cpu else 50_000)
+    batch_size = args.batch_size or (64 if quick else 128 if cpu else 512)
     if n_images < batch_size:
         raise SystemExit("advbook bench: --images must be at least --batch-size")
-    model_names = [m for m in args.models.split(",") if m]
+    model_names = [m for m in (args.models or (CPU_MODELS if cpu else GPU_MODELS)).split(",") if m]
     methods = [m for m in args.methods.split(",") if m]
     for m in methods:
         if m not in METHODS:
@@ -246,22 +264,25 @@ def main(args) -> int:
             raise SystemExit(f"advbook bench: unknown model '{m}'")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
-    dataset = synthetic_cifar(n_images, size)
     peak, peak_dtype = matmul_peak_tflops(device, quick)
     rows = []
     print(f"device: {environment(device)['device']}; matmul peak {peak:.1f} TFLOP/s ({peak_dtype}); "
-          f"{n_images} images of {size}x{size}, batch {batch_size}")
+          f"{n_images} images a timed epoch, batch {batch_size}")
     for model_name in model_names:
-        probe = models.build(model_name, 10, 3, width=width).to(device)
+        channels, side = input_shape(model_name, size)
+        dataset = synthetic_cifar(n_images, side, channels=channels)
+        probe = _build(model_name, side, width).to(device)
         for method in methods:
-            flops = flops_per_image(probe, method, size, device)
+            flops = flops_per_image(probe, method, (channels, side), device)
             fast = ours(model_name, method, dataset, batch_size, device, width, fast=device.type == "cuda")
             ref = None if args.no_reference else reference(model_name, method, dataset, batch_size, device, width)
             compiled = ours(model_name, method, dataset, batch_size, device, width, fast=device.type == "cuda",
                             compile=True) if args.compile else None
             achieved = flops * fast / 1e12
-            row = {"model": model_name, "method": method, "ours_images_per_s": fast,
+            row = {"model": model_name, "input": f"{channels}x{side}x{side}", "method": method,
+                   "ours_images_per_s": fast,
                    "ours_compiled_images_per_s": compiled,
+                   "compiled_speedup": compiled / ref if compiled and ref else None,
                    "reference_images_per_s": ref, "speedup": fast / ref if ref else None,
                    "epoch_seconds_50k": 50_000 / fast, "gflops_per_image": flops / 1e9,
                    "achieved_tflops": achieved, "fraction_of_peak": achieved / peak}
@@ -272,6 +293,7 @@ def main(args) -> int:
                   + f"  {flops / 1e9:6.2f} GFLOP/img  {achieved:7.2f} TFLOP/s ({100 * achieved / peak:.1f}% of peak)",
                   flush=True)
     record = {"kind": "bench", "quick": quick, "image_size": size, "images": n_images, "batch_size": batch_size,
+              "threads": torch.get_num_threads(),
               "model_width": width, "fast_path": {"precision": "bf16" if device.type == "cuda" else "fp32",
                                                   "channels_last": device.type == "cuda"},
               "matmul_peak_tflops": peak, "matmul_peak_dtype": peak_dtype, "rows": rows,
