@@ -105,7 +105,7 @@ class Chapter:
         return {name: self.parameter(name).parse(text) for name, text in pairs}
 
 
-CHAPTER_MODULES = ("primer", "adaptive", "mixture", "performance", "random_sign")
+CHAPTER_MODULES = ("primer", "adaptive", "mixture", "performance", "random_sign", "efgsm")
 
 
 def get(name: str) -> Chapter:
