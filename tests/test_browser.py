@@ -1,12 +1,13 @@
 """The built book opened in a real browser (headless Chromium), page by page, as a reader would.
 
 Fails on: formulas left as raw TeX, a missing image, a console error, a request that leaves the
-machine, error output in a cell, or a link to a file of the book that is not there (a download,
+machine, error output in a cell, a Markdown table shown as raw text, or a link to a file of the book that is not there (a download,
 a source page). Screenshots of failing pages go to _build/browser-failures/.
 Runs on the HTML that `make html` built from the committed chapters (`make test` builds it first).
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -14,8 +15,9 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-HTML = ROOT / "_build" / "html"
-FAILURES = ROOT / "_build" / "browser-failures"
+# ADVBOOK_HTML: another built copy (a build in a scratch folder, say)
+HTML = Path(os.environ.get("ADVBOOK_HTML", ROOT / "_build" / "html"))
+FAILURES = HTML.parent / "browser-failures"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # every page but the generated index, the search page and index.html (a redirect to intro.html)
 PAGES = sorted(p.name for p in HTML.glob("*.html") if p.name not in ("genindex.html", "search.html", "index.html")) \
@@ -39,6 +41,9 @@ CHECKS = """async () => {
         broken_images: [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
         error_outputs: [...main.querySelectorAll('.output.stderr, .output.traceback, .output.error')]
             .map(o => o.textContent.slice(0, 200)),
+        // a table's rule row '|---|' (the typographer turns '---' into an em dash) outside a table
+        raw_tables: [...main.querySelectorAll('p')].filter(p => /\|\s*:?(-{3,}|[—–]+-?)\s*:?\|/.test(p.textContent))
+            .map(p => p.textContent.slice(0, 80)),
         local_links: [...document.querySelectorAll('a[href]')].map(a => a.href)
             .filter(h => h.startsWith('file:')),
     };
@@ -76,7 +81,8 @@ def test_page_renders_offline_and_cleanly(browser, name):
                          if not Path(unquote(urlparse(link).path)).exists()})
     problems = {k: v for k, v in {"console errors": console, "remote requests": remote,
                                   "untypeset math": found["untypeset"], "broken images": found["broken_images"],
-                                  "error output in cells": found["error_outputs"], "dead links": dead_links}.items()
+                                  "error output in cells": found["error_outputs"], "dead links": dead_links,
+                                  "Markdown tables left as text": found["raw_tables"]}.items()
                 if v}
     if found["math"] and not found["mathjax"]:
         problems["MathJax"] = "not loaded"

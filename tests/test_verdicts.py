@@ -101,3 +101,44 @@ def test_source_links_point_at_the_functions_own_line():
     assert f'href="code/advbook/attacks/gradient.py.html#L-{line}"' in link
     source = (verdicts.BOOK.parent / "lib/advbook/attacks/gradient.py").read_text().splitlines()
     assert source[line - 1].startswith("def pgd(")
+
+
+def test_progress_lines_leave_the_book_and_warnings_stay(tmp_path):
+    """Catches computing progress rendered as error output on a page (the browser test fails on
+    it), and a clean-up that would also hide a real warning."""
+    from advbook.cli import _drop_progress_lines
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("collect(...)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="[1/12] primer pgd seed 0: epoch 1 of 8\n"),
+                    nbformat.v4.new_output("stream", name="stderr",
+                                           text="[2/12] x: epoch 2\nUserWarning: something real\n"),
+                    nbformat.v4.new_output("stream", name="stdout", text="[3/12] printed on purpose\n")]
+    nb.cells.append(cell)
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    _drop_progress_lines(path)
+    outputs = nbformat.read(path, as_version=4).cells[0].outputs
+    assert [(o["name"], o["text"]) for o in outputs] == [("stderr", "UserWarning: something real\n"),
+                                                        ("stdout", "[3/12] printed on purpose\n")]
+
+
+def test_the_claims_cell_says_each_claims_definition_and_evidence_in_words():
+    """Catches a claims section that drops the operational definition or the rule's reason, or
+    cuts a long claim."""
+    long = "(2) " + "a very long claim, " * 20 + "end"
+    claim = claims.Claim(long, "+1.29 points", "greater", paper_effect=1.29, definition="A = AdvProp, B = standard")
+    text = reporting.claims_markdown([claims.row(claim, claims.judge(claim, [-5.0, -6.0, -5.5]))])
+    table, words = text.split("**Each claim in words**")
+    assert long in table and "| not confirmed |" in table
+    assert "*How we read it:* A = AdvProp, B = standard." in words
+    assert "**not confirmed**: the opposite sign, beyond 2 SE." in words and "-5.50 ± 0.29 points (n = 3)" in words
+
+
+def test_smoke_claims_are_not_counted_in_the_total(tmp_path):
+    claim = claims.Claim("x", "y")
+    _notebook_with_claims(tmp_path / "adaptive.ipynb", [claims.row(claim, claims.judge(claim, [1, 2, 3], "smoke"))],
+                          profile="smoke")
+    _notebook_with_claims(tmp_path / "mixture.ipynb", [claims.row(claim, claims.judge(claim, [1, 2, 3]))])
+    page = verdicts.page(tmp_path)
+    assert "**In all:** 1 confirmed (1 claims of smoke runs, which decide nothing, not counted)." in page

@@ -1,5 +1,5 @@
 // Numbers never wrap: a table cell that reads as a number ("97.3 ± 0.4", "+1.20 ± 0.31 points
-// (n = 3)", "12 s") gets the class advbook-num (book/_static/tables.css), text stays as it is.
+// (n = 3)", "12 s") gets the class advbook-num (book/_static/tables.css).
 document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("main table td").forEach((cell) => {
     const text = cell.textContent.trim();

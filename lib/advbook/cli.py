@@ -16,6 +16,7 @@ import csv
 import itertools
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -171,6 +172,7 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
             raise NotebookFailed(f"{chapter_name}: {exc.ename}: {line} (the failed notebook is kept in {failed}; "
                                  "--debug shows the traceback)") from exc
         _show_one_parameters_cell(executed)
+        _drop_progress_lines(executed)
         os.replace(executed, output)
 
 
@@ -186,6 +188,30 @@ def _show_one_parameters_cell(notebook: Path) -> None:
             if "parameters" in t and "remove-cell" not in t:
                 cell.setdefault("metadata", {})["tags"] = [*t, "remove-cell"]
         nbformat.write(nb, notebook)
+
+
+PROGRESS_LINE = re.compile(r"^\[\d+/\d+\] .*$\n?", re.M)
+
+
+def _drop_progress_lines(notebook: Path) -> None:
+    """Computing progress (`experiments.say`, "[3/12] primer pgd seed 0: epoch 2 of at most 8")
+    is for the terminal, but the kernel captures its stderr into the cell: the book keeps every
+    other output, warnings included, and drops those lines."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                output["text"] = PROGRESS_LINE.sub("", output["text"])
+                if not output["text"]:
+                    continue
+            kept.append(output)
+        cell["outputs"] = kept
+    nbformat.write(nb, notebook)
 
 
 def cmd_run(args) -> int:

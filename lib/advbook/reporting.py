@@ -113,14 +113,29 @@ def scale(settings: dict, records: list[dict]) -> dict:
 
 
 def show_claims(rows: list[dict], settings: dict, records: list[dict]) -> None:
-    """Display a chapter's full claims table (nothing cut) and carry its rows and scale as
-    output metadata, from which `advbook verdicts` builds the book's "What holds" page."""
+    """Display a chapter's claims: a table of claim, the paper's number, ours and the verdict,
+    then each claim's operational definition and evidence in words (nothing cut), carrying the
+    rows and the scale as output metadata, from which `advbook verdicts` builds "What holds"."""
     from IPython.display import Markdown, display
 
     from .verdicts import METADATA_KEY
 
-    display(Markdown(markdown_table(claims_table(rows))),
-            metadata={METADATA_KEY: {"rows": rows, "scale": scale(settings, records)}})
+    display(Markdown(claims_markdown(rows)), metadata={METADATA_KEY: {"rows": rows, "scale": scale(settings, records)}})
+
+
+def claims_markdown(rows: list[dict]) -> str:
+    """The claims table (four columns, every cell whole), then one paragraph per claim: how we
+    read it, what we measured and why the rule gave its verdict."""
+    columns = ["paper", "ours (A - B, mean ± SE)", "verdict"]
+    table = markdown_table(claims_table([{k: r.get(k, "") for k in ["claim", *columns]} for r in rows]))
+    def sentence(text) -> str:
+        return str(text).strip().rstrip(".")
+
+    words = [f"- **{sentence(r['claim'])}.** *How we read it:* {sentence(r.get('how we read it') or 'as stated')}. "
+             f"*The paper:* {sentence(r['paper'])}. *Ours:* {sentence(r['ours (A - B, mean ± SE)'])}. "
+             f"*Verdict:* **{r['verdict']}**: {sentence(r.get('why') or 'see the rule above')}."
+             for r in rows]
+    return table + "\n\n**Each claim in words**\n\n" + "\n".join(words)
 
 
 def verdicts_at_a_glance(rows: list[dict]) -> str:

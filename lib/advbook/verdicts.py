@@ -67,7 +67,7 @@ def page(book: Path = BOOK) -> str:
              "differences A - B, at least 3 seeds, 2 standard errors; see any chapter's claims section), and the "
              "scale it was decided at. This page is generated from the executed chapters "
              "(`advbook verdicts`, run by `make html`), so it always says what they say.", ""]
-    counts = {}
+    counts, smoke = {}, 0
     for chapter in PAPERS:
         notebook = book / f"{chapter}.ipynb"
         lines += [f"## {PAPERS[chapter]['title']}", "", citation(chapter), ""]
@@ -82,13 +82,17 @@ def page(book: Path = BOOK) -> str:
                   + (" *A smoke run decides nothing.*" if scale["profile"] == "smoke" else ""), "",
                   "| claim | the paper | ours (A - B, mean ± SE) | verdict |", "|---|---|---|---|"]
         for row in payload["rows"]:
-            counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+            if scale["profile"] == "smoke":
+                smoke += 1
+            else:
+                counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
             cells = [row["claim"], row["paper"], row["ours (A - B, mean ± SE)"], f"**{row['verdict']}**"]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         lines += ["", f"Details, the operational definition of each claim and its evidence: "
                       f"[the chapter's claims section]({chapter}.ipynb#claims-and-verdicts).", ""]
     total = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
-    lines.insert(4, f"**In all:** {total or 'no claims decided yet'}.\n")
+    uncounted = f" ({smoke} claims of smoke runs, which decide nothing, not counted)" if smoke else ""
+    lines.insert(4, f"**In all:** {total or 'no claims decided yet'}{uncounted}.\n")
     return "\n".join(lines) + "\n"
 
 
