@@ -220,3 +220,46 @@ def test_transfer_crafts_on_the_source_and_never_queries_the_target(digits):
     assert torch.equal(ours, pgd(source, x, y, 0.2, 0.05, 5))
     with pytest.raises(ValueError):
         transfer(Untouchable(), x, y, source="0" * 16, eps=0.2, alpha=0.05, steps=5)
+
+
+def test_published_numbers_match_the_paper_text():
+    """Every transcribed cell is in the paper: a table cell in a line that starts with its row's label (the
+    paper's markup stripped), a number quoted in the text as it is printed. Catches a typo or a shifted cell."""
+    import re
+
+    from advbook import published
+
+    from conftest import SHARED_DATA
+
+    paper = SHARED_DATA.parent / "papers" / "fast-robust-efgsm-reconstructor.md"
+    if not paper.exists():
+        pytest.skip(f"paper text not present at {paper}")
+    text = paper.read_text()
+
+    def label(s):
+        return re.sub(r"\\text|</?sub>|[${}_\s]", "", s)
+
+    # each tab-separated line holds one or two halves (MNIST | CIFAR10): a label cell and its numbers
+    segments = []
+    for line in text.splitlines():
+        for cell in line.split("\t") if "\t" in line else []:
+            number = cell.strip().replace(",", "")
+            if re.fullmatch(r"[\d.]+", number):
+                if segments:
+                    segments[-1][1].append(float(number))
+            else:
+                segments.append((label(cell), []))
+    frame = published.load("efgsm-chen-lee")
+    assert len(frame) == 145
+    for _, r in frame.iterrows():
+        if r["table"] == "text":
+            assert re.search(rf"{r['value']:g}(%|s)", text), (r["row"], r["value"])
+            continue
+        name = label(r["row"].split(" / ", 1)[1])
+        hits = [numbers for cell, numbers in segments if cell == name and r["value"] in numbers]
+        assert hits, (r["table"], r["row"], r["column"], r["value"])
+    # a cell in the right place: Table 4's MNIST REC PGD-ADP and Table 1's CIFAR AdvFree epoch time
+    t4 = frame[(frame["table"] == "4") & (frame["row"] == "MNIST / PGD-ADP") & (frame["column"] == "REC")]
+    assert t4["value"].tolist() == [0.0]
+    t1 = frame[(frame["table"] == "1") & (frame["row"] == "CIFAR10 / AdvFree") & (frame["column"] == "T_epoch [s]")]
+    assert t1["value"].tolist() == [183.0]
