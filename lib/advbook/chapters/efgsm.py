@@ -238,7 +238,9 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
         history = r["history"]
         out = {"variant": VARIANTS[variant], "key": variant, "seed": r["config"]["train"]["seed"],
                "train_seconds": r["train_seconds"], "epoch_seconds": sum(h["seconds"] for h in history) / len(history),
-               "data_epochs": len(history), "val_by_epoch": [h.get("val_accuracy") for h in history],
+               "data_epochs": len(history),
+               "pass_seconds": r["train_seconds"] / (len(history) * r["config"]["train"].get("replay", 1)),
+               "val_by_epoch": [h.get("val_accuracy") for h in history],
                "seconds_by_epoch": [h["seconds"] for h in history]}
         out.update({k: v for k, v in r["metrics"].items() if not isinstance(v, dict)})
         out.update({k: v for k, v in r["metrics"].items() if isinstance(v, dict)})
@@ -283,6 +285,86 @@ def masking_checklist(rows: list[dict], s: dict) -> list[dict]:
             row_["AutoAttack within 3 points of APGD-CE"] = r["pgd-adp-aa"] - r["autoattack"] <= 0.03
         out.append(row_)
     return out
+
+
+# the paper's table cells each of our (variant, metric) pairs stands beside: table -> [(variant, metric, row, column)]
+_METRIC_ROWS = (("clean", "Natural"), ("pgd-adp", "PGD-ADP"), ("pgd-ce", "PGD_CE-100"), ("pgd-cw", "PGD_CW-100"))
+PAPER_CELLS = {
+    "1": [(v, m, f"MNIST / {name}", c) for v, name in (("combined", "Ours"), ("pgd", "Madry’s"), ("trades", "TRADES"),
+                                                        ("free", "AdvFree"))
+          for m, c in (("train_seconds", "T_train [s]"), ("pass_seconds", "T_epoch [s]"), ("clean", "natural"),
+                       ("pgd-adp", "PGD-ADP"))],
+    "2": [("combined", m, f"MNIST / {r}", "lambda=0.1") for m, r in _METRIC_ROWS],
+    # Table 3's MNIST attacks are PGD-20; ours stay PGD-100 (the stronger), said beside the table
+    "3": [("combined-nols", m, f"MNIST / {r.replace('-100', '-20')}", "lambda=0.1") for m, r in _METRIC_ROWS],
+    "4": [(v, m, f"MNIST / {r}", c) for v, c in (("advtrain", "AdvTrain"), ("rec", "REC"), ("combined", "Combined"))
+          for m, r in _METRIC_ROWS],
+}
+
+
+def paper_vs_ours(s: dict, rows: list[dict], table: str):
+    """One of the paper's Tables 1-4, MNIST half, 'ours ± std (paper; ours - paper)' per cell; accuracies in
+    percent, times in seconds. Free-AT's epoch time is per pass over the data (a data epoch is m passes)."""
+    import pandas as pd
+
+    from .. import published
+    from ..reporting import mean_spread
+
+    ours = []
+    for variant, metric, row_, column in PAPER_CELLS[table]:
+        scale = 1.0 if metric.endswith("seconds") else 100.0
+        values = [scale * r[metric] for r in rows if r["key"] == variant and r.get(metric) is not None]
+        if values:
+            mean, spread = mean_spread(values)
+            ours.append({"row": row_, "column": column, "mean": mean, "std": spread, "n": len(values)})
+    frame = published.side_by_side(published.compare("efgsm-chen-lee", table, pd.DataFrame(
+        ours, columns=["row", "column", "mean", "std", "n"])))
+    frame = frame[[name.startswith("MNIST") for name in frame.index]]
+    return frame[[c for c in frame.columns if not all(cell.startswith("nan") for cell in frame[c])]]  # CIFAR-only
+
+
+def reconstruction_figure(s: dict, records: list[dict]):
+    """What R draws: R(one-hot k) for every class, and for a few test images x, the PGD image x', R(C(x)) and
+    R(C(x')), from Ours' first seed. None when its weights are not here (they are not committed)."""
+    import matplotlib.pyplot as plt
+    import torch
+
+    from .. import experiments
+    from ..attacks import pgd
+    from ..data import to_float
+    from ..models import reconstructor_of
+
+    record = next((r for r in records if r["config"].get("variant") == "combined"), None)
+    if record is None:
+        return None
+    dataset = experiments.prepare_data(record["config"])
+    model = experiments.build_model(record["config"], dataset)
+    if not store.load_weights(model, record["key"]):
+        return None
+    model.eval()
+    reconstructor = reconstructor_of(model)
+    x, y = to_float(dataset.x_test[:6]), dataset.y_test[:6]
+    torch.manual_seed(0)
+    x_adv = pgd(model, x, y, s["eps"], s["eval_alpha"], s["eval_steps"])
+    with torch.no_grad():
+        prototypes = reconstructor(torch.eye(dataset.num_classes))
+        shown = [("x", x), ("PGD x'", x_adv), ("R(C(x))", reconstructor(model(x).softmax(1))),
+                 ("R(C(x'))", reconstructor(model(x_adv).softmax(1)))]
+        predicted = model(x_adv).argmax(1)
+    fig, axes = plt.subplots(5, 10, figsize=(10, 5.4))
+    for ax in axes.flat:
+        ax.axis("off")
+    for k in range(dataset.num_classes):
+        axes[0, k].imshow(prototypes[k, 0], cmap="gray", vmin=0, vmax=1)
+        axes[0, k].set_title(f"R(one-hot {k})", fontsize=7)
+    for row_, (name, images) in enumerate(shown, start=1):
+        for i in range(len(x)):
+            axes[row_, i].imshow(images[i, 0], cmap="gray", vmin=0, vmax=1)
+            label = f"{name}, y={int(y[i])}" if name == "x" else (f"{name} -> {int(predicted[i])}" if name == "PGD x'"
+                                                                   else name)
+            axes[row_, i].set_title(label, fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------
