@@ -142,3 +142,15 @@ def test_smoke_claims_are_not_counted_in_the_total(tmp_path):
     _notebook_with_claims(tmp_path / "mixture.ipynb", [claims.row(claim, claims.judge(claim, [1, 2, 3]))])
     page = verdicts.page(tmp_path)
     assert "**In all:** 1 confirmed (1 claims of smoke runs, which decide nothing, not counted)." in page
+
+
+def test_the_glance_gives_one_line_of_evidence_per_claim():
+    """Catches a glance that loses a claim or pastes every part of a many-part claim."""
+    one = claims.Claim("(1) A beats B", "+1", paper_effect=1.0)
+    many = claims.Claim("(2) A beats B everywhere", "+1", paper_effect=1.0)
+    parts = claims.all_of([(f"part {i}", claims.judge(many, [1.0, 1.1, 0.9])) for i in range(4)])
+    text = reporting.verdicts_at_a_glance([claims.row(one, claims.judge(one, [-1.0, -1.1, -0.9])),
+                                           claims.row(many, parts)])
+    first, second = text.splitlines()
+    assert first.startswith("- ✘ **not confirmed**: (1) A beats B (ours: -1.00 ± 0.06 points (n = 3))")
+    assert second == "- ✔ **confirmed**: (2) A beats B everywhere (every part confirmed; every part below)"

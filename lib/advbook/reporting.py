@@ -139,10 +139,17 @@ def claims_markdown(rows: list[dict]) -> str:
 
 
 def verdicts_at_a_glance(rows: list[dict]) -> str:
-    """The top-of-chapter summary: one line per claim, its verdict and the evidence."""
+    """The top-of-chapter summary: one line per claim, its verdict and one line of evidence (the
+    measured difference, or for a claim of several parts the rule's reason; every part is in
+    the claims section)."""
     marks = {"confirmed": "✔", "not confirmed": "✘", "inconclusive at this scale": "?"}
-    return "\n".join(f"- {marks.get(r['verdict'], '')} **{r['verdict']}**: {r['claim']} "
-                     f"(ours: {r['ours (A - B, mean ± SE)']})" for r in rows)
+
+    def evidence(r):
+        ours = r["ours (A - B, mean ± SE)"]
+        return f"ours: {ours}" if ";" not in ours else f"{r.get('why') or ours}; every part below"
+
+    return "\n".join(f"- {marks.get(r['verdict'], '')} **{r['verdict']}**: {r['claim']} ({evidence(r)})"
+                      for r in rows)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
