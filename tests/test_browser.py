@@ -30,7 +30,7 @@ pytestmark = [
 ]
 
 # in-page checks, after MathJax has typeset the page
-CHECKS = """async () => {
+CHECKS = r"""async () => {
     if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
     const main = document.querySelector('main') || document.body;
     const math = [...main.querySelectorAll('.math')];
