@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Moderate random-sign perturbations (Di, Yu and Tian)
 #
-# **Paper:** Xinhan Di, Pengqian Yu and Meng Tian (2018), *Towards Adversarial Training with Moderate Performance Improvement for Neural Network Classification*, [arXiv:1807.00340](https://arxiv.org/abs/1807.00340).
+# **Paper:** Xinhan Di, Pengqian Yu and Meng Tian. *Towards Adversarial Training with Moderate Performance Improvement for Neural Network Classification*. arXiv preprint, 2018. [arXiv:1807.00340](https://arxiv.org/abs/1807.00340)
 #
 # **The paper.** Di, Yu and Tian, *Towards Adversarial Training with Moderate Performance
 # Improvement for Neural Network Classification* (arXiv 2018), train networks on
@@ -237,3 +237,31 @@ reporting.show_claims(judged, settings, records)
 # NBVAL_CHECK_OUTPUT
 for label, b, rows_d in per_dataset:
     display(Markdown(f"**{label}**\n\n" + "\n".join(f"- {line}" for line in takeaways(b, rows_d))))
+
+# %% [markdown]
+# ## References
+#
+# - Ian Goodfellow, Jonathon Shlens and Christian Szegedy. *Explaining and Harnessing Adversarial Examples* (FGSM and its mixed objective). ICLR, 2015. [arXiv:1412.6572](https://arxiv.org/abs/1412.6572)
+# - Nitish Srivastava, Geoffrey Hinton, Alex Krizhevsky, Ilya Sutskever and Ruslan Salakhutdinov. *Dropout: A Simple Way to Prevent Neural Networks from Overfitting* (Gaussian dropout). JMLR, 2014. [jmlr.org](https://jmlr.org/papers/v15/srivastava14a.html)
+# - Yann LeCun, Léon Bottou, Yoshua Bengio and Patrick Haffner. *Gradient-Based Learning Applied to Document Recognition* (LeNet-5). Proceedings of the IEEE, 1998.
+# - Sergey Zagoruyko and Nikos Komodakis. *Wide Residual Networks*. BMVC, 2016. [arXiv:1605.07146](https://arxiv.org/abs/1605.07146)
+# - Zhun Zhong, Liang Zheng, Guoliang Kang, Shaozi Li and Yi Yang. *Random Erasing Data Augmentation*. AAAI, 2020. [arXiv:1708.04896](https://arxiv.org/abs/1708.04896)
+# - Francesco Croce and Matthias Hein. *Reliable Evaluation of Adversarial Robustness with an Ensemble of Diverse Parameter-free Attacks* (AutoAttack). ICML, 2020. [arXiv:2003.01690](https://arxiv.org/abs/2003.01690)
+
+# %% [markdown]
+# ## Code, data and how to rerun
+#
+# The executed notebook and every number on this page as CSV (one row per evaluation, with the
+# record keys and commits that produced it), the library functions the page calls, linked to
+# their source, and how to run the notebook yourself.
+
+# %% tags=["hide-input"]
+from advbook.attacks.disturbances import five_crop, random_resized_crop
+from advbook.defenses import fgsm_mix
+from advbook.evaluate import evaluate_spec
+from advbook.models.lenet import LeNet5
+from advbook.models.random_sign import RandomSign
+from advbook.train import fit
+
+reporting.for_researchers("random_sign", records, [RandomSign, LeNet5, fgsm_mix, random_resized_crop, five_crop, fit,
+                                                   evaluate_spec, claims])
