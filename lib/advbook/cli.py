@@ -222,6 +222,9 @@ def cmd_run(args) -> int:
         return 0
     execute_notebook(chapter.name, {"profile": args.profile, "overrides": overrides}, output)
     print(f"wrote {output}")
+    if output.resolve().parent == BOOK.resolve():  # the What holds page follows the book's chapters
+        from .verdicts import write
+        print(f"wrote {write()}")
     return 0
 
 
