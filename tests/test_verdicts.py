@@ -154,3 +154,14 @@ def test_the_glance_gives_one_line_of_evidence_per_claim():
     first, second = text.splitlines()
     assert first.startswith("- ✘ **not confirmed**: (1) A beats B (ours: -1.00 ± 0.06 points (n = 3))")
     assert second == "- ✔ **confirmed**: (2) A beats B everywhere (every part confirmed; every part below)"
+
+
+def test_a_chapter_without_a_papers_entry_is_still_listed(tmp_path):
+    """Catches a What holds page that silently drops a new chapter's claims."""
+    claim = claims.Claim("(1) new claim", "1 %")
+    _notebook_with_claims(tmp_path / "newpaper.ipynb", [claims.row(claim, claims.judge(claim, [1, 2, 3]))])
+    nb = nbformat.read(tmp_path / "newpaper.ipynb", as_version=4)
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell("# A new paper's chapter\n\ntext"))
+    nbformat.write(nb, tmp_path / "newpaper.ipynb")
+    page = verdicts.page(tmp_path)
+    assert "## A new paper's chapter" in page and "(1) new claim" in page and "add the paper to" in page

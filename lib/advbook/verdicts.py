@@ -60,17 +60,32 @@ def chapter_claims(notebook: Path) -> dict | None:
     return None
 
 
+def _title(notebook: Path) -> str:
+    """A chapter's first heading (for a chapter with claims but no PAPERS entry yet)."""
+    for cell in json.loads(notebook.read_text()).get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return notebook.stem
+
+
 def page(book: Path = BOOK) -> str:
-    """book/verdicts.md: one table per paper, in the order of PAPERS."""
+    """book/verdicts.md: one table per paper, in the order of PAPERS, then any other executed
+    chapter that carries claims (so that a new chapter appears before its PAPERS entry)."""
     lines = ["# What holds", "",
              "Every claim the book's chapters test, with the verdict under the book's one rule (paired per-seed "
              "differences A - B, at least 3 seeds, 2 standard errors; see any chapter's claims section), and the "
              "scale it was decided at. This page is generated from the executed chapters "
              "(`advbook verdicts`, run by `make html`), so it always says what they say.", ""]
     counts, smoke = {}, 0
-    for chapter in PAPERS:
+    others = [p.stem for p in sorted(book.glob("*.ipynb")) if p.stem not in PAPERS and chapter_claims(p)]
+    for chapter in [*PAPERS, *others]:
         notebook = book / f"{chapter}.ipynb"
-        lines += [f"## {PAPERS[chapter]['title']}", "", citation(chapter), ""]
+        if chapter in PAPERS:
+            lines += [f"## {PAPERS[chapter]['title']}", "", citation(chapter), ""]
+        else:
+            lines += [f"## {_title(notebook)}", "", "*No citation yet: add the paper to `advbook.verdicts.PAPERS`.*", ""]
         payload = chapter_claims(notebook) if notebook.exists() else None
         if payload is None:
             lines += ["*No chapter yet: its claims are not decided.*" if not notebook.exists() else
