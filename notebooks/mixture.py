@@ -198,6 +198,8 @@ display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r
 # - Morgane Goibert and Elvis Dohmatob. *Adversarial Robustness via Label-Smoothing* (ALS). arXiv preprint, 2019. [arXiv:1906.11567](https://arxiv.org/abs/1906.11567)
 # - Cihang Xie, Mingxing Tan, Boqing Gong, Alan Yuille and Quoc V. Le. *Smooth Adversarial Training* (SAT). arXiv preprint, 2020. [arXiv:2006.14536](https://arxiv.org/abs/2006.14536)
 # - Aleksander Madry, Aleksandar Makelov, Ludwig Schmidt, Dimitris Tsipras and Adrian Vladu. *Towards Deep Learning Models Resistant to Adversarial Attacks*. ICLR, 2018. [arXiv:1706.06083](https://arxiv.org/abs/1706.06083)
+# - Francesco Croce and Matthias Hein. *Reliable evaluation of adversarial robustness with an ensemble of diverse
+#   parameter-free attacks* (AutoAttack). ICML, 2020. [arXiv:2003.01690](https://arxiv.org/abs/2003.01690)
 
 # %% [markdown]
 # ## Code, data and how to rerun
