@@ -165,3 +165,17 @@ def test_a_chapter_without_a_papers_entry_is_still_listed(tmp_path):
     nbformat.write(nb, tmp_path / "newpaper.ipynb")
     page = verdicts.page(tmp_path)
     assert "## A new paper's chapter" in page and "(1) new claim" in page and "add the paper to" in page
+
+
+def test_only_chapters_in_the_table_of_contents_are_linked(tmp_path):
+    """Catches a link to a chapter the build does not render (a new chapter executed before it
+    joins _toc.yml), which fails the build under -W."""
+    claim = claims.Claim("(1) claim", "1 %")
+    for name in ("random_sign", "efgsm"):
+        _notebook_with_claims(tmp_path / f"{name}.ipynb", [claims.row(claim, claims.judge(claim, [1, 2, 3]))])
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\nparts:\n  - caption: Papers\n"
+                                       "    chapters:\n      - file: random_sign\n")
+    page = verdicts.page(tmp_path)
+    assert "{doc}`random_sign`" in page and "(random_sign.ipynb#claims-and-verdicts)" in page
+    assert "{doc}`efgsm`" not in page and "efgsm.ipynb#" not in page
+    assert "the chapter `efgsm` (not yet in the book's table of contents)" in page

@@ -70,6 +70,28 @@ def _title(notebook: Path) -> str:
     return notebook.stem
 
 
+def toc_files(book: Path = BOOK) -> set[str]:
+    """The pages listed in book/_toc.yml: only those can be linked (the build renders no other)."""
+    import yaml
+
+    toc = book / "_toc.yml"
+    if not toc.exists():
+        return set()
+    found = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                found.add(str(node["file"]))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+    walk(yaml.safe_load(toc.read_text()))
+    return found
+
+
 def page(book: Path = BOOK) -> str:
     """book/verdicts.md: one table per paper, in the order of PAPERS, then any other executed
     chapter that carries claims (so that a new chapter appears before its PAPERS entry)."""
@@ -79,6 +101,7 @@ def page(book: Path = BOOK) -> str:
              "scale it was decided at. This page is generated from the executed chapters "
              "(`advbook verdicts`, run by `make html`), so it always says what they say.", ""]
     counts, smoke = {}, 0
+    listed = toc_files(book)
     others = [p.stem for p in sorted(book.glob("*.ipynb")) if p.stem not in PAPERS and chapter_claims(p)]
     for chapter in [*PAPERS, *others]:
         notebook = book / f"{chapter}.ipynb"
@@ -92,7 +115,10 @@ def page(book: Path = BOOK) -> str:
                       "*The chapter shows no claims table yet.*", ""]
             continue
         scale = payload["scale"]
-        lines += [f"Decided in the {{doc}}`{chapter}` chapter at the **{scale['profile']}** profile: "
+        # a chapter not yet in the table of contents is not built, so it cannot be linked
+        where = f"the {{doc}}`{chapter}` chapter" if chapter in listed else \
+            f"the chapter `{chapter}` (not yet in the book's table of contents)"
+        lines += [f"Decided in {where} at the **{scale['profile']}** profile: "
                   f"{scale['datasets']}, {scale['seeds']} seeds, {scale['device']}."
                   + (" *A smoke run decides nothing.*" if scale["profile"] == "smoke" else ""), "",
                   "| claim | the paper | ours (A - B, mean ± SE) | verdict |", "|---|---|---|---|"]
@@ -104,7 +130,8 @@ def page(book: Path = BOOK) -> str:
             cells = [row["claim"], row["paper"], row["ours (A - B, mean ± SE)"], f"**{row['verdict']}**"]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         lines += ["", f"Details, the operational definition of each claim and its evidence: "
-                      f"[the chapter's claims section]({chapter}.ipynb#claims-and-verdicts).", ""]
+                      f"[the chapter's claims section]({chapter}.ipynb#claims-and-verdicts).", ""] \
+            if chapter in listed else [""]
     total = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     uncounted = f" ({smoke} claims of smoke runs, which decide nothing, not counted)" if smoke else ""
     lines.insert(4, f"**In all:** {total or 'no claims decided yet'}{uncounted}.\n")
