@@ -105,7 +105,7 @@ class Chapter:
         return {name: self.parameter(name).parse(text) for name, text in pairs}
 
 
-CHAPTER_MODULES = ("primer", "adaptive", "mixture", "performance", "random_sign", "efgsm")
+CHAPTER_MODULES = ("primer", "adaptive", "mixture", "performance", "random_sign", "efgsm", "biparo")
 
 
 def get(name: str) -> Chapter:

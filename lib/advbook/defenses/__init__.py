@@ -9,6 +9,7 @@ ALS, SAT), `adaptive.py` (Kamath et al.'s epoch-level perturbation, a hook of `f
 """
 from .adaptive import EpochReplacement, adaptive_selection, epoch_hook, input_gradients, perturb_epoch
 from .baselines import fgsm_at, fgsm_rs, pgd_at, standard
+from .biparo import mat_rand, natural_mix, pgd_norm_at
 from .efgsm import efgsm_training, label_smoothing_ce, reconstruction_only
 from .free import free_training
 from .goodfellow import fgsm_mix
@@ -26,6 +27,9 @@ DEFENSES = {
     "rec": reconstruction_only,     # Chen and Lee's "REC" ablation
     "trades": trades,
     "free": free_training,          # Shafahi et al.; stateful, with TrainConfig.replay = m
+    "pgd-norm": pgd_norm_at,        # PGD training in the L-inf or L2 ball (BIPARO Table 1)
+    "mat-rand": mat_rand,           # BIPARO / Araujo et al.: L-inf or L2 PGD at random, per batch
+    "natural-mix": natural_mix,     # BIPARO Section 3.3: natural batches among MAT-Rand ones
 }
 
 

@@ -18,6 +18,8 @@ from .cnns import SmallCNN, StdCNN
 from .lenet import LeNet5
 from .wide_resnet import WideResNet
 from .efgsm_mnist import ClassifierWithReconstructor, reconstructor_of
+from .basicnet import BasicNet, ResNet20, VGG11BN
+from .noise import randomized
 from .layers import (DualBatchNorm2d, Normalize, SmoothGradReLU, auxiliary_bn, exact_relu_gradient, is_randomized,
                      noise_off, parametric_softplus, replace_relu)
 from .resnets import BasicBlock, PreActBlock, ResNet
@@ -38,5 +40,11 @@ ARCHITECTURES = {
     "wrn": lambda nc, ic, size, norm, width, **options: WideResNet(nc, ic, norm, **options),
     # Chen and Lee's MNIST classifier, with their re-constructor unless options say reconstructor=False
     "efgsm-mnist": lambda nc, ic, size, norm, width, **options: ClassifierWithReconstructor(nc, ic, size, **options),
+    # BIPARO's models; options: pni, pni_alpha, predict_noise (sigma) with pixel_std (models/noise.py)
+    "basicnet": lambda nc, ic, size, norm, width, **options: randomized(BasicNet(nc, ic, size, width or 6), **options),
+    "resnet20": lambda nc, ic, size, norm, width, **options: randomized(ResNet20(nc, ic, width or 16, norm), **options),
+    "vgg11-bn": lambda nc, ic, size, norm, width, **options: randomized(VGG11BN(nc, ic, width or 64, norm), **options),
+    "resnet18-noisy": lambda nc, ic, size, norm, width, **options: randomized(
+        ResNet(BasicBlock, [2, 2, 2, 2], nc, ic, width or 64, norm), **options),
 }
 
