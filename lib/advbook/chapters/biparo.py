@@ -77,11 +77,11 @@ PROFILES = {
               "restarts": 1, "eps_train": [0.0, 0.05], "eps_sweep": [0.0, 0.1, 0.4], "steps_sweep": [1, 5],
               "l2_sweep": [0.5], "sigma": 0.1, "draws": 2, "eot": 2, "n_eval": 100, "n_random": 50, "n_detail": 50,
               "autoattack_n": 0, "detail_seeds": 1},
-    # 2 CPU cores shared by three chapters, about 12 minutes of one core (measured: PGD-7 training
-    # 1.5 s per 1,000 images per epoch): BasicNet only, 2,000 training images, 5 epochs, 3 seeds
-    "cpu": {**COMMON, "seeds": [0, 1, 2], "epochs": 5, "lr": 0.05, "train_subset": 2000, "n_val": 300,
-            "eps_train": [0.0, 0.015, 0.045], "n_eval": 400, "n_random": 150, "n_detail": 150, "eot": 8,
-            "autoattack_n": 32, "detail_seeds": 1},
+    # 2 CPU cores shared by three chapters, about 20 minutes of one core (measured: PGD-7 training
+    # 1.5 s per 1,000 images per epoch): BasicNet only, 4,000 training images, 6 epochs, 3 seeds
+    "cpu": {**COMMON, "seeds": [0, 1, 2], "epochs": 6, "lr": 0.05, "train_subset": 4000, "n_val": 500,
+            "eps_train": [0.0, 0.015, 0.045], "n_eval": 500, "n_random": 200, "n_detail": 200, "eot": 8,
+            "autoattack_n": 50, "detail_seeds": 1},
     # one GPU, about 15 minutes (the reading's plan): full training set, 15 epochs of BasicNet,
     # ResNet-20, VGG11 and ResNet-18 trained with MAT-Rand for a few epochs
     "fast": {**COMMON, "archs": list(ARCHS), "variants": list(VARIANTS), "seeds": [0, 1, 2], "epochs": 15,
