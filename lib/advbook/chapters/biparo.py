@@ -21,9 +21,9 @@ ARCH_LABELS = {"basicnet": "BasicNet", "resnet20": "ResNet-20", "vgg11-bn": "VGG
                "resnet18-noisy": "ResNet-18 (the paper's 'Wide Resnet18')"}
 # the variants a profile can train; the suffix says what differs from "PGD-inf"
 VARIANTS = ("PGD-inf", "PGD-2", "FGSM", "natural", "MAT-Rand", "PGD-inf + noise", "PNI MAT-Rand",
-            "mix + early stop")
+            "mix + early stop", "MAT-Rand + noise")
 HEADLINE = ("PGD-inf", "MAT-Rand")
-RANDOMIZED = ("PGD-inf + noise", "PNI MAT-Rand")
+RANDOMIZED = ("PGD-inf + noise", "PNI MAT-Rand", "MAT-Rand + noise", "mix + early stop")
 METRICS = {"clean": "natural", "pgd-linf": "L-inf PGD", "pgd-l2": "L2 PGD", "fgsm": "L-inf FGSM"}
 THREATS = {"unaware": "(i) noise off for the attacker", "naive": "(ii) one draw per step",
            "eot": "(iii) EOT over m draws"}
@@ -84,11 +84,11 @@ PROFILES = {
             "autoattack_n": 50, "detail_seeds": 1},
     # one GPU, about 15 minutes (the reading's plan): full training set, 15 epochs of BasicNet,
     # ResNet-20, VGG11 and ResNet-18 trained with MAT-Rand for a few epochs
-    "fast": {**COMMON, "archs": list(ARCHS), "variants": list(VARIANTS), "seeds": [0, 1, 2], "epochs": 15,
+    "fast": {**COMMON, "archs": list(ARCHS), "variants": list(VARIANTS[:8]), "seeds": [0, 1, 2], "epochs": 15,
              "arch_epochs": 8, "train_subset": 0, "n_val": 1000, "n_eval": 2000, "n_random": 1000,
              "n_detail": 1000, "autoattack_n": 500, "detail_seeds": 1, "precision": "bf16"},
     # the paper's settings: 40 epochs for BasicNet (Table 1), 50 for the others (Section 3.1)
-    "paper": {**COMMON, "archs": list(ARCHS), "variants": list(VARIANTS), "seeds": [0, 1, 2], "epochs": 40,
+    "paper": {**COMMON, "archs": list(ARCHS), "variants": list(VARIANTS[:8]), "seeds": [0, 1, 2], "epochs": 40,
               "arch_epochs": 50, "train_subset": 0, "n_val": 1000, "n_eval": 10000, "n_random": 2000,
               "n_detail": 2000, "autoattack_n": 1000, "detail_seeds": 3, "precision": "bf16"},
 }
@@ -164,10 +164,12 @@ def model_config(s: dict, arch: str, variant: str) -> dict:
     options = {}
     if variant == "PNI MAT-Rand":
         options["pni"] = True
-    if variant in ("PGD-inf + noise", "mix + early stop"):
+    if variant in ("PGD-inf + noise", "MAT-Rand + noise", "mix + early stop"):
         options.update(predict_noise=s["sigma"],
                        pixel_std=list(_pixel_std(s["dataset"], s["n_val"], s["train_subset"])))
-    return {"name": arch, **({"options": options} if options else {})}
+    # Table 6's "17 million parameters" ResNet-18: width x1.25 (80 to 640 channels, 17.45M)
+    width = {"width": 80} if arch == "resnet18-noisy" and variant == "mix + early stop" else {}
+    return {"name": arch, **width, **({"options": options} if options else {})}
 
 
 def experiments(s: dict) -> list[dict]:
@@ -183,12 +185,12 @@ def experiments(s: dict) -> list[dict]:
                 runs.append((arch, "PGD-inf", None))
             if arch == "resnet20":
                 runs.append((arch, "PNI MAT-Rand", None))
-            if arch == "resnet18-noisy":
-                runs.append((arch, "PGD-inf + noise", None))
+            if arch == "resnet18-noisy":  # Table 4's noise on Table 3's model; Table 6's combined recipe
+                runs += [(arch, "MAT-Rand + noise", None), (arch, "mix + early stop", None)]
     configs = []
     for arch, variant, eps_train in runs:
         defense, params = training(s, variant, eps_train)
-        randomized = variant in RANDOMIZED or variant == "mix + early stop"
+        randomized = variant in RANDOMIZED
         for i, seed in enumerate(s["seeds"]):
             configs.append({
                 "chapter": "biparo", "profile": s["profile"], "dataset": s["dataset"], "variant": variant,
@@ -211,5 +213,317 @@ def experiments(s: dict) -> list[dict]:
     return configs
 
 
+def label(r: dict) -> str:
+    """A record's row label: the variant, prefixed by the architecture when it is not BasicNet."""
+    arch, variant = r["config"]["arch"], r["config"]["variant"]
+    return variant if arch == "basicnet" else f"{ARCH_LABELS[arch].split(' (')[0]} {variant}"
+
+
+def summary(s: dict, records: list[dict]) -> list[dict]:
+    """One row per trained model: accuracies (fractions) under every attack and threat model, and
+    the per-epoch curves (training accuracy on its own adversarial batches, validation PGD)."""
+    rows = []
+    for r in records:
+        m, history = r["metrics"], r["history"]
+        randomized = r["config"]["variant"] in RANDOMIZED
+        out = {"variant": label(r), "arch": r["config"]["arch"], "seed": r["config"]["train"]["seed"],
+               "randomized": randomized, "train_seconds": r["train_seconds"],
+               "train_acc": [h["train_acc"] for h in history], "val_pgd": [h.get("val_accuracy") for h in history],
+               "selected_epoch": next((h["epoch"] for h in history if h.get("selected")), None)}
+        for key in METRICS:
+            out[key] = m.get(key)
+            # the three threat models; a deterministic model has one attacker, whichever the name
+            out[f"naive {key}"] = m.get(key)
+            out[f"unaware {key}"] = m.get(f"unaware {key}", m.get(key)) if key != "clean" else m.get(key)
+            out[f"eot {key}"] = m.get(f"eot {key}", m.get(key)) if key != "clean" else m.get(key)
+        for eps, acc in m.get("l2_sweep", {}).items():
+            out[f"l2 {float(eps):g}"] = acc
+        if "autoattack" in m:
+            out["autoattack"] = m["autoattack"]
+        rows.append(out)
+    return rows
+
+
+def _by_seed(rows, variant, metric):
+    return {r["seed"]: r[metric] for r in rows if r["variant"] == variant and r.get(metric) is not None}
+
+
+def _diffs(rows, a, b, metric, metric_b=None):
+    return paired_differences(_by_seed(rows, a, metric), _by_seed(rows, b, metric_b or metric))
+
+
+def _mean(rows, variant, metric):
+    values = list(_by_seed(rows, variant, metric).values())
+    return sum(values) / len(values) if values else None
+
+
+def _not_run(claim: Claim, why: str) -> tuple[Claim, Judgement]:
+    return claim, Judgement(INCONCLUSIVE, reason=why)
+
+
+def claims(s: dict, rows: list[dict]) -> list[dict]:
+    """The reading's fifteen claims (001-C1 to C15), each judged by the book's rule on paired seeds
+    (A - B in points; a claim of several parts holds when each does). Attacks on randomized
+    models are judged under EOT, the strongest of the three threat models."""
+    return [row(c, j) for c, j in _claims(s, rows)]
+
+
+def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
+    p = s["profile"]
+    out = []
+
+    def parts(claim, pairs):
+        return all_of([(lab, judge(Claim(claim.text, claim.paper, kind, paper_effect=eff), d, p))
+                       for lab, kind, eff, d in pairs])
+
+    trio = {"PGD-inf": "pgd-linf", "PGD-2": "pgd-l2", "FGSM": "fgsm"}
+    table1 = {("PGD-inf", "pgd-linf"): 27.46, ("PGD-2", "pgd-linf"): 27.22, ("FGSM", "pgd-linf"): 24.15,
+              ("PGD-inf", "pgd-l2"): 28.86, ("PGD-2", "pgd-l2"): 32.7, ("FGSM", "pgd-l2"): 25.4,
+              ("PGD-inf", "fgsm"): 27.96, ("PGD-2", "fgsm"): 28.41, ("FGSM", "fgsm"): 29.34,
+              ("PGD-inf", "clean"): 40.7, ("PGD-2", "clean"): 47.7, ("FGSM", "clean"): 43.2}
+    c1 = Claim("(C1) each training is most robust against its own attack (Table 1's diagonal)",
+               "L-inf PGD 27.46 vs 27.22 / 24.15; L2 PGD 32.7 vs 28.86 / 25.4; FGSM 29.34 vs 27.96 / 28.41",
+               definition="BasicNet; for each attack, the model trained with it above each of the other two "
+                          "(six parts, each with the paper's own margin as its effect size)")
+    out.append((c1, parts(c1, [(f"{own} vs {other} under {METRICS[m]}", "greater",
+                                table1[(own, m)] - table1[(other, m)], _diffs(rows, own, other, m))
+                               for own, m in trio.items() for other in trio if other != own])))
+    c2 = Claim("(C2) L2-PGD training gives the highest natural accuracy of the three (Table 1)",
+               "47.7 vs 40.7 (L-inf PGD) and 43.2 (FGSM)",
+               definition="BasicNet clean test accuracy, PGD-2 above PGD-inf and above FGSM")
+    out.append((c2, parts(c2, [("PGD-2 vs PGD-inf", "greater", 7.0, _diffs(rows, "PGD-2", "PGD-inf", "clean")),
+                               ("PGD-2 vs FGSM", "greater", 4.5, _diffs(rows, "PGD-2", "FGSM", "clean"))])))
+    c3 = Claim("(C3) PGD training gives good robustness against all first-order adversaries (Section 2.1)",
+               "L-inf PGD 27.46 (PGD-trained) vs 24.15 (FGSM-trained); drops of 11.8 to 12.7 points from 40.7",
+               definition="PGD-inf above FGSM under L-inf PGD, and PGD-inf's drop from its natural accuracy "
+                          "within 14 points under each of the three attacks")
+    drops = [(f"drop under {METRICS[m]}", judge(Claim(c3.text, c3.paper, "within", margin=14.0),
+                                               _diffs(rows, "PGD-inf", "PGD-inf", "clean", m), p)) for m in trio.values()]
+    out.append((c3, all_of([("PGD-inf vs FGSM under L-inf PGD",
+                             judge(Claim(c3.text, c3.paper, "greater", paper_effect=3.31),
+                                   _diffs(rows, "PGD-inf", "FGSM", "pgd-linf"), p)), *drops])))
+
+    grid = {0.0: "natural", s["eps"]: "PGD-inf", **{e: f"PGD-inf eps_train={e:g}" for e in s["eps_train"]
+                                                     if e not in (0.0, s["eps"])}}
+    c4 = Claim(f"(C4) against L-inf PGD at eps = {s['eps']:g}, robust accuracy is highest when training at the "
+               "same eps (Figure 1)", "a figure; no numbers",
+               definition=f"PGD-inf (eps_train = {s['eps']:g}) above each other trained budget "
+                          f"({', '.join(f'{e:g}' for e in sorted(grid) if e != s['eps'])}) under L-inf PGD")
+    out.append((c4, parts(c4, [(f"{s['eps']:g} vs {e:g}", "greater", None, _diffs(rows, "PGD-inf", v, "pgd-linf"))
+                               for e, v in sorted(grid.items()) if e != s["eps"]])))
+    over = [(hi, lo) for hi, lo in ((0.045, 0.015), (0.06, 0.0), (0.04, 0.02)) if hi in grid or lo in grid]
+    c5 = Claim("(C5) over-training hurts less than under-training (Figure 1)", "a figure; no numbers",
+               definition="under L-inf PGD at eps, the model trained at eps + d above the one trained at eps - d: "
+                          "pairs (0.045, 0.015), (0.06, 0), (0.04, 0.02) where trained; a pair not trained here "
+                          "counts as no data")
+    out.append((c5, parts(c5, [(f"{hi:g} vs {lo:g}", "greater", None,
+                                _diffs(rows, grid.get(hi, "-"), grid.get(lo, "-"), "pgd-linf")) for hi, lo in over])))
+
+    c6 = Claim("(C6) robust overfitting: robust accuracy peaks near the first learning-rate drop, then declines "
+               "(Section 2.4, Figure 2)", "a figure; no numbers", kind="greater",
+               definition="PGD-inf BasicNet: validation L-inf PGD accuracy at its best epoch minus at the last "
+                          "epoch, on held-out training images")
+    gaps = [100 * (max(v for v in r["val_pgd"] if v is not None) - r["val_pgd"][-1])
+            for r in rows if r["variant"] == "PGD-inf" and r["val_pgd"] and r["val_pgd"][-1] is not None]
+    if s["epochs"] < 30:
+        j = judge(c6, gaps, p)
+        out.append((c6, Judgement(INCONCLUSIVE, j.mean, j.se, j.n,
+                                  f"{s['epochs']} epochs: robust overfitting shows after tens of epochs past the "
+                                  "first drop (the paper: 40); and best-minus-last is never negative, so only a "
+                                  "long schedule can tell a decline from noise")))
+    else:
+        out.append((c6, judge(Claim(c6.text, c6.paper, "within", margin=1.0), gaps, p)
+                    if False else judge(c6, gaps, p)))
+
+    def mat_parts(claim, a, b, effects, eot=True):
+        return parts(claim, [(f"{METRICS[m]}", "greater" if eff > 0 else "less", eff,
+                              _diffs(rows, a, b, f"eot {m}" if eot and m != "clean" else m))
+                             for m, eff in effects.items()])
+
+    c7 = Claim("(C7) MAT-Rand raises L2-PGD accuracy a lot and costs a little elsewhere (Table 2)",
+               "ResNet-18: L2 +10.60; natural -2.69, L-inf PGD -2.92, FGSM -2.62",
+               definition="MAT-Rand minus PGD-inf, same architecture (BasicNet here; the paper's ResNet-18 in the "
+                          "GPU profiles): the L2 gain decides, the costs are shown")
+    out.append((c7, parts(c7, [("L2 PGD", "greater", 10.6, _diffs(rows, "MAT-Rand", "PGD-inf", "pgd-l2"))])))
+
+    def arch_claim(claim, a, b, effects):
+        if not _by_seed(rows, a, "clean") or not _by_seed(rows, b, "clean"):
+            return _not_run(claim, "these architectures are trained in the fast and paper profiles only")
+        return claim, mat_parts(claim, a, b, effects, eot=False)
+
+    c8 = Claim("(C8) ResNet-18 (11M) beats ResNet-20 (0.27M) on all four metrics (Table 3)",
+               "+9.93 natural, +3.76 L-inf PGD, +5.98 L2, +7.62 FGSM",
+               definition="MAT-Rand ResNet-18 minus MAT-Rand ResNet-20, each metric")
+    out.append(arch_claim(c8, "ResNet-18 MAT-Rand", "ResNet-20 MAT-Rand",
+                          {"clean": 9.93, "pgd-linf": 3.76, "pgd-l2": 5.98, "fgsm": 7.62}))
+    c9 = Claim("(C9) ResNet-18 is at least as good as VGG11 on all four metrics (Table 3)",
+               "+4.78, +0.04, +1.54, +4.20", definition="MAT-Rand ResNet-18 minus MAT-Rand VGG11-BN, each metric "
+                                                           "(VGG11 is not deeper: we do not read it as width vs depth)")
+    out.append(arch_claim(c9, "ResNet-18 MAT-Rand", "VGG11-BN MAT-Rand",
+                          {"clean": 4.78, "pgd-linf": 0.04, "pgd-l2": 1.54, "fgsm": 4.20}))
+    c10 = Claim("(C10) noise at prediction raises all four BasicNet metrics (Table 4)",
+                "+1.51 natural, +1.07 L-inf PGD, +0.02 L2, +0.56 FGSM",
+                definition=f"the same L-inf-PGD BasicNet with and without Gaussian noise (sigma {s['sigma']:g}) at "
+                           "prediction, scored over fresh draws; attacks judged under EOT (the other threat models "
+                           "are in the table above)")
+    out.append((c10, mat_parts(c10, "PGD-inf + noise", "PGD-inf",
+                               {"clean": 1.51, "pgd-linf": 1.07, "pgd-l2": 0.02, "fgsm": 0.56})))
+    c11 = Claim("(C11) noise at prediction lowers natural accuracy and slightly raises L-inf-PGD accuracy of the "
+                "ResNet-18 (Table 4)", "natural -1.81, L-inf PGD +0.52",
+                definition="MAT-Rand ResNet-18 with noise minus without; L-inf PGD under EOT")
+    if _by_seed(rows, "ResNet-18 MAT-Rand + noise", "clean"):
+        out.append((c11, mat_parts(c11, "ResNet-18 MAT-Rand + noise", "ResNet-18 MAT-Rand",
+                                   {"clean": -1.81, "pgd-linf": 0.52})))
+    else:
+        out.append(_not_run(c11, "the ResNet-18 is trained in the fast and paper profiles only"))
+    c12 = Claim("(C12) PNI (NoiseNet) trades natural and FGSM accuracy for PGD robustness (Table 5)",
+                "NoiseNet20 - ResNet20: natural -5.39, L-inf PGD +1.39, L2 +0.91, FGSM -4.31",
+                definition="PNI-W MAT-Rand minus MAT-Rand, same architecture (BasicNet here, ResNet-20 in the GPU "
+                           "profiles); attacks under EOT: a robust gain that EOT removes is not confirmed")
+    pni = ("ResNet-20 PNI MAT-Rand", "ResNet-20 MAT-Rand") if _by_seed(rows, "ResNet-20 PNI MAT-Rand", "clean") \
+        else ("PNI MAT-Rand", "MAT-Rand")
+    out.append((c12, mat_parts(c12, *pni, {"clean": -5.39, "pgd-linf": 1.39, "pgd-l2": 0.91, "fgsm": -4.31})))
+    c13 = Claim("(C13) the PNI BasicNet reaches its plateau earlier and stays on it longer (Figure 3)",
+                "a figure over 100 epochs; no numbers", "less",
+                definition="the first epoch at which validation L-inf PGD accuracy reaches 90 % of its maximum, "
+                           "PNI minus plain (MAT-Rand BasicNets)")
+
+    def first_plateau(r):
+        curve = [v for v in r["val_pgd"] if v is not None]
+        return next(i for i, v in enumerate(curve, 1) if v >= 0.9 * max(curve)) if curve and max(curve) > 0 else None
+    plateau = {v: {r["seed"]: first_plateau(r) for r in rows if r["variant"] == v and first_plateau(r)}
+               for v in ("PNI MAT-Rand", "MAT-Rand")}
+    d13 = paired_differences(plateau["PNI MAT-Rand"], plateau["MAT-Rand"], 1.0)
+    j13 = judge(Claim(c13.text, c13.paper, "less", unit="epochs"), d13, p)
+    if s["epochs"] < 30:
+        j13 = Judgement(INCONCLUSIVE, j13.mean, j13.se, j13.n, f"{s['epochs']} epochs against the paper's 100: "
+                        "a plateau's length cannot be seen in so short a run")
+    out.append((Claim(c13.text, c13.paper, "less", definition=c13.definition, unit="epochs"), j13))
+    c14 = Claim("(C14) the combined recipe (wider ResNet-18, noise at prediction, 5 % natural batches, early "
+                "stopping) beats the ResNet-18 on all four metrics (Table 6)", "+0.74, +2.90, +3.54, +1.27",
+                definition="'mix + early stop' ResNet-18 x1.25 minus the L-inf-PGD ResNet-18; attacks under EOT")
+    if _by_seed(rows, "ResNet-18 mix + early stop", "clean"):
+        out.append((c14, mat_parts(c14, "ResNet-18 mix + early stop", "ResNet-18 PGD-inf",
+                                   {"clean": 0.74, "pgd-linf": 2.90, "pgd-l2": 3.54, "fgsm": 1.27})))
+    else:
+        out.append(_not_run(c14, "the ResNet-18s are trained in the fast and paper profiles only"))
+    c15 = Claim("(C15) robustness trades off with accuracy (Section 4)", "no numbers",
+                definition="natural training above L-inf-PGD training in natural accuracy, and below it under "
+                           "L-inf PGD (the scatter of all models is above)")
+    out.append((c15, parts(c15, [("natural accuracy", "greater", None, _diffs(rows, "natural", "PGD-inf", "clean")),
+                                 ("L-inf PGD accuracy", "less", None, _diffs(rows, "natural", "PGD-inf", "pgd-linf"))])))
+    return out
+
+
+# our rows of the paper's tables: {table: (columns, {paper column: our variant})}
+PAPER_TABLES = {
+    "1": {"L-inf PGD training": "PGD-inf", "L2 PGD training": "PGD-2", "L-inf FGSM training": "FGSM"},
+    "2": {"PGD L-inf training": "ResNet-18 PGD-inf", "MAT-Rand training": "ResNet-18 MAT-Rand"},
+    "3": {"ResNet-20": "ResNet-20 MAT-Rand", "ResNet-18 (Wide Resnet18)": "ResNet-18 MAT-Rand",
+          "VGG11": "VGG11-BN MAT-Rand"},
+    "4": {"BasicNet": "PGD-inf", "BasicNet with noise": "PGD-inf + noise", "ResNet-18": "ResNet-18 MAT-Rand",
+          "ResNet-18 with noise": "ResNet-18 MAT-Rand + noise"},
+    "5": {"NoiseNet20": "ResNet-20 PNI MAT-Rand", "ResNet20": "ResNet-20 MAT-Rand"},
+    "6": {"Wide Resnet18": "ResNet-18 PGD-inf", "Wider Resnet18 manual mix": "ResNet-18 mix + early stop"},
+}
+SMALL_SCALE = {"2": {"PGD L-inf training": "PGD-inf", "MAT-Rand training": "MAT-Rand"},
+               "5": {"NoiseNet20": "PNI MAT-Rand", "ResNet20": "MAT-Rand"}}
+PAPER_ROWS = {"clean": "Natural examples", "pgd-linf": "L-inf PGD attack", "pgd-l2": "L2 PGD attack",
+              "fgsm": "L-inf FGSM attack"}
+
+
+def paper_table(rows: list[dict], table: str, threat: str = "eot"):
+    """The paper's Table `table` beside ours (percent, mean ± sd over seeds; the paper's number
+    and ours minus it in brackets), with attacks on randomized models under `threat`. Where the
+    cpu profile has no model of the paper's, the BasicNet analogue stands in (SMALL_SCALE) and
+    the page says so."""
+    import pandas as pd
+
+    from .. import published
+    from ..reporting import mean_spread
+
+    columns = PAPER_TABLES[table]
+    if table in SMALL_SCALE and not any(r["variant"] in columns.values() for r in rows):
+        columns = SMALL_SCALE[table]
+    ours = []
+    for column, variant in columns.items():
+        for metric, name in PAPER_ROWS.items():
+            key = metric if metric == "clean" else f"{threat} {metric}"
+            values = [100 * v for v in _by_seed(rows, variant, key).values()]
+            if values:
+                mean, spread = mean_spread(values)
+                ours.append({"row": name, "column": column, "mean": mean, "std": spread, "n": len(values)})
+    frame = published.side_by_side(published.compare("biparo", table, pd.DataFrame(
+        ours, columns=["row", "column", "mean", "std", "n"])))
+    frame.columns = [f"{c}: ours (paper; ours - paper)" for c in frame.columns]
+    return frame, columns
+
+
+def threat_table(rows: list[dict]):
+    """Every randomized model and its deterministic twin under the three threat models (percent)."""
+    import pandas as pd
+
+    from ..reporting import fmt, mean_spread
+
+    table = {}
+    for variant in dict.fromkeys(r["variant"] for r in rows if r["randomized"]):
+        for threat, name in THREATS.items():
+            cells = {}
+            for metric in ("pgd-linf", "pgd-l2", "fgsm"):
+                values = list(_by_seed(rows, variant, f"{threat} {metric}").values())
+                cells[METRICS[metric]] = fmt(*mean_spread(values), len(values))
+            table[(variant, name)] = cells
+    return pd.DataFrame.from_dict(table, orient="index")
+
+
+def masking_checks(s: dict, records: list[dict]) -> list[dict]:
+    """Per deterministic headline model: accuracy non-increasing in the PGD iterations, the eps
+    sweep reaching (near) 0, PGD never above FGSM, AutoAttack within a few points of PGD."""
+    out = []
+    for r in records:
+        m = r["metrics"]
+        if "steps_sweep" not in m:
+            continue
+        steps = [m["steps_sweep"][k] for k in sorted(m["steps_sweep"], key=int)]
+        top = max(m["eps_sweep"], key=float)
+        out.append({"model": label(r), "seed": r["config"]["train"]["seed"],
+                    "steps non-increasing": all(b <= a + 1e-9 for a, b in zip(steps, steps[1:])),
+                    "PGD <= FGSM": m["pgd-linf"] <= m["fgsm"] + 1e-9,
+                    f"PGD at eps {float(top):g} (%)": round(100 * m["eps_sweep"][top], 1),
+                    "AutoAttack - PGD (points)": round(100 * (m["autoattack"] - m["pgd-linf"]), 1)
+                    if "autoattack" in m else math.nan})
+    return out
+
+
+def takeaways(s: dict, rows: list[dict]) -> list[str]:
+    """The page's conclusions, computed from its own numbers (means over seeds, in percent)."""
+    out = []
+    pct = lambda v: f"{100 * v:.1f} %"  # noqa: E731
+    trio = {v: (_mean(rows, v, "clean"), _mean(rows, v, "pgd-linf"), _mean(rows, v, "pgd-l2"), _mean(rows, v, "fgsm"))
+            for v in ("PGD-inf", "PGD-2", "FGSM")}
+    if all(None not in t for t in trio.values()):
+        best = {m: max(trio, key=lambda v: trio[v][i]) for i, m in enumerate(("natural", "L-inf PGD", "L2 PGD", "FGSM"))}
+        out.append("**Table 1 at this scale**: the highest natural accuracy is " + best["natural"] + "'s, and under "
+                   + ", ".join(f"{m} the best model is {v}" for m, v in list(best.items())[1:])
+                   + " (the paper's diagonal would be PGD-inf, PGD-2, FGSM).")
+    for noisy, plain in (("PGD-inf + noise", "PGD-inf"), ("PNI MAT-Rand", "MAT-Rand")):
+        a = {t: _mean(rows, noisy, f"{t} pgd-linf") for t in THREATS}
+        b = _mean(rows, plain, "pgd-linf")
+        if b is not None and None not in a.values():
+            out.append(f"**{noisy}** under L-inf PGD: {pct(a['unaware'])} when the attacker ignores the noise, "
+                       f"{pct(a['naive'])} against one draw per step, {pct(a['eot'])} under EOT, against "
+                       f"{pct(b)} for {plain}. " + ("The gain over the plain model disappears under EOT."
+                                                   if a["eot"] <= b + 0.01 and max(a.values()) > b + 0.01 else
+                                                   "Under EOT the noisy model is still ahead by "
+                                                   f"{100 * (a['eot'] - b):.1f} points; see the claims for whether "
+                                                   "the seeds can tell." if a["eot"] > b + 0.01 else
+                                                   "No threat model shows a gain."))
+    nat, pgd = _mean(rows, "natural", "clean"), _mean(rows, "PGD-inf", "clean")
+    if nat is not None and pgd is not None:
+        out.append(f"**The price of robustness**: natural training reaches {pct(nat)} natural accuracy, L-inf PGD "
+                   f"training {pct(pgd)}.")
+    return out
+
+
 CHAPTER = Chapter("biparo", "Adversarial training for image classification (BIPARO)", PARAMETERS, PROFILES,
-                  experiments, None, group_by="variant", plot_metrics=("clean", "pgd-linf"))
+                  experiments, summary, group_by="variant", plot_metrics=("clean", "pgd-linf"))

@@ -1,0 +1,216 @@
+"""BIPARO: the models, the two kinds of test-time noise, the training mixes, the chapter's
+claims and the transcription of the paper's tables. Each test names the bug it catches."""
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from advbook import models, published
+from advbook.chapters import biparo as chapter
+from advbook.defenses import DEFENSES
+from advbook.defenses import biparo as mixes
+from advbook.models.layers import Normalize
+from advbook.models.noise import PNILinear, PredictionNoise, add_pni
+
+PAPER = Path(__file__).resolve().parents[2] / "shared" / "papers" / "biparo-adversarial-training.md"
+
+
+@pytest.mark.parametrize("name,count", [("basicnet", 62006), ("resnet20", 272474), ("vgg11-bn", 9228362)])
+def test_architectures_have_the_documented_size(name, count):
+    """A layer missing or of the wrong width changes the parameter count (the tutorial net's
+    62,006; He et al.'s ResNet-20, 0.27M; VGG11-BN with one linear layer, 9.23M)."""
+    net = models.build(name, 10, 3)
+    assert sum(p.numel() for p in net.parameters()) == count
+
+
+def test_prediction_noise_is_gaussian_in_pixel_units_and_only_at_prediction():
+    """f(x + eta), eta ~ N(0, sigma^2) in pixels: catches noise added in normalized units (off by
+    1/std), noise during training, and noise that noise_off cannot switch off."""
+    std = (0.25, 0.5, 1.0)
+    model = nn.Sequential(Normalize((0.0, 0.0, 0.0), std), PredictionNoise(0.03, std))
+    x = torch.rand(64, 3, 16, 16)
+    clean = model[0](x)
+    model.eval()
+    torch.manual_seed(0)
+    pixel_noise = (model(x) - clean) * torch.tensor(std).view(1, 3, 1, 1)  # back to pixel units
+    for c in range(3):
+        assert pixel_noise[:, c].std().item() == pytest.approx(0.03, rel=0.05)
+    assert abs(pixel_noise.mean().item()) < 0.002
+    assert not torch.equal(model(x), model(x))            # a fresh draw per forward pass
+    with models.noise_off(model):
+        assert torch.equal(model(x), clean)
+    model.train()
+    assert torch.equal(model(x), clean)                   # training is unchanged
+    assert models.is_randomized(model)
+
+
+def test_pni_adds_alpha_times_weight_scaled_noise():
+    """W~ = W + alpha * eta, eta ~ N(0, std(W)^2): catches a missing alpha, noise not scaled by
+    std(W), or a scale that is not learned."""
+    torch.manual_seed(0)
+    layer = PNILinear(400, 300, alpha=0.25)
+    with torch.no_grad():
+        layer.weight.mul_(3.0)
+    noise = layer.noisy_weight() - layer.weight
+    assert noise.std().item() == pytest.approx(0.25 * layer.weight.std().item(), rel=0.02)
+    layer(torch.randn(8, 400)).sum().backward()
+    assert layer.alpha.grad is not None and layer.alpha.grad != 0   # alpha is trained
+    assert layer.alpha.no_weight_decay                               # and kept out of weight decay
+    layer.eval()
+    with models.noise_off(layer):
+        assert torch.equal(layer.noisy_weight(), layer.weight)
+
+
+def test_add_pni_keeps_the_weights_and_covers_every_layer():
+    """Every conv and linear layer (first and last included) becomes PNI with its weights kept:
+    catches a skipped layer or re-initialised weights."""
+    torch.manual_seed(0)
+    plain = models.build("basicnet", 10, 3).eval()
+    noisy = add_pni(models.build("basicnet", 10, 3), alpha=0.25)
+    noisy.load_state_dict(plain.state_dict(), strict=False)
+    assert len([m for m in noisy.modules() if hasattr(m, "alpha")]) == 5
+    x = torch.rand(4, 3, 32, 32)
+    noisy.eval()
+    with models.noise_off(noisy):
+        assert torch.allclose(noisy(x), plain(x))
+    assert not torch.equal(noisy(x), noisy(x))
+
+
+def _recording_pgd(calls):
+    def pgd(model, x, y, eps, alpha, steps, *, norm="linf", **kwargs):
+        calls.append((norm, eps, alpha, steps))
+        return x
+    return pgd
+
+
+def test_mat_rand_picks_each_norm_at_random_per_batch(monkeypatch):
+    """Per batch, L-inf with probability p_linf, else L2, each with its own budget: catches a
+    fixed choice, MAT-Max instead of MAT-Rand, or the two budgets swapped."""
+    calls = []
+    monkeypatch.setattr(mixes.attacks, "pgd", _recording_pgd(calls))
+    model, x, y = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), torch.rand(4, 3, 2, 2), torch.tensor([0, 1, 2, 0])
+    linf, l2 = {"eps": 0.03, "alpha": 0.0075, "steps": 7}, {"eps": 0.5, "alpha": 0.125, "steps": 7}
+    torch.manual_seed(0)
+    for _ in range(400):
+        mixes.mat_rand(model, x, y, linf, l2)
+    assert len(calls) == 400                                   # one attack per batch, not both
+    share = sum(c[0] == "linf" for c in calls) / 400
+    assert 0.4 < share < 0.6
+    assert {c for c in calls} == {("linf", 0.03, 0.0075, 7), ("l2", 0.5, 0.125, 7)}
+    calls.clear()
+    for p, norm in ((1.0, "linf"), (0.0, "l2")):
+        mixes.mat_rand(model, x, y, linf, l2, p_linf=p)
+        assert calls.pop()[0] == norm
+    with pytest.raises(ValueError, match="probability"):
+        mixes.mat_rand(model, x, y, linf, l2, p_linf=1.5)
+
+
+def test_natural_mix_trains_on_clean_batches_at_the_given_rate(monkeypatch):
+    """A batch is natural with probability p_natural: catches the rate inverted (95 % natural)."""
+    calls = []
+    monkeypatch.setattr(mixes.attacks, "pgd", _recording_pgd(calls))
+    model, x, y = nn.Sequential(nn.Flatten(), nn.Linear(12, 3)), torch.rand(4, 3, 2, 2), torch.tensor([0, 1, 2, 0])
+    a = {"eps": 0.03, "alpha": 0.0075, "steps": 7}
+    torch.manual_seed(0)
+    for _ in range(400):
+        mixes.natural_mix(model, x, y, 0.05, a, a)
+    assert 360 <= len(calls) <= 395                            # about 95 % adversarial
+    loss, logits = mixes.natural_mix(model, x, y, 1.0, a, a)
+    assert torch.allclose(logits, model(x))
+
+
+def test_l2_pgd_training_stays_in_the_l2_ball():
+    """The L2 training attack: catches the L-inf step or projection used instead."""
+    torch.manual_seed(0)
+    seen = []
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+    model = nn.Sequential(nn.Identity(), net)
+    model.register_forward_pre_hook(lambda m, inp: seen.append(inp[0].detach()))
+    x, y = torch.rand(16, 3, 8, 8) * 0.5 + 0.25, torch.randint(0, 10, (16,))
+    DEFENSES["pgd-norm"](model, x, y, eps=0.5, alpha=0.125, steps=7, norm="l2")
+    delta = (seen[-1] - x).flatten(1)
+    assert delta.norm(dim=1).max() <= 0.5 + 1e-5
+    assert delta.abs().max() > 0.1                            # far beyond an L-inf ball of 0.03
+
+
+def test_chapter_configs_select_on_validation_and_attack_random_models_three_ways():
+    """Early stopping only on held-out training images; randomized models attacked with the noise
+    off, with one draw and with EOT: catches a threat model dropped or selection on the test set."""
+    s = chapter.CHAPTER.settings("smoke")
+    configs = chapter.experiments(s)
+    for c in configs:
+        assert c["validation"] and c["train"]["validation_spec"]["attack"] == "pgd"
+        names = {spec["name"] for spec in c["evaluate"]}
+        if c["variant"] in chapter.RANDOMIZED:
+            assert {"unaware pgd-linf", "eot pgd-linf", "pgd-linf"} <= names
+            assert all(spec.get("draws", 1) > 1 for spec in c["evaluate"])
+    assert chapter.CHAPTER.settings("paper")["epochs"] == 40
+
+
+def _rows(effects, seeds=(0, 1, 2)):
+    """Synthetic summary rows: every metric 0.3 + the variant's shift + a little seed noise."""
+    rows = []
+    for variant, shift in effects.items():
+        for seed in seeds:
+            base = {k: 0.3 + shift(k) + 0.002 * seed for k in ("clean", "pgd-linf", "pgd-l2", "fgsm")}
+            row = {"variant": variant, "seed": seed, "randomized": variant in chapter.RANDOMIZED,
+                   "val_pgd": [0.1, 0.2, 0.25], **base}
+            for k, v in base.items():
+                row[f"naive {k}"] = row[f"unaware {k}"] = row[f"eot {k}"] = v
+            rows.append(row)
+    return rows
+
+
+def test_a_noise_gain_that_eot_removes_is_not_confirmed():
+    """C10 is judged under EOT: a model that looks robust to a naive attacker but not to EOT must
+    not be confirmed (the bug: judging the one-draw column)."""
+    s = chapter.CHAPTER.settings("cpu")
+    rows = _rows({"PGD-inf": lambda k: 0.0, "PGD-inf + noise": lambda k: 0.0})
+    for r in rows:
+        if r["variant"] == "PGD-inf + noise":
+            r["naive pgd-linf"] = r["pgd-linf"] = r["pgd-linf"] + 0.05 + 0.003 * r["seed"]
+            r["eot pgd-linf"] -= 0.04 + 0.003 * r["seed"]
+    c10 = next(c for c in chapter.claims(s, rows) if c["claim"].startswith("(C10)"))
+    assert c10["verdict"] == "not confirmed"
+
+
+def test_every_claim_gets_a_verdict_and_smoke_decides_nothing():
+    rows = _rows({v: (lambda k: 0.0) for v in ("PGD-inf", "PGD-2", "FGSM", "natural", "MAT-Rand",
+                                                "PGD-inf + noise", "PNI MAT-Rand")})
+    smoke = chapter.claims(chapter.CHAPTER.settings("smoke"), rows)
+    assert len(smoke) == 15 and all(r["verdict"] == "inconclusive at this scale" for r in smoke)
+    cpu = chapter.claims(chapter.CHAPTER.settings("cpu"), rows)
+    assert [int(re.match(r"\(C(\d+)\)", r["claim"]).group(1)) for r in cpu] == list(range(1, 16))
+
+
+def test_c2_compares_the_l2_model_with_both_others():
+    """C2 is confirmed when the L2-trained model is ahead of both in natural accuracy, and not when
+    it beats only one: catches a part compared against the wrong model."""
+    s = chapter.CHAPTER.settings("cpu")
+    ahead = _rows({"PGD-inf": lambda k: 0.0, "FGSM": lambda k: 0.0,
+                   "PGD-2": lambda k: 0.05 if k == "clean" else 0.0})
+    assert chapter.claims(s, ahead)[1]["verdict"] == "confirmed"
+    one = _rows({"PGD-inf": lambda k: 0.0, "FGSM": lambda k: 0.1 if k == "clean" else 0.0,
+                 "PGD-2": lambda k: 0.05 if k == "clean" else 0.0})
+    assert chapter.claims(s, one)[1]["verdict"] == "not confirmed"
+
+
+def test_published_numbers_match_the_paper_text():
+    """Every transcribed number occurs in the paper's table of the same row (decimal commas in
+    Table 1, as printed): catches a typo or a number put in the wrong table."""
+    if not PAPER.exists():
+        pytest.skip(f"paper text not present at {PAPER}")
+    text = re.sub(r"</?b>", "", PAPER.read_text())
+    frame = published.load("biparo")
+    assert len(frame) == 64 and set(frame["table"]) == set("123456")
+    labels = {"Natural examples": "Natural", "L-inf PGD attack": "PGD", "L2 PGD attack": "ell_2",
+              "L-inf FGSM attack": "FGSM"}
+    lines = text.splitlines()
+    for _, r in frame.iterrows():
+        forms = {f"{r['value']:.2f}", f"{r['value']:.1f}", f"{r['value']:g}"}
+        forms |= {f.replace(".", ",") for f in forms}
+        hits = [line for line in lines if labels[r["row"]] in line and
+                any(cell.strip() in forms for cell in line.split("\t")[1:])]
+        assert hits, (r["table"], r["row"], r["column"], r["value"])
