@@ -263,3 +263,26 @@ def test_published_numbers_match_the_paper_text():
     assert t4["value"].tolist() == [0.0]
     t1 = frame[(frame["table"] == "1") & (frame["row"] == "CIFAR10 / AdvFree") & (frame["column"] == "T_epoch [s]")]
     assert t1["value"].tolist() == [183.0]
+
+
+def test_claims_gate_c11_on_catastrophic_overfitting_and_c1_reads_free_over_ours():
+    """C11 cannot credit eFGSM for avoiding an overfitting that plain FGSM never showed; C1's ratio is AdvFree's
+    time over ours (a swapped ratio would confirm the paper whenever ours is slower)."""
+    from advbook.chapters import efgsm as chapter
+
+    s = chapter.CHAPTER.settings("cpu")
+
+    def rows(fgsm_gap):
+        out = []
+        for seed in (0, 1, 2):
+            d = 0.01 * seed
+            out += [{"key": "fgsm", "seed": seed, "fgsm": 0.30 + fgsm_gap + d, "pgd-adp": 0.30 + d},
+                    {"key": "advtrain", "seed": seed, "pgd-adp": 0.50 + d},
+                    {"key": "combined", "seed": seed, "train_seconds": 10.0 + seed, "pgd-adp": 0.5},
+                    {"key": "free", "seed": seed, "train_seconds": 2.0 + seed}]
+        return out
+
+    by_claim = lambda judged: {r["claim"].split(" ")[0]: r["verdict"] for r in judged}
+    overfit = by_claim(chapter.claims(s, rows(0.5)))
+    assert overfit["C11"] == "confirmed" and overfit["C1"] == "not confirmed"
+    assert by_claim(chapter.claims(s, rows(0.0)))["C11"] == "inconclusive at this scale"

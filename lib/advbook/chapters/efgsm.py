@@ -459,10 +459,11 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
                            "then AdvTrain (eFGSM, no R) - plain FGSM, PGD-ADP")
     premise = judge(Claim("FGSM overfits", "", "greater"), diffs("fgsm", "fgsm", "fgsm", "pgd-adp"), profile)
     gain = judge(c11, diffs("advtrain", "pgd-adp", "fgsm"), profile)
-    if premise.verdict != CONFIRMED and profile != "smoke":
-        gain = Judgement(INCONCLUSIVE, gain.mean, gain.se, gain.n,
-                         "plain FGSM did not overfit at this scale, so there was nothing to avoid")
-    out.append(row(c11, all_of([("plain FGSM overfits", premise), ("eFGSM above it", gain)])))
+    judgement = all_of([("plain FGSM overfits", premise), ("eFGSM above it", gain)])
+    if premise.verdict != CONFIRMED:  # nothing to avoid: the claim is neither borne out nor refuted
+        judgement = Judgement(INCONCLUSIVE, reason="plain FGSM did not overfit catastrophically at this scale, so "
+                                                   "there was nothing to avoid", parts=judgement.parts, n=judgement.n)
+    out.append(row(c11, judgement))
     return out
 
 
