@@ -30,6 +30,13 @@ VARIANTS = {
     "trades": "TRADES",
 }
 EFGSM_FAMILY = ("combined", "combined-nols", "advtrain", "advtrain-sigma0")
+
+
+def variant_label(variant: str) -> str:
+    """A variant's display name; 'combined@L' is Ours trained with lambda = L (Table 2's grid)."""
+    if variant.startswith("combined@"):
+        return f"Ours, lambda = {variant.split('@')[1]}"
+    return VARIANTS[variant]
 # the models that get the full masking checklist (AutoAttack, sweeps, transfer) on the first seed
 CHECKLIST = ("combined", "advtrain", "rec", "fgsm-rs", "pgd", "trades")
 # per-epoch PGD validation accuracy (the early-stopping and catastrophic-overfitting curves)
@@ -68,6 +75,8 @@ PARAMETERS = [
     Parameter("eps", float, "L-inf budget, training and evaluation (MNIST: 0.3)", 0.0, 1.0),
     Parameter("sigma", float, "eFGSM's sigma as a multiple of eps (Eq. 14)", 0.0, 4.0),
     Parameter("lam", float, "lambda of Eq. 16", 0.0, 100.0),
+    Parameter("lam_grid", list, "other lambdas trained for Ours (Table 2; empty list not allowed: repeat lam)", 0.0,
+              100.0, item_type=float),
     Parameter("smoothing", float, "label smoothing s", 0.0, 0.99),
     Parameter("pgd_steps", int, "PGD-AT steps (step 2.5 eps / steps; Madry: 40)", 1, 1000),
     Parameter("trades_steps", int, "TRADES inner steps (step 2.5 eps / steps; TRADES: 40)", 1, 1000),
@@ -95,7 +104,7 @@ PROFILES = {
     # seconds on a CPU, digits: a pipeline check, not a reproduction
     "smoke": {"dataset": "digits", "variants": ALL, "seeds": [0], "train_subset": 0, "validation": 200, "epochs": 2,
               "batch_size": 64, "lr": 2e-3, "schedule": "piecewise", "eps": 0.2, "sigma": 0.5, "lam": 0.1,
-              "smoothing": 0.1, "pgd_steps": 3, "trades_steps": 3, "trades_beta": 1.0, "free_replay": 2,
+              "lam_grid": [0.001], "smoothing": 0.1, "pgd_steps": 3, "trades_steps": 3, "trades_beta": 1.0, "free_replay": 2,
               "n_clean": 200, "n_eval": 50, "eval_steps": 10, "eval_alpha": 0.05, "autoattack_n": 10,
               "detail_seeds": 1, "steps_sweep": [1, 2, 5, 10], "eps_sweep": [0.0, 0.1, 0.2, 0.5, 1.0],
               "sweep_n": 50, "transfer_steps": 10, "source_model": "small-cnn", "val_steps": 3, "precision": "fp32"},
@@ -103,7 +112,8 @@ PROFILES = {
     # images, 4 epochs, PGD-AT and TRADES at 5 steps instead of 40, attacks on 100 test images
     "cpu": {"dataset": "mnist", "variants": [v for v in ALL if v != "standard"], "seeds": [0, 1, 2],
             "train_subset": 5000, "validation": 300, "epochs": 4, "batch_size": 64, "lr": 1e-3,
-            "schedule": "piecewise", "eps": 0.3, "sigma": 0.5, "lam": 0.1, "smoothing": 0.1, "pgd_steps": 5,
+            "schedule": "piecewise", "eps": 0.3, "sigma": 0.5, "lam": 0.1, "lam_grid": [1.0, 0.01, 0.001],
+            "smoothing": 0.1, "pgd_steps": 5,
             "trades_steps": 5, "trades_beta": 1.0, "free_replay": 4, "n_clean": 1000, "n_eval": 100,
             "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 40, "detail_seeds": 3,
             "steps_sweep": [1, 2, 5, 10, 20, 50, 100], "eps_sweep": [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
@@ -111,7 +121,7 @@ PROFILES = {
     # one GPU, about 15 minutes (declared, not run here): full MNIST, 20 epochs, the paper's baselines' steps
     "fast": {"dataset": "mnist", "variants": ALL, "seeds": [0, 1, 2], "train_subset": 0, "validation": 1000,
              "epochs": 20, "batch_size": 128, "lr": 1e-3, "schedule": "piecewise", "eps": 0.3, "sigma": 0.5,
-             "lam": 0.1, "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40, "trades_beta": 1.0, "free_replay": 10,
+             "lam": 0.1, "lam_grid": [1.0, 0.5, 0.01, 0.001], "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40, "trades_beta": 1.0, "free_replay": 10,
              "n_clean": 10000, "n_eval": 2000, "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 1000,
              "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50, 100, 200],
              "eps_sweep": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0], "sweep_n": 1000,
@@ -119,7 +129,7 @@ PROFILES = {
     # the paper's MNIST settings (40 epochs, m = 15; declared, not run here)
     "paper": {"dataset": "mnist", "variants": ALL, "seeds": [0, 1, 2], "train_subset": 0, "validation": 1000,
               "epochs": 40, "batch_size": 128, "lr": 1e-3, "schedule": "piecewise", "eps": 0.3, "sigma": 0.5,
-              "lam": 0.1, "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40, "trades_beta": 1.0,
+              "lam": 0.1, "lam_grid": [1.0, 0.5, 0.01, 0.001], "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40, "trades_beta": 1.0,
               "free_replay": 15, "n_clean": 10000, "n_eval": 10000, "eval_steps": 100, "eval_alpha": 0.01,
               "autoattack_n": 1000, "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50, 100, 200],
               "eps_sweep": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0], "sweep_n": 1000,
@@ -131,6 +141,8 @@ def defense(s: dict, variant: str) -> tuple[str, dict]:
     """The DEFENSES entry and its hyperparameters for a training variant."""
     eps, sigma = s["eps"], s["sigma"] * s["eps"]
     efgsm = {"eps": eps, "sigma": sigma, "lam": s["lam"], "smoothing": s["smoothing"]}
+    if variant.startswith("combined@"):
+        return "efgsm", {**efgsm, "lam": float(variant.split("@")[1])}
     return {
         "standard": ("standard", {}),
         "combined": ("efgsm", efgsm),
@@ -167,7 +179,8 @@ def source_config(s: dict) -> dict:
 
 def model_config(s: dict, variant: str, seed: int) -> dict:
     name, params = defense(s, variant)
-    model = {"name": "efgsm-mnist", "options": {"reconstructor": variant in ("combined", "combined-nols", "rec")}}
+    reconstructs = variant in ("combined", "combined-nols", "rec") or variant.startswith("combined@")
+    model = {"name": "efgsm-mnist", "options": {"reconstructor": reconstructs}}
     extra = {}
     if variant == "free":  # the same passes over the data: epochs / m data epochs, each batch m times
         extra = {"replay": s["free_replay"]}
@@ -187,7 +200,7 @@ def evaluation(s: dict, variant: str, seed_index: int, sources: dict[str, str]) 
              {"name": "fgsm", "attack": "fgsm", "n": n, "eps": eps},
              {"name": "pgd-adp", "attack": "apgd", "n": n, "eps": eps, "steps": s["eval_steps"]},
              {"name": "pgd-ce", **pgd}]
-    if variant in EFGSM_FAMILY + ("rec", "pgd"):
+    if variant in EFGSM_FAMILY + ("rec", "pgd") or variant.startswith("combined@"):
         specs.append({"name": "pgd-cw", **pgd, "loss": "cw"})
     if variant in ("combined", "combined-nols"):  # scale-invariant: the label-smoothing masking probe
         specs.append({"name": "apgd-dlr", "attack": "apgd", "n": n, "eps": eps, "steps": s["eval_steps"],
@@ -225,6 +238,12 @@ def experiments(s: dict) -> list[dict]:
                 continue
             own = {k: v for k, v in sources.items() if not (variant == "pgd" and k == "madry")}
             configs.append({**model_config(s, variant, seed), "evaluate": evaluation(s, variant, i, own)})
+    if "combined" in s["variants"]:  # Table 2's grid: Ours at other lambdas, the paper's attacks only
+        for lam in s["lam_grid"]:
+            if lam != s["lam"]:
+                for i, seed in enumerate(s["seeds"]):
+                    variant = f"combined@{lam:g}"
+                    configs.append({**model_config(s, variant, seed), "evaluate": evaluation(s, variant, i, {})})
     return configs
 
 
@@ -233,10 +252,10 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
     rows = []
     for r in records:
         variant = r["config"].get("variant")
-        if variant not in VARIANTS:
+        if variant not in VARIANTS and not str(variant).startswith("combined@"):
             continue
         history = r["history"]
-        out = {"variant": VARIANTS[variant], "key": variant, "seed": r["config"]["train"]["seed"],
+        out = {"variant": variant_label(variant), "key": variant, "seed": r["config"]["train"]["seed"],
                "train_seconds": r["train_seconds"], "epoch_seconds": sum(h["seconds"] for h in history) / len(history),
                "data_epochs": len(history),
                "pass_seconds": r["train_seconds"] / (len(history) * r["config"]["train"].get("replay", 1)),
@@ -310,8 +329,12 @@ def paper_vs_ours(s: dict, rows: list[dict], table: str):
     from .. import published
     from ..reporting import mean_spread
 
+    cells = list(PAPER_CELLS[table])
+    if table == "2":  # Ours at the other lambdas of the grid
+        for key in dict.fromkeys(r["key"] for r in rows if r["key"].startswith("combined@")):
+            cells += [(key, m, f"MNIST / {r}", f"lambda={float(key.split('@')[1])}") for m, r in _METRIC_ROWS]
     ours = []
-    for variant, metric, row_, column in PAPER_CELLS[table]:
+    for variant, metric, row_, column in cells:
         scale = 1.0 if metric.endswith("seconds") else 100.0
         values = [scale * r[metric] for r in rows if r["key"] == variant and r.get(metric) is not None]
         if values:
@@ -408,9 +431,21 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
                              "natural accuracy", "PGD-ADP 46.06 vs 44.04 / 43.80 / 52.76"),
                        "CIFAR-10 is in the fast and paper profiles only"
                        if s["dataset"] != "cifar10-jpeg" else "not computed"))
-    out.append(not_run(Claim("C4 (Table 2) the best lambda is 0.1 on MNIST; lambda = 0.001 collapses",
-                             "PGD-ADP 92.37 at 0.1; natural 53.19 at 0.001"),
-                       "the lambda grid is not in this profile (one lambda, 0.1)"))
+    c4 = Claim("C4 (Table 2) lambda = 0.1 beats lambda = 1.0 and 0.001 on MNIST; lambda = 0.001 collapses natural "
+               "accuracy", "PGD-ADP 92.37 (0.1) vs 91.24 (1.0) and 26.08 (0.001); natural 99.02 vs 53.19",
+               "greater", definition="Ours at lambda = 0.1 minus Ours at another lambda, paired by seed: PGD-ADP vs "
+                                     "1.0 and vs 0.001, natural accuracy vs 0.001")
+    grid = {float(r["key"].split("@")[1]) for r in rows if r["key"].startswith("combined@")}
+    if {1.0, 0.001} <= grid:
+        out.append(row(c4, all_of([
+            ("PGD-ADP, 0.1 - 1.0", judge(Claim(c4.text, "", "greater", 1.13), diffs("combined", "pgd-adp", "combined@1"),
+                                        profile)),
+            ("PGD-ADP, 0.1 - 0.001", judge(Claim(c4.text, "", "greater", 66.29),
+                                           diffs("combined", "pgd-adp", "combined@0.001"), profile)),
+            ("natural, 0.1 - 0.001", judge(Claim(c4.text, "", "greater", 45.83),
+                                           diffs("combined", "clean", "combined@0.001"), profile))])))
+    else:
+        out.append(not_run(c4, "the lambda grid of this profile lacks 1.0 or 0.001"))
     c5 = Claim("C5 (Tables 2-3) label smoothing raises robust accuracy", "MNIST lambda = 0.1: PGD-ADP 92.37 vs 90.63",
                "greater", paper_effect=1.74,
                definition="ours - ours without label smoothing, PGD-ADP; and again under APGD-DLR, which no logit "
