@@ -61,11 +61,14 @@ def throughput_figure(record: dict):
 
 
 def describe(record: dict) -> str:
+    shapes = sorted({r.get("input", f"3x{record['image_size']}x{record['image_size']}") for r in record["rows"]})
     return (f"`{record['file']}`: {record['device']}, torch {record['torch']}, commit {record['commit']}, "
-            f"{record['created']}; {record['images']} images of {record['image_size']}x{record['image_size']}, "
+            f"{record['created']}; {record['images']} images ({', '.join(shapes)}) a timed epoch, "
             f"batch {record['batch_size']}, fast path {record['fast_path']}; matmul peak "
             f"{record['matmul_peak_tflops']:.1f} TFLOP/s ({record['matmul_peak_dtype']})"
-            + (" — **quick CPU check with small shapes, not a speed measurement**" if record["quick"] else ""))
+            + (" — **quick CPU check with small shapes, not a speed measurement**" if record["quick"] else "")
+            + (" — the cpu profiles' models, one thread, on a machine shared with other computations"
+               if record["device"].startswith("CPU") and not record["quick"] else ""))
 
 
 def missing(bench: list[dict], ttr: list[dict]) -> list[str]:
