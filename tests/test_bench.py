@@ -6,7 +6,7 @@ from advbook.cli import main
 def test_quick_cpu_bench_writes_a_complete_record(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--device", "cpu", "--quick", "--models", "resnet18", "--methods", "standard,pgd10",
-                 "--output", str(out)]) == 0
+                 "--workers", "2", "--output", str(out)]) == 0
     record = json.loads(out.read_text())
     assert record["device"].startswith("CPU") and record["matmul_peak_tflops"] > 0
     assert [r["method"] for r in record["rows"]] == ["standard", "pgd10"]
@@ -14,6 +14,10 @@ def test_quick_cpu_bench_writes_a_complete_record(tmp_path, capsys):
     for row in record["rows"]:
         assert row["ours_images_per_s"] > 0 and row["reference_images_per_s"] > 0
         assert row["speedup"] == row["ours_images_per_s"] / row["reference_images_per_s"]
+        # two trainings at once, one process each: the machine's rate, beside the one-training reference
+        assert row["workers"] == 2 and row["ours_per_core_images_per_s"] > 0 and row["reference_per_core_images_per_s"] > 0
+        assert row["machine_speedup"] == row["ours_per_core_images_per_s"] / row["reference_images_per_s"]
+        assert set(row["ours_by_trick_images_per_s"]) <= {"fp32", "channels_last"}  # the fast path is the headline
     # PGD-10 costs about ten more gradient passes than standard training
     assert 5 < pgd["gflops_per_image"] / standard["gflops_per_image"] < 12
     assert "speed-up" in capsys.readouterr().out

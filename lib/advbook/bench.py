@@ -27,6 +27,7 @@ from . import data as data_mod
 from . import models
 from .paths import BENCH
 from .store import environment
+from .chapters import fast_path
 from .train import TrainConfig, fit
 
 EPS, ALPHA_RS = 8 / 255, 10 / 255
@@ -50,6 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--no-reference", action="store_true", help="time our loop only")
     parser.add_argument("--compile", action="store_true", help="also time our loop with torch.compile")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="on a CPU: also time this many trainings at once, one per core (default: the cores)")
     parser.add_argument("--output", type=Path, default=None, help="JSON record (default data/bench/)")
     parser.add_argument("--time-to-robustness", action="store_true",
                         help="instead: FGSM-RS with the Wong et al. (2020) recipe on cifar10-jpeg, then PGD-50-10")
@@ -70,8 +73,9 @@ def _sync(device):
 
 
 def matmul_peak_tflops(device: torch.device, quick: bool) -> tuple[float, str]:
-    """Measured dense matmul throughput: bf16 on a GPU, fp32 on a CPU (its native type)."""
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    """Measured dense matmul throughput in the fast path's type: bf16 where the device computes
+    it natively (a GPU, a CPU with AMX or AVX512-BF16), else fp32."""
+    dtype = torch.bfloat16 if native_bf16(device) else torch.float32
     n = 8192 if device.type == "cuda" else (512 if quick else 1024)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
@@ -125,24 +129,28 @@ def flops_per_image(model, method: str, shape: tuple[int, int], device: torch.de
     return training_pass + PASSES[method] * 2 * forward
 
 
-def ours(model_name, method, dataset, batch_size, device, width, fast: bool, compile: bool = False) -> float:
-    """Images per second of `fit` (one timed epoch after a warm-up epoch, which also compiles)."""
+def ours(model_name, method, dataset, batch_size, device, width, tricks: dict, compile: bool = False,
+         ready=None) -> float:
+    """Images per second of `fit` with the training flags `tricks` (one timed epoch after a
+    warm-up epoch, which also compiles). `ready()`, if given, is called between the two."""
     defense, params = METHODS[method]
+    flags = {"drop_last": compile, **tricks}
     cfg = TrainConfig(defense=defense, defense_params=params, epochs=1, batch_size=batch_size, lr=0.1,
-                      schedule="constant", augment=dataset.in_channels == 3, precision="bf16" if fast else "fp32",
-                      channels_last=fast, cudnn_benchmark=fast, drop_last=fast or compile, compile=compile)
+                      schedule="constant", augment=dataset.in_channels == 3, compile=compile, **flags)
     torch.manual_seed(0)
     model = _build(model_name, dataset.image_size, width)
     warmup = dataset.subset(min(len(dataset.y_train), 4 * batch_size), 0)
     fit(model, warmup, cfg, device=device, progress=False)  # cuDNN autotuning, allocator warm-up
     _sync(device)
+    if ready:
+        ready()
     start = time.perf_counter()
     fit(model, dataset, cfg, device=device, progress=False)
     _sync(device)
     return len(dataset.y_train) / (time.perf_counter() - start)
 
 
-def reference(model_name, method, dataset, batch_size, device, width) -> float:
+def reference(model_name, method, dataset, batch_size, device, width, ready=None) -> float:
     """Images per second of the common way: DataLoader, fp32, torchattacks, train mode."""
     import torchattacks
     from torch.utils.data import DataLoader, TensorDataset
@@ -177,10 +185,63 @@ def reference(model_name, method, dataset, batch_size, device, width) -> float:
 
     epoch(limit=4)
     _sync(device)
+    if ready:
+        ready()
     start = time.perf_counter()
     epoch()
     _sync(device)
     return len(dataset.y_train) / (time.perf_counter() - start)
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes bf16 in hardware: every GPU the book targets, and CPUs with
+    AVX512-BF16 or AMX (oneDNN then runs bf16 convolutions natively; elsewhere it emulates them,
+    slower than fp32)."""
+    if device.type != "cpu":
+        return True
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+
+def cpu_variants(device: torch.device) -> dict[str, dict]:
+    """Our loop on a CPU, one trick added at a time: each is timed, and the last is the fast path
+    the cpu profiles train with (where the CPU has no native bf16, channels_last alone)."""
+    variants = {"fp32": {}, "channels_last": {"channels_last": True}}
+    if native_bf16(device):
+        variants["fast path"] = fast_path("bf16")
+    return variants
+
+
+def _per_core_worker(which, args, tricks, barrier, results):
+    torch.set_num_threads(1)
+    model_name, method, n_images, side, channels, batch_size, width = args
+    dataset = synthetic_cifar(n_images, side, channels=channels)
+    ready = barrier.wait
+    if which == "ours":
+        speed = ours(model_name, method, dataset, batch_size, torch.device("cpu"), width, tricks, ready=ready)
+    else:
+        speed = reference(model_name, method, dataset, batch_size, torch.device("cpu"), width, ready=ready)
+    results.put(speed)
+
+
+def per_core(which: str, args: tuple, tricks: dict, workers: int) -> float:
+    """Images per second of the whole machine when `workers` trainings run at once, one process
+    and one thread each, as the ray engine runs a profile's models on a CPU: each process warms
+    up, all start their timed epoch together, and the machine's rate is every image trained
+    over the time the slowest took. Small models use two cores better this way than one
+    training with two threads, whose per-operation work is too small to split."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(workers), context.Queue()
+    processes = [context.Process(target=_per_core_worker, args=(which, args, tricks, barrier, results))
+                 for _ in range(workers)]
+    for process in processes:
+        process.start()
+    speeds = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    n_images = args[2]
+    return workers * n_images / max(n_images / v for v in speeds)
 
 
 def time_to_robustness(device: torch.device, quick: bool, data_root=None) -> dict:
@@ -249,8 +310,8 @@ def main(args) -> int:
     size = 16 if quick else 32
     width = 8 if quick else None
     cpu = device.type == "cpu" and not quick
-    # on a CPU, the cpu profiles' own models, batch size and a 10,000-image timed epoch
-    n_images = args.images or (256 if quick else 10_000 if cpu else 50_000)
+    # on a CPU, the cpu profiles' own models and batch size, and a 2,560-image timed epoch
+    n_images = args.images or (256 if quick else 2_560 if cpu else 50_000)
     batch_size = args.batch_size or (64 if quick else 128 if cpu else 512)
     if n_images < batch_size:
         raise SystemExit("advbook bench: --images must be at least --batch-size")
@@ -262,40 +323,60 @@ def main(args) -> int:
     for m in model_names:
         if m not in models.ARCHITECTURES:
             raise SystemExit(f"advbook bench: unknown model '{m}'")
+    workers = args.workers if args.workers is not None else (os.cpu_count() or 1) if cpu else 0
+    if workers < 0 or (workers and device.type != "cpu"):
+        raise SystemExit("advbook bench: --workers is a CPU measurement and needs a count of 0 or more")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
+    # the fast path is bf16 with channels_last, on a GPU and on a CPU that computes bf16 natively
+    fast = fast_path("bf16") if native_bf16(device) else {"channels_last": True}
+    # on a CPU, also our loop with each trick added in turn
+    variants = cpu_variants(device) if device.type == "cpu" else {}
     peak, peak_dtype = matmul_peak_tflops(device, quick)
     rows = []
     print(f"device: {environment(device)['device']}; matmul peak {peak:.1f} TFLOP/s ({peak_dtype}); "
-          f"{n_images} images a timed epoch, batch {batch_size}")
+          f"{n_images} images a timed epoch, batch {batch_size}; fast path {fast}")
     for model_name in model_names:
         channels, side = input_shape(model_name, size)
         dataset = synthetic_cifar(n_images, side, channels=channels)
         probe = _build(model_name, side, width).to(device)
         for method in methods:
             flops = flops_per_image(probe, method, (channels, side), device)
-            fast = ours(model_name, method, dataset, batch_size, device, width, fast=device.type == "cuda")
+            speed = ours(model_name, method, dataset, batch_size, device, width, fast)
             ref = None if args.no_reference else reference(model_name, method, dataset, batch_size, device, width)
-            compiled = ours(model_name, method, dataset, batch_size, device, width, fast=device.type == "cuda",
+            compiled = ours(model_name, method, dataset, batch_size, device, width, fast,
                             compile=True) if args.compile else None
-            achieved = flops * fast / 1e12
+            by_trick = {name: ours(model_name, method, dataset, batch_size, device, width, tricks)
+                        for name, tricks in variants.items() if tricks != fast}
+            job = (model_name, method, n_images, side, channels, batch_size, width)
+            machine = per_core("ours", job, fast, workers) if workers else None
+            machine_ref = per_core("reference", job, {}, workers) if workers and ref else None
+            achieved = flops * speed / 1e12
             row = {"model": model_name, "input": f"{channels}x{side}x{side}", "method": method,
-                   "ours_images_per_s": fast,
+                   "ours_images_per_s": speed,
+                   "ours_by_trick_images_per_s": by_trick,
                    "ours_compiled_images_per_s": compiled,
                    "compiled_speedup": compiled / ref if compiled and ref else None,
-                   "reference_images_per_s": ref, "speedup": fast / ref if ref else None,
-                   "epoch_seconds_50k": 50_000 / fast, "gflops_per_image": flops / 1e9,
+                   "reference_images_per_s": ref, "speedup": speed / ref if ref else None,
+                   "workers": workers or None,
+                   "ours_per_core_images_per_s": machine,
+                   "reference_per_core_images_per_s": machine_ref,
+                   "machine_speedup": machine / ref if machine and ref else None,
+                   "epoch_seconds_50k": 50_000 / speed, "gflops_per_image": flops / 1e9,
                    "achieved_tflops": achieved, "fraction_of_peak": achieved / peak}
             rows.append(row)
-            print(f"{model_name:16s} {method:9s} ours {fast:9.0f} img/s"
+            print(f"{model_name:16s} {method:9s} ours {speed:9.0f} img/s"
+                  + "".join(f"  {name} {v:7.0f}" for name, v in by_trick.items())
                   + (f"  compiled {compiled:9.0f} img/s" if compiled else "")
-                  + (f"  reference {ref:9.0f} img/s  speed-up {fast / ref:5.2f}x" if ref else "")
-                  + f"  {flops / 1e9:6.2f} GFLOP/img  {achieved:7.2f} TFLOP/s ({100 * achieved / peak:.1f}% of peak)",
+                  + (f"  reference {ref:9.0f} img/s  speed-up {speed / ref:5.2f}x" if ref else "")
+                  + (f"  {workers} at once: ours {machine:7.0f}" if machine else "")
+                  + (f" reference {machine_ref:7.0f} img/s  machine speed-up {machine / ref:5.2f}x"
+                     if machine_ref else "")
+                  + f"  {flops / 1e9:6.3f} GFLOP/img  {achieved:7.3f} TFLOP/s ({100 * achieved / peak:.1f}% of peak)",
                   flush=True)
     record = {"kind": "bench", "quick": quick, "image_size": size, "images": n_images, "batch_size": batch_size,
-              "threads": torch.get_num_threads(),
-              "model_width": width, "fast_path": {"precision": "bf16" if device.type == "cuda" else "fp32",
-                                                  "channels_last": device.type == "cuda"},
+              "threads": torch.get_num_threads(), "workers": workers or None,
+              "model_width": width, "fast_path": fast,
               "matmul_peak_tflops": peak, "matmul_peak_dtype": peak_dtype, "rows": rows,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(device)}
     _write(record, args.output or BENCH / f"bench-{suffix}.json")
