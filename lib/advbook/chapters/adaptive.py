@@ -40,7 +40,7 @@ PARAMETERS = [
     Parameter("eval_steps", int, "PGD steps at test time (step 2.5 eps / steps; not given in the paper)", 1, 1000),
     Parameter("n_eval", int, "test images evaluated", 1, 10**6),
     Parameter("eps_factors", list, "test budgets, as multiples of the training eps", 0.0, 100.0, item_type=float),
-    Parameter("precision", str, "training precision: fp32, or bf16 with the GPU fast path", choices=("fp32", "bf16")),
+    Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
 ]
 
 COMMON = {"cifar_lr": 0.1, "samplings": ["norm", "squared-norm"], "replacement": True, "all_pgd": True, "train_pgd_steps": 10,

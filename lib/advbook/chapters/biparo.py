@@ -62,7 +62,7 @@ PARAMETERS = [
     Parameter("autoattack_n", int, "test images for AutoAttack (standard, or rand for random models; 0: skip)",
               0, 10**6),
     Parameter("detail_seeds", int, "how many seeds get AutoAttack and the sweeps", 1, 100),
-    Parameter("precision", str, "training precision: fp32, or bf16 with the GPU fast path", choices=("fp32", "bf16")),
+    Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
 ]
 
 COMMON = {"dataset": "cifar10-jpeg", "archs": ["basicnet"], "variants": list(VARIANTS[:7]), "batch_size": 128,
@@ -79,7 +79,7 @@ PROFILES = {
               "autoattack_n": 0, "detail_seeds": 1},
     # 2 CPU cores shared by three chapters, about 20 minutes of one core (measured: PGD-7 training
     # 1.5 s per 1,000 images per epoch): BasicNet only, 4,000 training images, 6 epochs, 3 seeds
-    "cpu": {**COMMON, "seeds": [0, 1, 2], "epochs": 6, "lr": 0.05, "train_subset": 4000, "n_val": 500,
+    "cpu": {**COMMON, "precision": "bf16", "seeds": [0, 1, 2], "epochs": 6, "lr": 0.05, "train_subset": 4000, "n_val": 500,
             "eps_train": [0.0, 0.015, 0.045], "n_eval": 500, "n_random": 200, "n_detail": 200, "eot": 8,
             "autoattack_n": 50, "detail_seeds": 1},
     # one GPU, about 15 minutes (the reading's plan): full training set, 15 epochs of BasicNet,

@@ -96,7 +96,7 @@ PARAMETERS = [
     Parameter("source_model", str, "architecture of the standard-trained transfer source", choices=("small-cnn",
                                                                                                     "std-cnn")),
     Parameter("val_steps", int, "PGD iterations of the per-epoch validation (step 2.5 eps / steps)", 1, 1000),
-    Parameter("precision", str, "training precision: fp32, or bf16 with the GPU fast path", choices=("fp32", "bf16")),
+    Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
 ]
 
 ALL = list(VARIANTS)
@@ -117,7 +117,7 @@ PROFILES = {
             "trades_steps": 5, "trades_beta": 1.0, "free_replay": 4, "n_clean": 1000, "n_eval": 100,
             "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 40, "detail_seeds": 3,
             "steps_sweep": [1, 2, 5, 10, 20, 50, 100], "eps_sweep": [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
-            "sweep_n": 100, "transfer_steps": 40, "source_model": "std-cnn", "val_steps": 10, "precision": "fp32"},
+            "sweep_n": 100, "transfer_steps": 40, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16"},
     # one GPU, about 15 minutes (declared, not run here): full MNIST, 20 epochs, the paper's baselines' steps
     "fast": {"dataset": "mnist", "variants": ALL, "seeds": [0, 1, 2], "train_subset": 0, "validation": 1000,
              "epochs": 20, "batch_size": 128, "lr": 1e-3, "schedule": "piecewise", "eps": 0.3, "sigma": 0.5,

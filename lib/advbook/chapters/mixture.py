@@ -49,7 +49,7 @@ PARAMETERS = [
     Parameter("n_eval", int, "test images evaluated", 1, 10**6),
     Parameter("autoattack_n", int, "test images for AutoAttack at 8/255 (0: skip)", 0, 10**6),
     Parameter("train_subset", int, "training images used (0: all)", 0, 10**7),
-    Parameter("precision", str, "training precision: fp32, or bf16 with the GPU fast path", choices=("fp32", "bf16")),
+    Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
 ]
 
 COMMON = {"train_alpha": 2 / 255, "train_steps": 2, "als_alpha": 0.1, "sat_alpha": 10.0, "table2": True,

@@ -57,7 +57,7 @@ PARAMETERS = [
     Parameter("restarts", int, "PGD random restarts", 1, 100),
     Parameter("autoattack_n", int, "test images for AutoAttack on base, R and FGSM (0: skip)", 0, 10**6),
     Parameter("steps_sweep", list, "PGD iterations of the masking check (base, R, FGSM)", 1, 10**4, item_type=int),
-    Parameter("precision", str, "training precision: fp32, or bf16 with the GPU fast path", choices=("fp32", "bf16")),
+    Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
     # the CIFAR-10 block (Table 5's W-ResNet row, at a smaller depth and width)
     Parameter("cifar_epochs", int, "training epochs on CIFAR-10", 1, 1000),
     Parameter("cifar_lr", float, "peak SGD learning rate on CIFAR-10", 1e-6, 10.0),
@@ -88,7 +88,7 @@ PROFILES = {
               "restarts": 1, "autoattack_n": 0, "steps_sweep": [1, 5, 20], "attack_eps": [0.05, 0.1, 0.2]},
     # 2 CPU cores: full MNIST (55,000 to train, 5,000 to select eps), LeNet-5, 3 seeds
     "cpu": {**COMMON, "datasets": ["mnist"], "seeds": [0, 1, 2], "epochs": 8, "n_val": 5000, "n_eval": 1000,
-            "autoattack_n": 200},
+            "autoattack_n": 200, "precision": "bf16"},
     # one GPU, about 12 minutes: MNIST at the paper's 20 epochs, and WRN-16-4 on the CIFAR-10 JPEG
     # copy for 30 epochs (the paper's WRN-28-10 for 200 is the paper profile)
     "fast": {**COMMON, "datasets": ["mnist", "cifar10-jpeg"], "seeds": [0, 1, 2], "epochs": 20, "n_val": 5000, "n_eval": 2000,
