@@ -27,7 +27,17 @@
 # per epoch). `torch.compile` is behind the `compile` option and off by default until a
 # benchmark shows it pays for its compile time.
 #
-# The targets, checked by the benchmark on one H100, not by tests:
+# The same fast path serves a CPU. Where the CPU computes bf16 in hardware (AMX or
+# AVX512-BF16, as on this book's machine), oneDNN runs the bf16 convolutions natively, and
+# channels_last is the layout its convolutions prefer; the cpu profiles of the chapters train
+# with both (`precision = "bf16"`; evaluation stays fp32). On a CPU without bf16 hardware,
+# bf16 is emulated and slower than fp32: there, run a cpu profile with `-p precision fp32`.
+# Small models also use two cores better as two trainings, one thread each, than as one
+# training split over two threads, whose per-operation work is too small to share out: the
+# ray engine (`advbook compute CHAPTER --engine ray`) runs a profile's models that way.
+#
+# The targets, checked by the benchmark (on one H100 for the first two, on 2 CPU cores for
+# the third), not by tests:
 
 # %% tags=["parameters"]
 profile = "smoke"   # the page renders stored benchmark records; the profile changes nothing here
@@ -37,7 +47,8 @@ overrides = {}
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from advbook.chapters.performance import TARGETS, describe, missing, records, throughput_figure, throughput_table
+from advbook.chapters.performance import (TARGETS, cpu_target_lines, describe, missing, records, speedup_figure,
+                                          throughput_figure, throughput_table)
 
 bench, ttr = records("bench"), records("time-to-robustness")
 display(Markdown("\n".join(f"- {t}" for t in TARGETS)))
@@ -57,12 +68,27 @@ if gaps:
 # `--quick` only checks that the benchmark runs: its shapes are tiny and its speeds mean
 # nothing for a GPU. The bars show the same numbers on a log scale: the gap between a pair of
 # bars is the speed-up.
+#
+# A CPU record made with the current benchmark also times our loop with one trick at a time
+# (`fp32 only`: our loop with no trick; `channels_last only`: fp32 in channels_last), so each
+# trick's share of the speed-up is visible, and the machine's rate when as many trainings as
+# cores run at once, one process and one thread each, for ours and for the reference
+# (`machine speed-up` divides ours at once by the reference run the common way, one training
+# on every core). Its figure shows each variant's speed-up over the reference; the line at 1
+# is the reference. `torch.compile` is not among the tricks on a CPU: it was timed (`advbook
+# bench --compile`, the earlier one-thread record below) no faster than eager on these small
+# models, and slower for adversarial training.
 
 # %% tags=["hide-input"]
 for record in bench:
     display(Markdown(describe(record)))
-    display(throughput_table(record))
-    display(throughput_figure(record))
+    if record["device"].startswith("CPU") and not record["quick"] and record["rows"][0].get("ours_by_trick_images_per_s"):
+        display(Markdown("\n".join(f"- {line}" for line in cpu_target_lines(record))))
+        display(throughput_table(record))
+        display(speedup_figure(record))
+    else:
+        display(throughput_table(record))
+        display(throughput_figure(record))
     plt.close("all")
 
 # %% [markdown]
