@@ -33,8 +33,8 @@
 # with both (`precision = "bf16"`; evaluation stays fp32). On a CPU without bf16 hardware,
 # bf16 is emulated and slower than fp32: there, run a cpu profile with `-p precision fp32`.
 # Small models also use two cores better as two trainings, one thread each, than as one
-# training split over two threads, whose per-operation work is too small to share out: the
-# ray engine (`advbook compute CHAPTER --engine ray`) runs a profile's models that way.
+# training split over two threads, whose per-operation work is too small to share out: on 2
+# cores, compute two chapters at once with `OMP_NUM_THREADS=1` each (the README shows how).
 #
 # The targets, checked by the benchmark (on one H100 for the first two, on 2 CPU cores for
 # the third), not by tests:

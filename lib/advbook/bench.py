@@ -225,7 +225,7 @@ def _per_core_worker(which, args, tricks, barrier, results):
 
 def per_core(which: str, args: tuple, tricks: dict, workers: int) -> float:
     """Images per second of the whole machine when `workers` trainings run at once, one process
-    and one thread each, as the ray engine runs a profile's models on a CPU: each process warms
+    and one thread each (as two `advbook compute` runs with OMP_NUM_THREADS=1 do): each process warms
     up, all start their timed epoch together, and the machine's rate is every image trained
     over the time the slowest took. Small models use two cores better this way than one
     training with two threads, whose per-operation work is too small to split."""
