@@ -412,6 +412,12 @@ def main(argv=None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("advbook: interrupted; every record written so far is complete, and a rerun computes the rest",
               file=sys.stderr)
+        if argv is None:  # the command line: leave now. The kernel's SIGINT may still be in flight
+            # and a library (asyncio) may have put Python's handler back, which then ended the
+            # process by SIGINT after this line (about 1 run in 20); everything is cleaned up by now
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         return 130
 
 
