@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from advbook import defenses
+from advbook.device import autocast
 from advbook.train import TrainConfig, fit
 
 from conftest import tiny_model
@@ -49,7 +50,7 @@ def test_bf16_fast_path_step_is_close_to_fp32_and_really_bf16(digits):
     def step(bf16: bool):
         torch.manual_seed(0)  # the same random start
         model.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with autocast(CPU, "bf16" if bf16 else "fp32"):
             loss, _ = defenses.get("pgd")(model, x, y, **PGD)
         loss.backward()
         return loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])

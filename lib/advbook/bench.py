@@ -202,15 +202,6 @@ def native_bf16(device: torch.device) -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
-def cpu_variants(device: torch.device) -> dict[str, dict]:
-    """Our loop on a CPU, one trick added at a time: each is timed, and the last is the fast path
-    the cpu profiles train with (where the CPU has no native bf16, channels_last alone)."""
-    variants = {"fp32": {}, "channels_last": {"channels_last": True}}
-    if native_bf16(device):
-        variants["fast path"] = fast_path("bf16")
-    return variants
-
-
 def _per_core_worker(which, args, tricks, barrier, results):
     torch.set_num_threads(1)
     model_name, method, n_images, side, channels, batch_size, width = args
@@ -240,8 +231,7 @@ def per_core(which: str, args: tuple, tricks: dict, workers: int) -> float:
     speeds = [results.get() for _ in processes]
     for process in processes:
         process.join()
-    n_images = args[2]
-    return workers * n_images / max(n_images / v for v in speeds)
+    return workers * min(speeds)  # every process trains as many images: the slowest sets the time
 
 
 def time_to_robustness(device: torch.device, quick: bool, data_root=None) -> dict:
@@ -330,8 +320,9 @@ def main(args) -> int:
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
     # the fast path is bf16 with channels_last, on a GPU and on a CPU that computes bf16 natively
     fast = fast_path("bf16") if native_bf16(device) else {"channels_last": True}
-    # on a CPU, also our loop with each trick added in turn
-    variants = cpu_variants(device) if device.type == "cpu" else {}
+    # on a CPU, also our loop with no trick, and with channels_last alone (each short of the fast path)
+    variants = {"fp32": {}, "channels_last": {"channels_last": True}} if device.type == "cpu" else {}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # was the machine busy?
     peak, peak_dtype = matmul_peak_tflops(device, quick)
     rows = []
     print(f"device: {environment(device)['device']}; matmul peak {peak:.1f} TFLOP/s ({peak_dtype}); "
@@ -375,7 +366,7 @@ def main(args) -> int:
                   + f"  {flops / 1e9:6.3f} GFLOP/img  {achieved:7.3f} TFLOP/s ({100 * achieved / peak:.1f}% of peak)",
                   flush=True)
     record = {"kind": "bench", "quick": quick, "image_size": size, "images": n_images, "batch_size": batch_size,
-              "threads": torch.get_num_threads(), "workers": workers or None,
+              "threads": torch.get_num_threads(), "workers": workers or None, "load_average_at_start": load,
               "model_width": width, "fast_path": fast,
               "matmul_peak_tflops": peak, "matmul_peak_dtype": peak_dtype, "rows": rows,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), **environment(device)}

@@ -106,7 +106,8 @@ def describe(record: dict) -> str:
             + (f" — the cpu profiles' models, {record['threads']} thread{'s' if record['threads'] > 1 else ''}"
                + (f"; also {record['workers']} trainings at once, one process and one thread each"
                   if record.get("workers") else "")
-               + (", on a machine shared with other computations" if record["threads"] == 1 else ", idle machine")
+               + (f"; load average {record['load_average_at_start']:.2f} at the start"
+                  if record.get("load_average_at_start") is not None else "")
                if record["device"].startswith("CPU") and not record["quick"] else ""))
 
 
