@@ -265,24 +265,31 @@ def test_published_numbers_match_the_paper_text():
     assert t1["value"].tolist() == [183.0]
 
 
-def test_claims_gate_c11_on_catastrophic_overfitting_and_c1_reads_free_over_ours():
-    """C11 cannot credit eFGSM for avoiding an overfitting that plain FGSM never showed; C1's ratio is AdvFree's
-    time over ours (a swapped ratio would confirm the paper whenever ours is slower)."""
+def test_claims_gate_c11_on_efgsm_s_own_overfitting_signature_and_c1_reads_free_over_ours():
+    """C11 cannot credit eFGSM for avoiding an overfitting that plain FGSM never showed, nor when eFGSM shows
+    the signature itself (its own FGSM - PGD-ADP gap far above PGD-AT's, or its PGD validation collapsing);
+    C1's ratio is AdvFree's time over ours (a swapped ratio would confirm the paper whenever ours is slower)."""
     from advbook.chapters import efgsm as chapter
 
-    s = chapter.CHAPTER.settings("cpu")
-
-    def rows(fgsm_gap):
+    def rows(fgsm_gap, efgsm_gap=0.05, efgsm_val=(0.5, 0.52, 0.51)):
         out = []
         for seed in (0, 1, 2):
             d = 0.01 * seed
             out += [{"key": "fgsm", "seed": seed, "fgsm": 0.30 + fgsm_gap + d, "pgd-adp": 0.30 + d},
-                    {"key": "advtrain", "seed": seed, "pgd-adp": 0.50 + d},
-                    {"key": "combined", "seed": seed, "train_seconds": 10.0 + seed, "pgd-adp": 0.5},
-                    {"key": "free", "seed": seed, "train_seconds": 2.0 + seed}]
+                    {"key": "advtrain", "seed": seed, "fgsm": 0.50 + efgsm_gap + d / 2, "pgd-adp": 0.50 + d,
+                     "val_by_epoch": [v + d for v in efgsm_val]},
+                    {"key": "pgd", "seed": seed, "fgsm": 0.60 + 0.05 + d, "pgd-adp": 0.60 + d},
+                    {"key": "combined", "seed": seed, "train_seconds": 10.0 + seed, "pass_seconds": 1.0 + seed,
+                     "pgd-adp": 0.5},
+                    {"key": "free", "seed": seed, "train_seconds": 2.0 + seed, "pass_seconds": 0.5 + seed}]
         return out
 
-    by_claim = lambda judged: {r["claim"].split(" ")[0]: r["verdict"] for r in judged}
-    overfit = by_claim(chapter.claims(s, rows(0.5)))
-    assert overfit["C11"] == "confirmed" and overfit["C1"] == "not confirmed"
-    assert by_claim(chapter.claims(s, rows(0.0)))["C11"] == "inconclusive at this scale"
+    by_claim = lambda s, judged: {r["claim"].split(" ")[0]: r["verdict"] for r in chapter.claims(s, judged)}
+    s = chapter.CHAPTER.settings("cpu")
+    assert by_claim(s, rows(0.5))["C11"] == "confirmed"
+    assert by_claim(s, rows(0.5, efgsm_gap=0.45))["C11"] == "not confirmed"          # eFGSM's own gap
+    assert by_claim(s, rows(0.5, efgsm_val=(0.5, 0.7, 0.1)))["C11"] == "not confirmed"  # its validation collapses
+    assert by_claim(s, rows(0.0))["C11"] == "inconclusive at this scale"
+    # C1 compares whole recipes: decided only at the paper's epochs, and AdvFree over ours
+    assert by_claim(s, rows(0.5))["C1"] == "inconclusive at this scale"
+    assert by_claim(chapter.CHAPTER.settings("paper"), rows(0.5))["C1"] == "not confirmed"

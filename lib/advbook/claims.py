@@ -13,18 +13,47 @@ per-seed differences d_i = A_i - B_i (percentage points for accuracies):
 - "within" a margin m of a center c (default 0): confirmed when |mean - c| + 2 SE <= m, not
   confirmed when |mean - c| - 2 SE > m.
 
+- "at most" (non-superiority, "no X beats Y"): confirmed when mean + 2 SE <= margin (default 0
+  points: A is not above B by more than the margin), not confirmed when A is above B beyond 2 SE.
+
 With 3 seeds this is a screening rule, not a significance test; the chapters say so. A smoke
 run never confirms or refutes anything. A claim with several parts (an "under every attacker"
-claim, say) is confirmed when every part is, not confirmed when any part is not.
+claim, say) is confirmed when every part is, not confirmed when any part is not; a part fixed by
+construction is a `fact`, shown and never judged.
+
+A verdict is only as good as its weakest comparison, so four guards apply before the rule speaks
+(each names itself in the verdict's reason):
+
+1. **Same images.** The two sides of an accuracy comparison must have been measured on the same
+   test images with the same attack seed: `paired_differences` refuses (`MismatchedImages`, one
+   line naming both) to pair cells whose evaluation records say otherwise.
+2. **Models that learned.** A comparison involving a model whose clean accuracy is below
+   chance + `LEARNED_MARGIN` points (or below the chapter's stated floor) is inconclusive: "a
+   compared model did not learn".
+3. **Refute only where an effect could show.** A "not confirmed" from accuracies needs both sides
+   away from 0 % and 100 % by more than half the paper's effect (`FLOOR_POINTS` where the paper
+   gives no number); otherwise it is inconclusive at a floor or ceiling. A "within" confirmation
+   that the floor or ceiling forces (no difference larger than the margin was possible) is
+   inconclusive too.
+4. **Identical in every seed** (a quantity fixed by construction, or both sides at a floor) is
+   never evidence: inconclusive, and a chapter states such a quantity as a `fact`.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE = "confirmed", "not confirmed", "inconclusive at this scale"
 VERDICTS = (CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE)
-KINDS = ("greater", "less", "within")
+FACT = "fact, fixed by construction"  # a part shown beside the judged ones, never judged
+SHOWN = "shown, not judged"             # a measured part the claim does not rest on
+KINDS = ("greater", "less", "within", "at most")
+LEARNED_MARGIN = 10.0  # points above chance a compared model's clean accuracy must reach
+FLOOR_POINTS = 2.0     # a side within this of 0 % or 100 % sits at a floor or ceiling
+
+
+class MismatchedImages(ValueError):
+    """Two cells of a comparison were measured on different test images or attack seeds."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,8 @@ class Claim:
             raise ValueError(f"claim kind must be one of {KINDS}, got {self.kind!r}")
         if self.kind == "within" and (self.margin is None or self.margin < 0):
             raise ValueError(f"a 'within' claim needs a non-negative margin: {self.text}")
+        if self.kind == "at most" and self.margin is not None and self.margin < 0:
+            raise ValueError(f"an 'at most' claim's margin must be non-negative: {self.text}")
 
 
 @dataclass(frozen=True)
@@ -57,19 +88,195 @@ class Judgement:
     def evidence(self, unit: str = "points") -> str:
         if self.parts:
             return "; ".join(f"{label}: {p.evidence(unit)}" for label, p in self.parts)
+        if self.verdict == FACT:
+            return f"fact: {self.reason}"
+        if self.verdict == SHOWN:
+            return f"{self.mean:+.2f} ± {self.se:.2f} {unit} (n = {self.n}, shown, not judged)"
         if self.n == 0 or math.isnan(self.mean):
             return "no data"
         return f"{self.mean:+.2f} ± {self.se:.2f} {unit} (n = {self.n})"
 
 
-def paired_differences(a: dict, b: dict, scale: float = 100.0) -> list[float]:
+def images_of(record: dict) -> dict[str, str]:
+    """{metric name: the test images and attack seed it was measured on} for a chapter record
+    (`experiments.combine`'s), one entry per evaluation; a sweep point 'NAME:VALUE' also answers
+    to 'NAME VALUE' and 'NAME {float(VALUE):g}', the forms chapters' rows use."""
+    out = {}
+    for name, evaluation in record["evaluations"].items():
+        test = evaluation.get("test") or {}
+        selection = f"test subset {test['test']} (seed {test.get('seed', 0)})" if test.get("test") else "test split"
+        spec = evaluation["spec"]
+        identity = f"{selection}, first {evaluation['result']['n']}, attack seed {spec.get('seed', 0)}"
+        if spec.get("draws", 1) > 1:
+            identity += f", {spec['draws']} noise draws"
+        out[name] = identity
+        if ":" in name:
+            group, value = name.split(":", 1)
+            out[f"{group} {value}"] = identity
+            try:
+                out[f"{group} {float(value):g}"] = identity
+            except ValueError:
+                pass
+    return out
+
+
+def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "clean") -> dict:
+    """What a chapter's summary row needs for the guards: which images each metric was measured
+    on, the model's clean accuracy, chance for its dataset, and the chapter's stated floor (a
+    clean accuracy below which a model counts as not learned, as a fraction)."""
+    clean = record["metrics"].get(clean_metric)
+    return {"images": images_of(record), "model_clean": clean if isinstance(clean, float) else None,
+            "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor}
+
+
+THREAT_PREFIXES = ("naive ", "unaware ", "eot ")
+
+
+def _images(row: dict, metric: str) -> str | None:
+    """Which images `row`'s `metric` was measured on; None for a quantity that is not an
+    evaluation (seconds, epochs, gradient counts). A threat-model column of a deterministic model
+    ('eot pgd-linf') is its plain attack's."""
+    images = row.get("images") or {}
+    if metric in images:
+        return images[metric]
+    for prefix in THREAT_PREFIXES:
+        if metric.startswith(prefix) and metric[len(prefix):] in images:
+            return images[metric[len(prefix):]]
+    return None
+
+
+class Side(dict):
+    """One cell of a comparison, {seed: value}, with what the guards need per seed: the images
+    each value was measured on, the model's clean accuracy, chance and the chapter's floor."""
+
+    def __init__(self, label: str, rows: list[dict], metric: str):
+        super().__init__({r["seed"]: r[metric] for r in rows})
+        self.label = label
+        self.images = {r["seed"]: _images(r, metric) for r in rows}
+        self.clean = {r["seed"]: r.get("model_clean", r.get("clean")) for r in rows}
+        self.chance = {r["seed"]: r.get("chance", 0.1) for r in rows}
+        self.floor = {r["seed"]: r.get("learned_floor") for r in rows}
+
+    @property
+    def is_accuracy(self) -> bool:
+        return bool(self) and all(v is not None for v in self.images.values())
+
+    def not_learned(self, seeds=None) -> list[str]:
+        """'LABEL seed S at C % clean' for every seed (of `seeds`, default all) whose model did
+        not learn."""
+        out = []
+        for seed, clean in sorted(self.clean.items()):
+            if seeds is not None and seed not in seeds or not isinstance(clean, (int, float)):
+                continue
+            need = max(100 * self.chance[seed] + LEARNED_MARGIN, 100 * (self.floor[seed] or 0))
+            if 100 * clean < need:
+                out.append(f"{self.label} seed {seed} at {100 * clean:.1f} % clean (needs {need:.0f} %)")
+        return out
+
+
+def by_seed(rows: list[dict], metric: str, **match) -> Side:
+    """The cell {seed: value} of `metric` over the rows whose fields equal `match`
+    (e.g. `by_seed(rows, "pgd", variant="PGD-AT")`); rows without the metric are left out."""
+    selected = [r for r in rows if all(r.get(k) == v for k, v in match.items()) and r.get(metric) is not None]
+    label = " ".join(str(v) for v in match.values())
+    return Side(f"{label} {metric}".strip(), selected, metric)
+
+
+def mean(values) -> float | None:
+    """The mean of a cell's values (None for an empty cell)."""
+    values = list(values.values()) if isinstance(values, dict) else list(values)
+    return sum(values) / len(values) if values else None
+
+
+class Paired(list):
+    """Paired per-seed differences A_i - B_i, carrying the two cells they came from."""
+
+    def __init__(self, diffs, a=None, b=None, scale: float = 100.0):
+        super().__init__(diffs)
+        self.a, self.b, self.scale = a, b, scale
+
+    def levels(self) -> tuple[float, float] | None:
+        """The two sides' mean levels in percent, where both are accuracies."""
+        if isinstance(self.a, Side) and isinstance(self.b, Side) and self.a.is_accuracy and self.b.is_accuracy \
+                and self.scale == 100.0:
+            seeds = sorted(set(self.a) & set(self.b))
+            if seeds:
+                return (100 * sum(self.a[s] for s in seeds) / len(seeds),
+                        100 * sum(self.b[s] for s in seeds) / len(seeds))
+        return None
+
+    def not_learned(self) -> list[str]:
+        seeds = set(self.a or {}) & set(self.b or {})
+        out = [m for side in (self.a, self.b) if isinstance(side, Side) for m in side.not_learned(seeds)]
+        return list(dict.fromkeys(out))  # a model compared with itself is named once
+
+
+def paired_differences(a: dict, b: dict, scale: float = 100.0) -> Paired:
     """A_i - B_i for the seeds present in both ({seed: value} each), times `scale`
-    (accuracies in [0, 1] become percentage points)."""
-    return [scale * (a[s] - b[s]) for s in sorted(set(a) & set(b))]
+    (accuracies in [0, 1] become percentage points). Two cells measured on different images or
+    attack seeds are refused (`MismatchedImages`)."""
+    seeds = sorted(set(a) & set(b))
+    if isinstance(a, Side) and isinstance(b, Side):
+        for s in seeds:
+            ia, ib = a.images.get(s), b.images.get(s)
+            if (ia is None) != (ib is None) or ia != ib:
+                raise MismatchedImages(f"'{a.label}' (seed {s}) was measured on {ia or 'no test images'} and "
+                                       f"'{b.label}' on {ib or 'no test images'}: a comparison needs the same "
+                                       "images and attack seed on both sides")
+    return Paired([scale * (a[s] - b[s]) for s in seeds], a, b, scale)
+
+
+def fact(text: str) -> Judgement:
+    """A part fixed by construction (equal gradient counts of two algorithms that spend the same
+    number by design, say): shown beside the judged parts, never judged."""
+    return Judgement(FACT, reason=text)
+
+
+def shown(diffs: list[float], why: str) -> Judgement:
+    """A measured part shown beside a claim's judged parts (an overhead the claim does not rest
+    on, say): its mean and SE, never a verdict."""
+    n = len(diffs)
+    mean_ = sum(diffs) / n if n else float("nan")
+    se = math.sqrt(sum((d - mean_) ** 2 for d in diffs) / (n - 1) / n) if n > 1 else float("nan")
+    return Judgement(SHOWN, mean_, se, n, why)
 
 
 def judge(claim: Claim, diffs: list[float], profile: str = "cpu") -> Judgement:
-    """The book's verdict for `claim` from the paired per-seed differences A_i - B_i."""
+    """The book's verdict for `claim` from the paired per-seed differences A_i - B_i, after the
+    guards (see the module's docstring)."""
+    judgement = _rule(claim, diffs, profile)
+    if judgement.verdict == INCONCLUSIVE or not isinstance(diffs, Paired):
+        return judgement
+    failed = diffs.not_learned()
+    if failed:
+        return replace(judgement, verdict=INCONCLUSIVE,
+                       reason="a compared model did not learn: " + "; ".join(failed))
+    if judgement.se == 0 and judgement.mean == 0:
+        return replace(judgement, verdict=INCONCLUSIVE,
+                       reason="identical in every seed: fixed by construction or both sides at a floor")
+    levels = diffs.levels()
+    if levels is None:
+        return judgement
+    low, high = min(levels), max(levels)
+    a, b = f"{diffs.a.label} {levels[0]:.1f} %", f"{diffs.b.label} {levels[1]:.1f} %"
+    if claim.kind == "within" and judgement.verdict == CONFIRMED:
+        largest_possible = min(high, 100 - low)  # |A - B| can exceed neither the higher level nor 100 - the lower
+        if largest_possible <= claim.margin + abs(claim.center):
+            return replace(judgement, verdict=INCONCLUSIVE,
+                           reason=f"forced by a floor or ceiling ({a}, {b}): no difference beyond "
+                                  f"{claim.margin:g} points was possible")
+    if claim.kind in ("greater", "less", "at most") and judgement.verdict == NOT_CONFIRMED:
+        width = abs(claim.paper_effect) / 2 if claim.paper_effect is not None else FLOOR_POINTS
+        if low <= width or high >= 100 - width:
+            where = "half the paper's effect" if claim.paper_effect is not None else "the book's floor"
+            return replace(judgement, verdict=INCONCLUSIVE,
+                           reason=f"at a floor or ceiling ({a}, {b}): a side within {where} ({width:.2f}) of "
+                                  "0 % or 100 %, so the paper's effect could not have shown")
+    return judgement
+
+
+def _rule(claim: Claim, diffs: list[float], profile: str) -> Judgement:
+    """The rule alone: paired differences, n >= 3, 2 standard errors."""
     n = len(diffs)
     if n == 0:
         return Judgement(INCONCLUSIVE, n=0, reason="no paired results")
@@ -88,6 +295,14 @@ def judge(claim: Claim, diffs: list[float], profile: str = "cpu") -> Judgement:
         if off - band > claim.margin:
             return Judgement(NOT_CONFIRMED, mean, se, n, f"mean ± 2 SE beyond {where}")
         return Judgement(INCONCLUSIVE, mean, se, n, f"the 2 SE band straddles the bound ({where})")
+    if claim.kind == "at most":
+        margin = claim.margin or 0.0
+        if mean + band <= margin:
+            return Judgement(CONFIRMED, mean, se, n, f"mean + 2 SE at most {margin:g}: A is not above B")
+        if mean - band > 0:
+            return Judgement(NOT_CONFIRMED, mean, se, n, "A above B beyond 2 SE")
+        return Judgement(INCONCLUSIVE, mean, se, n, f"mean + 2 SE above {margin:g}, but A is not above B "
+                                                    "beyond 2 SE")
     sign = 1 if claim.kind == "greater" else -1
     if sign * mean > band:
         return Judgement(CONFIRMED, mean, se, n, "the claimed sign, beyond 2 SE")
@@ -105,21 +320,34 @@ def judge(claim: Claim, diffs: list[float], profile: str = "cpu") -> Judgement:
 
 def all_of(parts: list[tuple[str, Judgement]]) -> Judgement:
     """A claim made of several comparisons: confirmed if all are, not confirmed if any is not."""
-    verdicts = [j.verdict for _, j in parts]
-    if parts and all(v == CONFIRMED for v in verdicts):
+    facts = [(label, j) for label, j in parts if j.verdict not in VERDICTS]
+    judged = [(label, j) for label, j in parts if j.verdict in VERDICTS]
+    verdicts = [j.verdict for _, j in judged]
+    if judged and all(v == CONFIRMED for v in verdicts):
         verdict, reason = CONFIRMED, "every part confirmed"
     elif NOT_CONFIRMED in verdicts:
         verdict = NOT_CONFIRMED
-        reason = "not confirmed for " + ", ".join(label for label, j in parts if j.verdict == NOT_CONFIRMED)
+        reason = "not confirmed for " + ", ".join(label for label, j in judged if j.verdict == NOT_CONFIRMED)
     else:
-        undecided = [(label, j) for label, j in parts if j.verdict == INCONCLUSIVE]
+        undecided = [(label, j) for label, j in judged if j.verdict == INCONCLUSIVE]
         verdict = INCONCLUSIVE
-        reason = (f"{len(undecided)} of {len(parts)} parts inconclusive, e.g. {undecided[0][0]}: "
-                  f"{undecided[0][1].reason}") if undecided else "no data"
-    return Judgement(verdict, reason=reason, parts=tuple(parts), n=min((j.n for _, j in parts), default=0))
+        reason = (f"{len(undecided)} of {len(judged)} parts inconclusive, e.g. {undecided[0][0]}: "
+                  f"{undecided[0][1].reason}") if undecided else "nothing to judge: " + (
+                      "; ".join(j.reason for _, j in facts) if facts else "no data")
+    if facts and judged:
+        reason += " (" + "; ".join(f"{label}: {j.reason}" for label, j in facts) + ")"
+    return Judgement(verdict, reason=reason, parts=tuple(parts), n=min((j.n for _, j in judged), default=0))
 
 
 def row(claim: Claim, judgement: Judgement, **extra) -> dict:
     """One row of a chapter's claims table."""
     return {"claim": claim.text, "paper": claim.paper, "ours (A - B, mean ± SE)": judgement.evidence(claim.unit),
             "verdict": judgement.verdict, "why": judgement.reason, "how we read it": claim.definition, **extra}
+
+
+def diffs(rows: list[dict], a, b, metric: str, metric_b: str | None = None, *, key: str = "variant",
+          scale: float = 100.0, **common) -> Paired:
+    """Paired differences of `metric` between the rows whose `key` is `a` and those whose `key`
+    is `b` (B under `metric_b` if given), both also matching `common`: the guards apply."""
+    return paired_differences(by_seed(rows, metric, **common, **{key: a}),
+                              by_seed(rows, metric_b or metric, **common, **{key: b}), scale)

@@ -53,7 +53,12 @@ class Parameter:
         if kind is list:
             if not isinstance(value, (list, tuple)) or not value:
                 raise ParameterError(f"parameter '{self.name}' must be a non-empty list, got {value!r}")
-            return [self._check_scalar(self.item_type(v) if isinstance(v, (int, float)) else v) for v in value]
+            values = [self._check_scalar(self.item_type(v) if isinstance(v, (int, float)) else v) for v in value]
+            repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+            if repeated:  # seeds 0,0 would count one model twice: n = 2 and a fake standard error
+                raise ParameterError(f"parameter '{self.name}' repeats {', '.join(map(str, repeated))}: "
+                                     "each value may appear once")
+            return values
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
             raise ParameterError(f"parameter '{self.name}' must be {kind.__name__}, got {value!r}")
         return self._check_scalar(value)

@@ -6,7 +6,8 @@ Baselines: no perturbed samples, and every sample perturbed (FGSM; PGD in the ap
 """
 from __future__ import annotations
 
-from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, Judgement, all_of, judge, paired_differences, row
+from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, Judgement, all_of, cell_fields, fact, judge, row
+from ..claims import diffs as paired
 from ..reporting import aggregate, seed_table, sweep_curves
 from . import Chapter, Parameter, fast_path
 
@@ -119,7 +120,7 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
                      "seed": r["config"]["train"]["seed"], "clean": r["metrics"]["clean"],
                      "pgd": r["metrics"]["pgd"], "epoch_seconds": sum(h["seconds"] for h in history) / len(history),
                      "perturbed_per_epoch": sum(h.get("perturbed", 0) for h in history) / len(history),
-                     "gradient_images_per_epoch": gradient_images_per_epoch(r)})
+                     "gradient_images_per_epoch": gradient_images_per_epoch(r), **cell_fields(r)})
     return rows
 
 
@@ -206,11 +207,8 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
     adaptive = [v for v in dict.fromkeys(r["variant"] for r in rows) if "n=" in v]
     largest = [v for v in adaptive if v.endswith(f"n={max(s['sample_sizes'])}")]
 
-    def by_seed(dataset, variant, metric):
-        return {r["seed"]: r[metric] for r in rows if r["dataset"] == dataset and r["variant"] == variant}
-
     def diffs(dataset, a, b, metric, scale=100.0):
-        return paired_differences(by_seed(dataset, a, metric), by_seed(dataset, b, metric), scale)
+        return paired(rows, a, b, metric, scale=scale, dataset=dataset)
 
     out = []
     c1 = Claim("(1) adaptive training keeps clean accuracy within 0.5 points of standard training",
@@ -255,14 +253,17 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
     out.append(row(c3, all_of(parts)))
 
     c4 = Claim("(4) adaptive training is faster per epoch than perturbing every sample", "faster (no timings given)",
-               "less", unit="", definition="A = adaptive (largest n), B = all FGSM: epoch wall time (seconds) and "
-                                           "the images' gradient passes per epoch, both lower")
+               "less", unit="", definition="A = adaptive (largest n), B = all FGSM: epoch wall time (seconds), "
+                                           "timed on the machine the provenance names; the images' gradient passes "
+                                           "per epoch are shown as a fact where Algorithm 1 fixes them")
     parts = []
     for d in datasets:
         for v in largest:
             parts.append((f"seconds, {v}, {d}", judge(c4, diffs(d, v, "all FGSM", "epoch_seconds", 1.0), profile)))
+            passes = diffs(d, v, "all FGSM", "gradient_images_per_epoch", 1.0)
             parts.append((f"gradient passes, {v}, {d}",
-                          judge(c4, diffs(d, v, "all FGSM", "gradient_images_per_epoch", 1.0), profile)))
+                          fact("equal in every seed: both compute one input gradient of every training image "
+                               "per epoch (Algorithm 1 needs them to sample), plus the training pass") if passes and not any(passes) else judge(c4, passes, profile)))
     out.append(row(c4, all_of(parts)))
     return out
 

@@ -1,0 +1,109 @@
+"""The guards in front of the verdict rule (advbook.claims): each test fails when its guard is
+removed (checked by deleting the guard's lines)."""
+import pytest
+
+from advbook import claims
+from advbook.chapters import ParameterError, get
+from advbook.claims import CONFIRMED, FACT, INCONCLUSIVE, NOT_CONFIRMED, SHOWN, Claim
+
+
+def _row(variant, seed, value, *, metric="pgd", clean=0.9, images="test subset 500 (seed 0), first 500, attack seed 0"):
+    return {"variant": variant, "seed": seed, metric: value, "clean": clean if metric != "clean" else value,
+            "model_clean": clean, "chance": 0.1, "learned_floor": None,
+            "images": {metric: images, "clean": images}}
+
+
+def _rows(a_values, b_values, **kwargs):
+    b_kwargs = {k[2:]: v for k, v in kwargs.items() if k.startswith("b_")}
+    a_kwargs = {k: v for k, v in kwargs.items() if not k.startswith("b_")}
+    return ([_row("A", s, v, **a_kwargs) for s, v in enumerate(a_values)] +
+            [_row("B", s, v, **{**a_kwargs, **b_kwargs}) for s, v in enumerate(b_values)])
+
+
+def test_cells_measured_on_different_images_are_refused():
+    rows = _rows([0.5, 0.6, 0.7], [0.4, 0.5, 0.6], b_images="test subset 500 (seed 0), first 200, attack seed 0")
+    with pytest.raises(claims.MismatchedImages, match="'A pgd'.*first 500.*'B pgd' on.*first 200"):
+        claims.diffs(rows, "A", "B", "pgd")
+    # a different attack seed is a different measurement too
+    rows = _rows([0.5, 0.6, 0.7], [0.4, 0.5, 0.6], b_images="test subset 500 (seed 0), first 500, attack seed 1")
+    with pytest.raises(claims.MismatchedImages):
+        claims.diffs(rows, "A", "B", "pgd")
+    # the same images pair as before
+    assert claims.diffs(_rows([0.5, 0.6, 0.7], [0.4, 0.5, 0.6]), "A", "B", "pgd") == pytest.approx([10, 10, 10])
+
+
+def test_images_of_a_record_name_subset_count_and_seed():
+    record = {"evaluations": {
+        "pgd": {"test": {"test": 500, "seed": 0}, "spec": {"attack": "pgd", "n": 200}, "result": {"n": 200}},
+        "clean": {"test": {"test": 500, "seed": 0}, "spec": {"attack": "clean"}, "result": {"n": 500}},
+        "eps_sweep:0.1": {"test": None, "spec": {"attack": "pgd", "seed": 3}, "result": {"n": 100}}}}
+    images = claims.images_of(record)
+    assert images["pgd"] != images["clean"]
+    assert "first 200" in images["pgd"] and "first 500" in images["clean"]
+    assert images["eps_sweep 0.1"] == images["eps_sweep:0.1"] and "attack seed 3" in images["eps_sweep 0.1"]
+
+
+def test_a_model_that_did_not_learn_decides_nothing():
+    greater = Claim("A above B", "", "greater", paper_effect=5.0)
+    learned = _rows([0.50, 0.52, 0.51], [0.30, 0.31, 0.29])
+    assert claims.judge(greater, claims.diffs(learned, "A", "B", "pgd")).verdict == CONFIRMED
+    collapsed = _rows([0.50, 0.52, 0.51], [0.10, 0.10, 0.10], b_clean=0.105)  # B at chance
+    j = claims.judge(greater, claims.diffs(collapsed, "A", "B", "pgd"))
+    assert j.verdict == INCONCLUSIVE and "did not learn" in j.reason and "B pgd seed 0" in j.reason
+    # the chapter's own floor counts too
+    floored = [dict(r, learned_floor=0.95) for r in learned]
+    assert claims.judge(greater, claims.diffs(floored, "A", "B", "pgd")).verdict == INCONCLUSIVE
+
+
+def test_no_refutation_at_a_floor():
+    greater = Claim("A above B", "", "greater", paper_effect=3.0)
+    at_floor = _rows([0.003, 0.004, 0.003], [0.006, 0.007, 0.006])  # A below B beyond 2 SE, both near 0 %
+    j = claims.judge(greater, claims.diffs(at_floor, "A", "B", "pgd"))
+    assert j.verdict == INCONCLUSIVE and "floor" in j.reason
+    away = _rows([0.30, 0.31, 0.30], [0.40, 0.41, 0.40])
+    assert claims.judge(greater, claims.diffs(away, "A", "B", "pgd")).verdict == NOT_CONFIRMED
+    # an effect larger than what the levels allow: half of 66 points does not fit beside 7 %
+    big = Claim("A above B", "", "greater", paper_effect=66.0)
+    j = claims.judge(big, claims.diffs(_rows([0.07, 0.07, 0.08], [0.06, 0.07, 0.07]), "A", "B", "pgd"))
+    assert j.verdict == INCONCLUSIVE and "half the paper's effect" in j.reason
+    # at a ceiling, with no paper number: the book's floor of 2 points
+    plain = Claim("A above B", "", "greater")
+    j = claims.judge(plain, claims.diffs(_rows([0.985, 0.986, 0.985], [0.99, 0.991, 0.99]), "A", "B", "pgd"))
+    assert j.verdict == INCONCLUSIVE and "floor or ceiling" in j.reason
+
+
+def test_a_within_confirmation_that_a_floor_forces_is_inconclusive():
+    within = Claim("drop within 14", "", "within", margin=14.0)
+    # a model at 12 % clean and 3 % robust cannot drop by more than 12 points
+    rows = [dict(_row("M", s, v, metric="pgd", clean=0.30), clean=0.12) for s, v in enumerate([0.03, 0.02, 0.03])]
+    j = claims.judge(within, claims.diffs(rows, "M", "M", "clean", "pgd"))
+    assert j.verdict == INCONCLUSIVE and "forced" in j.reason
+    rows = [dict(_row("M", s, v, metric="pgd", clean=0.30), clean=0.40) for s, v in enumerate([0.30, 0.31, 0.30])]
+    assert claims.judge(within, claims.diffs(rows, "M", "M", "clean", "pgd")).verdict == CONFIRMED
+
+
+def test_identical_in_every_seed_is_no_evidence_and_facts_are_not_judged():
+    less = Claim("A below B", "", "less", paper_effect=5.0)
+    same = _rows([0.4, 0.5, 0.45], [0.4, 0.5, 0.45])
+    j = claims.judge(less, claims.diffs(same, "A", "B", "pgd"))
+    assert j.verdict == INCONCLUSIVE and "identical in every seed" in j.reason
+    seconds = claims.judge(less, [-1.0, -1.2, -0.9])
+    whole = claims.all_of([("seconds", seconds), ("passes", claims.fact("equal by design"))])
+    assert whole.verdict == CONFIRMED and "equal by design" in whole.reason
+    assert claims.all_of([("passes", claims.fact("equal by design"))]).verdict == INCONCLUSIVE
+    shown = claims.shown([1.0, 2.0, 3.0], "overhead")
+    assert shown.verdict == SHOWN and claims.all_of([("a", seconds), ("b", shown)]).verdict == CONFIRMED
+    assert FACT not in claims.VERDICTS and SHOWN not in claims.VERDICTS
+
+
+def test_at_most_is_non_superiority():
+    at_most = Claim("no combination beats B", "", "at most", margin=0.5)
+    assert claims.judge(at_most, [-0.3, -0.2, -0.25]).verdict == CONFIRMED
+    assert claims.judge(at_most, [1.0, 1.1, 0.9]).verdict == NOT_CONFIRMED
+    assert claims.judge(at_most, [0.3, -0.2, 0.5]).verdict == INCONCLUSIVE
+
+
+@pytest.mark.parametrize("chapter", ["primer", "biparo", "efgsm", "random_sign", "mixture", "adaptive"])
+def test_repeated_seeds_are_refused_before_any_work(chapter):
+    with pytest.raises(ParameterError, match="repeats"):
+        get(chapter).settings("smoke", seeds=[0, 0])
