@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 
-from .. import data
+from .. import data, masking
 from ..claims import INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fields, judge, paired_differences, row
 from ..claims import diffs as _claims_diffs
 from ..claims import mean as _claims_mean
@@ -481,23 +481,13 @@ def threat_table(rows: list[dict]):
     return pd.DataFrame.from_dict(table, orient="index")
 
 
+MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd-linf", "autoattack": "autoattack",
+                 "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
+
+
 def masking_checks(s: dict, records: list[dict]) -> list[dict]:
-    """Per deterministic headline model: accuracy non-increasing in the PGD iterations, the eps
-    sweep reaching (near) 0, PGD never above FGSM, AutoAttack within a few points of PGD."""
-    out = []
-    for r in records:
-        m = r["metrics"]
-        if "steps_sweep" not in m:
-            continue
-        steps = [m["steps_sweep"][k] for k in sorted(m["steps_sweep"], key=int)]
-        top = max(m["eps_sweep"], key=float)
-        out.append({"model": label(r), "seed": r["config"]["train"]["seed"],
-                    "steps non-increasing": all(b <= a + 1e-9 for a, b in zip(steps, steps[1:])),
-                    "PGD <= FGSM": m["pgd-linf"] <= m["fgsm"] + 1e-9,
-                    f"PGD at eps {float(top):g} (%)": round(100 * m["eps_sweep"][top], 1),
-                    "AutoAttack - PGD (points)": round(100 * (m["autoattack"] - m["pgd-linf"]), 1)
-                    if "autoattack" in m else math.nan})
-    return out
+    """The book's masking checklist (advbook.masking) per deterministic headline model."""
+    return [masking.checklist(r, MASKING_ROLES, label(r)) for r in records if "steps_sweep" in r["metrics"]]
 
 
 def takeaways(s: dict, rows: list[dict]) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .. import data, store
+from .. import data, masking, store
 from ..claims import CONFIRMED, INCONCLUSIVE, Claim, Judgement, all_of, cell_fields, judge, paired_differences, row, shown
 from ..claims import by_seed as cells
 from ..claims import diffs as paired
@@ -287,24 +287,25 @@ def time_to_robustness(rows: list[dict], threshold: float) -> dict[str, list[flo
     return out
 
 
-def masking_checklist(rows: list[dict], s: dict) -> list[dict]:
-    """Per checklist model (first seed): the four signs of gradient masking we can read off its records."""
+MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd-ce", "apgd": "pgd-adp-aa", "autoattack": "autoattack",
+                 "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
+
+
+def masking_checklist(records: list[dict], s: dict) -> list[dict]:
+    """Per checklist model (first seed): the book's masking checklist (advbook.masking), and this chapter's
+    two more: PGD_CE converged (its last two iteration counts within 2 points) and transfer weaker than
+    white-box PGD-ADP."""
     out = []
-    for r in rows:
-        if "steps_sweep" not in r or r["seed"] != s["seeds"][0]:
+    for r in records:
+        m = r["metrics"]
+        if "steps_sweep" not in m or r["config"]["train"]["seed"] != s["seeds"][0]:
             continue
-        steps = [r["steps_sweep"][k] for k in sorted(r["steps_sweep"], key=int)]
-        eps = {float(k): v for k, v in r["eps_sweep"].items()}
-        transfers = {k: v for k, v in r.items() if k.startswith("transfer-")}
-        last_two = abs(steps[-1] - steps[-2]) if len(steps) > 1 else float("nan")
-        row_ = {"model": r["variant"],
-                "steps sweep non-increasing": all(b <= a + 1e-9 for a, b in zip(steps, steps[1:])),
-                f"converged (last two within 2 points)": last_two <= 0.02,
-                f"0 % at eps = {max(eps):g}": eps[max(eps)] <= 0.01,
-                "transfer weaker than white-box": all(v > r["pgd-adp"] for v in transfers.values()) if transfers
-                else None}
-        if "autoattack" in r:
-            row_["AutoAttack within 3 points of APGD-CE"] = r["pgd-adp-aa"] - r["autoattack"] <= 0.03
+        row_ = masking.checklist(r, MASKING_ROLES, variant_label(r["config"]["variant"]))
+        steps = [m["steps_sweep"][k] for k in sorted(m["steps_sweep"], key=int)]
+        transfers = {k: v for k, v in m.items() if k.startswith("transfer-")}
+        row_["converged (last two within 2 points)"] = abs(steps[-1] - steps[-2]) <= 0.02 if len(steps) > 1 else None
+        row_["transfer weaker than white-box"] = (all(v > m["pgd-adp"] for v in transfers.values()) if transfers
+                                                  else None)
         out.append(row_)
     return out
 

@@ -1,0 +1,88 @@
+"""One gradient-masking checklist for the whole book, with one set of stated tolerances.
+
+An estimate of robust accuracy is believed only if the attacks behave as attacks do on a model
+whose gradients are honest (Athalye et al. 2018; Carlini et al. 2019, "On Evaluating Adversarial
+Robustness"). Every chapter runs the same checks on its headline models:
+
+- **by construction** (a failure is a bug in the evaluation, never a finding): robust accuracy
+  never above clean accuracy; the iterations sweep (best iterate, one fixed random start) never
+  rises; the eps sweep at eps = 0 equals clean accuracy;
+- **signs of masking** (a failure means an estimate we should not believe): multi-step PGD not
+  above one-step FGSM by more than `TOLERANCE["pgd_over_fgsm"]` points; the eps sweep down to
+  at most `TOLERANCE["largest_eps"]` points at its largest budget; AutoAttack never above
+  APGD-CE or PGD (AutoAttack runs APGD-CE first, so it can only be lower).
+
+Two numbers are compared only when they were measured on the same test images with the same
+attack seed (`claims.images_of`); otherwise the check says "n/a: different images" instead of
+subtracting unlike things.
+"""
+from __future__ import annotations
+
+from .claims import images_of
+
+TOLERANCE = {
+    "construction": 1e-9,   # exact up to float printing: these hold by how the evaluation is built
+    "pgd_over_fgsm": 1.0,   # points; PGD's random start can leave it a hair above FGSM on a few images
+    "largest_eps": 2.0,     # points left at the sweep's largest budget
+    "autoattack": 1e-9,     # AutoAttack contains APGD-CE: never above it on the same images
+}
+BY_CONSTRUCTION = ("robust <= clean", "steps sweep never rises", "eps 0 = clean")
+ROLES = ("clean", "fgsm", "pgd", "apgd", "autoattack", "steps_sweep", "eps_sweep")
+NOT_COMPARABLE = "n/a: different images"
+
+
+def _sweep(metrics: dict, name: str) -> list[tuple[float, float]]:
+    return sorted((float(k), v) for k, v in (metrics.get(name) or {}).items())
+
+
+def checklist(record: dict, roles: dict[str, str], label: str | None = None) -> dict:
+    """The checks for one model: `roles` maps each role of `ROLES` the chapter has to its metric
+    name (a sweep's group name for the sweeps). Each check is True, False, or a reason it could
+    not be made ("n/a: ...")."""
+    m, images = record["metrics"], images_of(record)
+    cfg = record["config"]
+    out = {"model": label or cfg.get("variant") or cfg["train"]["defense"], "seed": cfg["train"]["seed"]}
+
+    def value(role):
+        name = roles.get(role)
+        if name and ":" in name:  # one point of a sweep, 'GROUP:VALUE'
+            group, point = name.split(":", 1)
+            return (m.get(group) or {}).get(point), images.get(name)
+        return (m.get(name), images.get(name)) if name in m else (None, None)
+
+    def at_most(a, b, tol):
+        (va, ia), (vb, ib) = value(a), value(b)
+        if va is None or vb is None:
+            return None
+        return NOT_COMPARABLE if ia != ib else bool(va <= vb + tol)
+
+    clean, clean_images = value("clean")
+    if clean is not None:
+        robust = [value(r) for r in ("fgsm", "pgd", "apgd", "autoattack")]
+        same = [v for v, i in robust if v is not None and i == clean_images]
+        out["robust <= clean"] = all(v <= clean + TOLERANCE["construction"] for v in same) if same else None
+    steps = _sweep(m, roles.get("steps_sweep"))
+    if steps:
+        values = [v for _, v in steps]
+        out["steps sweep never rises"] = all(b <= a + TOLERANCE["construction"] for a, b in zip(values, values[1:]))
+    eps = _sweep(m, roles.get("eps_sweep"))
+    if eps:
+        if eps[0][0] == 0.0 and clean is not None:
+            zero = images.get(f"{roles['eps_sweep']}:{next(k for k in m[roles['eps_sweep']] if float(k) == 0.0)}")
+            out["eps 0 = clean"] = (abs(eps[0][1] - clean) <= TOLERANCE["construction"]
+                                    if zero == clean_images else NOT_COMPARABLE)
+        out[f"largest eps {eps[-1][0]:g}: accuracy (%)"] = round(100 * eps[-1][1], 1)
+        out["eps sweep reaches ~0"] = bool(100 * eps[-1][1] <= TOLERANCE["largest_eps"])
+    check = at_most("pgd", "fgsm", TOLERANCE["pgd_over_fgsm"] / 100)
+    if check is not None:
+        out["PGD <= FGSM"] = check
+    for other in ("apgd", "pgd"):
+        check = at_most("autoattack", other, TOLERANCE["autoattack"])
+        if check is not None:
+            out[f"AutoAttack <= {'APGD-CE' if other == 'apgd' else 'PGD'}"] = check
+    return out
+
+
+def violations(rows: list[dict], kinds=BY_CONSTRUCTION) -> list[str]:
+    """'MODEL seed S: CHECK' for every check of `kinds` that failed (False, not n/a)."""
+    return [f"{r['model']} seed {r['seed']}: {k}" for r in rows for k in kinds if r.get(k) is False]
