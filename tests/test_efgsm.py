@@ -82,7 +82,23 @@ def test_efgsm_projection_keeps_the_threat_model_and_the_printed_step_leaves_it(
     printed = efgsm_example(net, x, y, 0.01, 0.005, project=False)
     assert (kept.x_adv - x).abs().max() <= 0.01 + 1e-6
     assert (printed.x_adv - x).abs().max() > 0.02
-    assert kept.at_risk.dtype == torch.bool and torch.equal(kept.at_risk, kept.distance < 0.01) | kept.at_risk.all()
+    assert kept.at_risk.dtype == torch.bool
+
+
+def test_at_risk_means_close_to_the_boundary_or_misclassified():
+    """The paper's high-risk images: Delta < eps at x^e, or x^e misclassified, and no other. With sigma = 0 and no
+    memory x^e = x, so the expected set is known; eps is the median distance, so both kinds occur."""
+    net = linear_model()
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 3, 3)
+    predicted = net(x).argmax(1)
+    y = torch.where(torch.arange(64) % 4 == 0, (predicted + 1) % 4, predicted)
+    distance, _, _ = deepfool_linf(net, x, y)
+    eps = float(distance[predicted == y].median())
+    example = efgsm_example(net, x, y, eps, 0.0)
+    expected = (distance < eps) | (predicted != y)
+    assert torch.equal(example.at_risk, expected)
+    assert example.at_risk.any() and not example.at_risk.all() and (predicted != y).any()
 
 
 def test_sign_memory_is_eq_13():

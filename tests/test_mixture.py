@@ -126,3 +126,29 @@ def test_experiments_cover_both_tables():
     assert als["train"]["defense_params"]["adversarial"] is False and als["train"]["defense_params"]["als_alpha"] > 0
     table2 = [c for c in configs if c["table"] == "2"]
     assert all(c["train"]["defense_params"]["eps"] == 0.5 for c in table2)
+
+
+def test_advprop_test_time_attacks_meet_the_main_batch_norms():
+    """At test time an AdvProp model is attacked and scored through its main batch norms only: the
+    auxiliary ones see adversarial examples during training alone. Catches a routing flag left on
+    after training, or an evaluation that routes through the auxiliary norms."""
+    from types import SimpleNamespace
+
+    from advbook.evaluate import evaluate_spec
+
+    torch.manual_seed(0)
+    net = models.build("small-cnn", 10, 1, image_size=8, width=4, advprop=True)
+    duals = [m for m in net.modules() if isinstance(m, models.DualBatchNorm2d)]
+    calls = {"main": 0, "aux": 0}
+    for d in duals:
+        d.main.register_forward_hook(lambda *a: calls.__setitem__("main", calls["main"] + 1))
+        d.aux.register_forward_hook(lambda *a: calls.__setitem__("aux", calls["aux"] + 1))
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    net.train()
+    defenses.DEFENSES["mixture"](net, x, y, adversarial=True, advprop=True, eps=0.1, alpha=0.05, steps=2)
+    assert calls["aux"] > 0 and not any(d.route_aux for d in duals)  # training used the auxiliary norms, then let go
+    calls.update(main=0, aux=0)
+    dataset = SimpleNamespace(x_test=(x * 255).to(torch.uint8), y_test=y, num_classes=10)
+    evaluate_spec(net, dataset, {"name": "pgd", "attack": "pgd", "eps": 0.1, "alpha": 0.05, "steps": 3},
+                  device=torch.device("cpu"))
+    assert calls["main"] > 0 and calls["aux"] == 0

@@ -129,6 +129,33 @@ def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "c
             "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor}
 
 
+def learned_need(chance: float, floor: float | None = None) -> float:
+    """The clean accuracy (percent) a model must reach to count as having learned: chance +
+    `LEARNED_MARGIN` points, or the chapter's stated floor if higher."""
+    return max(100 * chance + LEARNED_MARGIN, 100 * (floor or 0))
+
+
+def training_failures(records: list[dict], clean_metric: str = "clean", floor: float | None = None) -> list[str]:
+    """'LABEL: k of n seeds did not learn (clean C %, needs N %)' per trained variant with a
+    model below the learned threshold: the line a chapter shows so that nobody reads a failed
+    training as a finding."""
+    groups: dict[str, list] = {}
+    for r in records:
+        cfg = r["config"]
+        label = " ".join(str(v) for v in (cfg.get("arch"), cfg.get("variant") or cfg.get("configuration")
+                                          or cfg["train"]["defense"]) if v)
+        groups.setdefault(label, []).append(r)
+    out = []
+    for label, group in groups.items():
+        need = learned_need(1 / group[0]["dataset"].get("num_classes", 10), floor)
+        cleans = [100 * r["metrics"][clean_metric] for r in group if isinstance(r["metrics"].get(clean_metric), float)]
+        failed = [c for c in cleans if c < need]
+        if failed:
+            out.append(f"{label}: {len(failed)} of {len(cleans)} seeds did not learn (clean "
+                       f"{', '.join(f'{c:.1f}' for c in failed)} %, needs {need:.0f} %)")
+    return out
+
+
 THREAT_PREFIXES = ("naive ", "unaware ", "eot ")
 
 
@@ -168,7 +195,7 @@ class Side(dict):
         for seed, clean in sorted(self.clean.items()):
             if seeds is not None and seed not in seeds or not isinstance(clean, (int, float)):
                 continue
-            need = max(100 * self.chance[seed] + LEARNED_MARGIN, 100 * (self.floor[seed] or 0))
+            need = learned_need(self.chance[seed], self.floor[seed])
             if 100 * clean < need:
                 out.append(f"{self.label} seed {seed} at {100 * clean:.1f} % clean (needs {need:.0f} %)")
         return out

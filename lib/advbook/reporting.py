@@ -6,6 +6,8 @@ from collections import defaultdict
 
 import pandas as pd
 
+from .claims import LEARNED_MARGIN, training_failures
+
 def provenance(records: list[dict], settings: dict, profile_defaults: dict | None = None) -> str:
     """Markdown naming where every number of a chapter came from, and which parameters were
     changed from the profile's defaults (`profile_defaults`)."""
@@ -37,6 +39,12 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
                      "files they depend on) than this checkout's: their numbers may differ from a rerun. "
                      f"Changed since: {', '.join(f'`{f}`' for f in changed_files)}. Move them away and rerun "
                      "to recompute them.")
+    failures = training_failures(records, clean_metric="Test Accuracy" if records and "Test Accuracy" in
+                                 records[0]["metrics"] else "clean")
+    if failures:
+        lines.append("> **Trainings that did not learn** (clean accuracy below chance + "
+                     f"{LEARNED_MARGIN:g} points; every claim part that compares one of them is inconclusive): "
+                     + "; ".join(failures) + ".")
     if settings["profile"] == "smoke":
         lines.insert(0, "> **This is a smoke run, not a reproduction.** It trains tiny models on a tiny dataset "
                         "on a CPU to show that the pipeline works end to end. Its numbers say nothing about the "
