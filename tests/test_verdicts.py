@@ -179,3 +179,30 @@ def test_only_chapters_in_the_table_of_contents_are_linked(tmp_path):
     assert "{doc}`random_sign`" in page and "(random_sign.ipynb#claims-and-verdicts)" in page
     assert "{doc}`efgsm`" not in page and "efgsm.ipynb#" not in page
     assert "the chapter `efgsm` (not yet in the book's table of contents)" in page
+
+
+def _audited(tmp_path, monkeypatch, rendered_verdict, rows_now):
+    """Audit a book holding one cpu-profile 'adaptive' page whose claim was rendered `rendered_verdict`,
+    with the chapter's records giving `rows_now` (the store and the chapter's claims stubbed)."""
+    from advbook import experiments
+    from advbook.chapters import adaptive
+
+    claim = claims.Claim("(1) a claim", "its number")
+    _notebook_with_claims(tmp_path / "adaptive.ipynb", [dict(claims.row(claim, claims.judge(claim, [1, 2, 3])),
+                                                             verdict=rendered_verdict)])
+    monkeypatch.setattr(experiments, "collect", lambda configs, compute=True: ([], []))
+    monkeypatch.setattr(adaptive, "claims", lambda s, rows: rows_now(claim))
+    return verdicts.audit(tmp_path)
+
+
+def test_the_audit_fails_a_book_whose_verdicts_its_records_no_longer_give(tmp_path, monkeypatch):
+    """`advbook verdicts` re-judges every executed chapter from its records under today's guards; a page
+    that says otherwise (or whose comparisons the guards refuse) fails the build."""
+    same = lambda claim: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
+    assert _audited(tmp_path, monkeypatch, claims.CONFIRMED, same) == []
+    problems = _audited(tmp_path, monkeypatch, claims.NOT_CONFIRMED, same)
+    assert len(problems) == 1 and "rendered 'not confirmed' but its records now give 'confirmed'" in problems[0]
+
+    def refused(claim):
+        raise claims.MismatchedImages("'A pgd' (seed 0) was measured on ... and 'B pgd' on ...")
+    assert "measured on" in _audited(tmp_path, monkeypatch, claims.CONFIRMED, refused)[0]

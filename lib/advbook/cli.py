@@ -368,8 +368,15 @@ def _sweep_plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) 
 
 
 def cmd_verdicts(args) -> int:
-    from .verdicts import write
+    from .verdicts import audit, write
 
+    problems = audit()
+    for problem in problems:
+        print(f"advbook verdicts: {problem}", file=sys.stderr)
+    if problems:
+        print(f"advbook verdicts: {len(problems)} rendered verdicts do not follow from their records under the "
+              "book's guards; book/verdicts.md not written", file=sys.stderr)
+        return 1
     print(f"wrote {write()}")
     return 0
 
