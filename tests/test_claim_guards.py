@@ -107,3 +107,25 @@ def test_at_most_is_non_superiority():
 def test_repeated_seeds_are_refused_before_any_work(chapter):
     with pytest.raises(ParameterError, match="repeats"):
         get(chapter).settings("smoke", seeds=[0, 0])
+
+
+def test_wall_times_decide_only_on_a_machine_known_not_to_be_oversubscribed():
+    idle = {"device": "CPU (x86_64, 1 threads)", "load": 0.4, "cpus": 2}
+    assert claims.untimed([{"timing": idle}, {"timing": idle}]) is None
+    assert "load" in claims.untimed([{"timing": idle}, {"timing": {**idle, "load": None}}])
+    assert "oversubscribed" in claims.untimed([{"timing": idle}, {"timing": {**idle, "load": 3.1}}])
+    assert "different devices" in claims.untimed([{"timing": idle}, {"timing": {**idle, "device": "H200"}}])
+
+
+def test_random_sign_c4_is_inconclusive_when_timed_on_a_shared_machine():
+    from advbook.chapters import random_sign
+
+    s = random_sign.block(random_sign.CHAPTER.settings("cpu"), "mnist")
+    def rows(timing):
+        return [{"variant": v, "seed": k, "dataset": "mnist", "epoch_seconds": t + 0.01 * k, "clean": 0.9,
+                 "timing": timing} for v, t in (("R", 4.0), ("FGSM", 8.0), ("base", 3.0)) for k in range(3)]
+    c4 = lambda judged: next(j for c, j in judged if c.text.startswith("(C4)"))  # noqa: E731
+    idle = {"device": "CPU", "load": 0.2, "cpus": 2}
+    assert c4(random_sign._claims_on(s, rows(idle))).verdict == CONFIRMED
+    shared = c4(random_sign._claims_on(s, rows({**idle, "load": 2.5})))
+    assert shared.verdict == INCONCLUSIVE and "oversubscribed" in shared.reason

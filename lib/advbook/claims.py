@@ -126,7 +126,31 @@ def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "c
     clean accuracy below which a model counts as not learned, as a fraction)."""
     clean = record["metrics"].get(clean_metric)
     return {"images": images_of(record), "model_clean": clean if isinstance(clean, float) else None,
-            "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor}
+            "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor,
+            "timing": {"device": record.get("device"), "load": record.get("load_average"),
+                       "cpus": record.get("cpu_count")}}
+
+
+def untimed(rows: list[dict]) -> str | None:
+    """Why the wall times of `rows` cannot decide a claim, or None: every model must have been
+    trained on one device, on a machine not oversubscribed when it started (its 1-minute load
+    average below its CPU count, recorded with the model); otherwise a difference in seconds may
+    be the neighbours' work."""
+    timings = [r.get("timing") or {} for r in rows]
+    if not timings:
+        return "no timed models"
+    devices = {t.get("device") for t in timings}
+    if len(devices) > 1:
+        return f"timed on different devices ({', '.join(sorted(map(str, devices)))})"
+    unknown = [t for t in timings if t.get("load") is None or not t.get("cpus")]
+    if unknown:
+        return (f"{len(unknown)} of {len(timings)} models were timed without a record of the machine's load, so "
+                "a shared machine cannot be ruled out")
+    busy = [t for t in timings if t["load"] >= t["cpus"]]
+    if busy:
+        return (f"{len(busy)} of {len(timings)} models were timed on an oversubscribed machine (load "
+                f"{max(t['load'] for t in busy):.1f} on {busy[0]['cpus']} CPUs)")
+    return None
 
 
 def learned_need(chance: float, floor: float | None = None) -> float:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 
 from .. import data, masking
-from ..claims import INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fields, diffs, judge, mean, row, shown
+from ..claims import (INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fields, diffs, judge, mean, row, shown,
+                      untimed)
 from ..evaluate import sweep
 from ..models.random_sign import PLACEMENTS
 from ..train import SCHEDULES
@@ -281,7 +282,11 @@ def _claims_on(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
     def overhead(a, b):
         ta, tb = _by_seed(rows, a, "epoch_seconds"), _by_seed(rows, b, "epoch_seconds")
         return [100 * (ta[k] / tb[k] - 1) for k in sorted(set(ta) & set(tb))]
-    out.append((c4, all_of([("R vs FGSM", judge(c4, overhead("R", "FGSM"), profile)),
+    timed = judge(c4, overhead("R", "FGSM"), profile)
+    caveat = untimed([r for r in rows if r["variant"] in ("R", "FGSM")])
+    if caveat and timed.verdict != INCONCLUSIVE:
+        timed = Judgement(INCONCLUSIVE, timed.mean, timed.se, timed.n, caveat)
+    out.append((c4, all_of([("R vs FGSM", timed),
                             ("R vs base", shown(overhead("R", "base"), "R's overhead over the plain model"))])))
 
     c5 = Claim("(C5) g introduces no extra saddle points and helps training leave them (Sections 3.1-3.2)",
