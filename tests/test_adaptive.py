@@ -78,7 +78,8 @@ def _rows(clean_adaptive, clean_all, pgd_all, pgd_adaptive, t_adaptive, cifar_dr
                 rows.append({"dataset": dataset, "variant": variant, "seed": seed,
                              "clean": clean - drop * (variant == "all FGSM") + 0.0005 * jitter,
                              "pgd": pgd + 0.005 * jitter, "epoch_seconds": t + 0.05 * jitter,
-                             "gradient_images_per_epoch": grads})
+                             "gradient_images_per_epoch": grads,
+                             "timing": {"device": "CPU", "load": 0.3, "cpus": 2}})
     return rows
 
 

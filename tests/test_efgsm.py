@@ -287,6 +287,8 @@ def test_claims_gate_c11_on_efgsm_s_own_overfitting_signature_and_c1_reads_free_
     C1's ratio is AdvFree's time over ours (a swapped ratio would confirm the paper whenever ours is slower)."""
     from advbook.chapters import efgsm as chapter
 
+    idle = {"device": "CPU", "load": 0.3, "cpus": 2}
+
     def rows(fgsm_gap, efgsm_gap=0.05, efgsm_val=(0.5, 0.52, 0.51)):
         out = []
         for seed in (0, 1, 2):
@@ -296,8 +298,9 @@ def test_claims_gate_c11_on_efgsm_s_own_overfitting_signature_and_c1_reads_free_
                      "val_by_epoch": [v + d for v in efgsm_val]},
                     {"key": "pgd", "seed": seed, "fgsm": 0.60 + 0.05 + d, "pgd-adp": 0.60 + d},
                     {"key": "combined", "seed": seed, "train_seconds": 10.0 + seed, "pass_seconds": 1.0 + seed,
-                     "pgd-adp": 0.5},
-                    {"key": "free", "seed": seed, "train_seconds": 2.0 + seed, "pass_seconds": 0.5 + seed}]
+                     "pgd-adp": 0.5, "timing": idle},
+                    {"key": "free", "seed": seed, "train_seconds": 2.0 + seed, "pass_seconds": 0.5 + seed,
+                     "timing": idle}]
         return out
 
     by_claim = lambda s, judged: {r["claim"].split(" ")[0]: r["verdict"] for r in chapter.claims(s, judged)}
