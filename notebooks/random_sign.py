@@ -97,7 +97,7 @@ for label, b, rows_d in per_dataset:
 # For reference, the paper's ImageNet numbers (top-1 %, CondenseNet), which we cannot re-run:
 
 # %% tags=["hide-input"]
-imagenet = published.load("random-sign").query("table == '1'")
+imagenet = published.load("random_sign").query("table == '1'")
 imagenet.pivot(index="row", columns="column", values="value")
 
 # %% [markdown]

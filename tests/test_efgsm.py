@@ -265,7 +265,7 @@ def test_published_numbers_match_the_paper_text():
                     segments[-1][1].append(float(number))
             else:
                 segments.append((label(cell), []))
-    frame = published.load("efgsm-chen-lee")
+    frame = published.load("efgsm")
     assert len(frame) == 145
     for _, r in frame.iterrows():
         if r["table"] == "text":

@@ -78,7 +78,7 @@ def test_published_tables_match_the_paper_text():
     if not paper.exists():
         pytest.skip(f"paper text not present at {paper}")
     text = paper.read_text()
-    frame = published.load("mixture-advprop-als-sat")
+    frame = published.load("mixture")
     for (table, row), group in frame.groupby(["table", "row"], sort=False):
         values = [f"{v:.2f}" for v in group["value"]]
         # the row's five numbers appear in order on one line of the paper (bold marks stripped)

@@ -119,7 +119,7 @@ def test_published_numbers_match_the_paper_text():
     if not paper.exists():
         pytest.skip(f"paper text not present at {paper}")
     lines = [re.sub(r"\s*<i>et al\.</i>", " et al.", line) for line in paper.read_text().splitlines()]
-    frame = published.load("random-sign")
+    frame = published.load("random_sign")
     assert len(frame) == 51
     for _, r in frame.iterrows():
         model = r["row"].split(" / ", 1)[1].split(" ")[0]     # e.g. "R-LeNet", "CondenseNet(G=C=8)"

@@ -160,10 +160,12 @@ def test_all_of_needs_every_part():
 
 
 def test_published_compare(tmp_path, monkeypatch):
-    (tmp_path / "paper-x.csv").write_text(
-        "paper,table,row,column,value\n"
-        "paper-x,1,Traditional,clean,90.0\npaper-x,1,Traditional,PGD,10.0\npaper-x,1,AdvProp,clean,91.0\n")
+    (tmp_path / "paper-x.json").write_text(json.dumps({"citation": {}, "tables": {"1": {
+        "Traditional": {"clean": 90.0, "PGD": 10.0}, "AdvProp": {"clean": 91.0}}}}))
     monkeypatch.setattr(published, "published_dir", lambda: tmp_path)
+    assert published.gap("paper-x", "1", ("AdvProp", "clean"), ("Traditional", "clean")) == 1.0
+    with pytest.raises(KeyError, match="no cell"):
+        published.cell("paper-x", "1", "AdvProp", "PGD")
     ours = pd.DataFrame([{"row": "Traditional", "column": "clean", "mean": 88.5, "std": 0.5, "n": 3},
                          {"row": "Traditional", "column": "PGD", "mean": 12.0, "std": 1.0, "n": 3}])
     table = published.compare("paper-x", "1", ours)

@@ -12,7 +12,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 BOOK = PROJECT_ROOT / "book"
-PUBLISHED = PROJECT_ROOT / "data" / "published"
+PAPERS_DATA = PROJECT_ROOT / "data" / "papers"
 BENCH = PROJECT_ROOT / "data" / "bench"
 
 

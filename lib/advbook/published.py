@@ -1,33 +1,70 @@
-"""Published numbers: each paper's tables, transcribed as data, and a paper-vs-ours table.
-
-`data/published/<paper>.csv` has the columns paper, table, row, column, value (in the
-paper's own units, here percent). These numbers are shown beside ours; they are never used
+"""A paper's identity as data: one file per chapter, `data/papers/<chapter>.json`, named as the
+chapter, holding the paper's citation (authors, title, venue, year, arXiv id where verified),
+where its text is, and its tables as transcribed ({table: {row: {column: value}}}, in the paper's
+own units). The claims read the paper's effects from these tables (`cell`, `gap`); the What holds
+page reads the citations; the chapters show the tables beside ours. These numbers are never used
 to produce, tune or check our results.
+
+Adding a paper: a file here and a chapter (see the README's guide).
 """
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 import pandas as pd
 
-from .paths import PUBLISHED
+from .paths import PAPERS_DATA
 
 COLUMNS = ["paper", "table", "row", "column", "value"]
 
 
 def published_dir() -> Path:
-    return PUBLISHED
+    return PAPERS_DATA
 
 
-def load(paper: str) -> pd.DataFrame:
-    path = published_dir() / f"{paper}.csv"
+@functools.lru_cache(maxsize=None)
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def paper(chapter: str) -> dict:
+    """The paper file of `chapter` ({"citation", "text", "tables", ...})."""
+    path = published_dir() / f"{chapter}.json"
     if not path.exists():
-        known = ", ".join(p.stem for p in published_dir().glob("*.csv"))
-        raise FileNotFoundError(f"no published numbers for '{paper}' (known: {known})")
-    frame = pd.read_csv(path, dtype={"paper": str, "table": str, "row": str, "column": str})
-    if list(frame.columns) != COLUMNS:
-        raise ValueError(f"{path} must have the columns {COLUMNS}, has {list(frame.columns)}")
-    return frame
+        known = ", ".join(sorted(p.stem for p in published_dir().glob("*.json")))
+        raise FileNotFoundError(f"no paper file for '{chapter}' (known: {known})")
+    return _read(path)
+
+
+def chapters() -> list[str]:
+    """The chapters that have a paper file."""
+    return sorted(p.stem for p in published_dir().glob("*.json"))
+
+
+def citation(chapter: str) -> dict:
+    return paper(chapter)["citation"]
+
+
+def load(chapter: str) -> pd.DataFrame:
+    """The paper's tables as rows of `COLUMNS`, in the paper's order."""
+    rows = [(chapter, table, row, column, value) for table, body in paper(chapter)["tables"].items()
+            for row, cells in body.items() for column, value in cells.items()]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def cell(chapter: str, table: str, row: str, column: str) -> float:
+    """One number of the paper's table (a KeyError names what is missing)."""
+    try:
+        return float(paper(chapter)["tables"][table][row][column])
+    except KeyError:
+        raise KeyError(f"'{chapter}' Table {table} has no cell ({row!r}, {column!r})") from None
+
+
+def gap(chapter: str, table: str, a: tuple[str, str], b: tuple[str, str]) -> float:
+    """The paper's A - B between two cells (row, column) of one table: the effect a claim compares."""
+    return round(cell(chapter, table, *a) - cell(chapter, table, *b), 6)
 
 
 def compare(paper: str, table: str, ours: pd.DataFrame) -> pd.DataFrame:

@@ -10,33 +10,15 @@ import json
 from pathlib import Path
 from urllib.parse import quote_plus
 
+from . import published
 from .paths import BOOK
 
 METADATA_KEY = "advbook_claims"
 
-# the five papers: chapter name -> citation (authors, title, venue, year, link). Where we hold
-# no verified identifier the link searches the title (the texts we read are the copies in
-# shared/papers); a new chapter adds its entry here.
-PAPERS = {
-    "adaptive": {"authors": "Sandesh Kamath, Amit Deshpande and K. V. Subrahmanyam",
-                 "title": "Better Generalization with Adaptive Adversarial Training",
-                 "venue": "ICML 2019 Workshop on Understanding and Improving Generalization in Deep Learning",
-                 "year": "2019"},
-    "mixture": {"authors": "Martin Dallaire and François David",
-                "title": "Mixture of techniques to improve classification accuracy and robustness with "
-                         "adversarial training",
-                "venue": "report, Université de Montréal (undated; it cites work from 2020)", "year": ""},
-    "biparo": {"authors": "Nathan Bigaud, Salomé Papereux and Matthieu Rolland (BIPARO team)",
-               "title": "Adversarial training for image classification",
-               "venue": "student team report (a course challenge, Université Paris-Dauphine)", "year": "2021"},
-    "efgsm": {"authors": "Erh-Chung Chen and Che-Rung Lee",
-              "title": "Towards Fast and Robust Adversarial Training for Image Classification",
-              "venue": "Asian Conference on Computer Vision (ACCV)", "year": "2020"},
-    "random_sign": {"authors": "Xinhan Di, Pengqian Yu and Meng Tian",
-                    "title": "Towards Adversarial Training with Moderate Performance Improvement for Neural "
-                             "Network Classification", "venue": "arXiv preprint", "year": "2018",
-                    "arxiv": "1807.00340"},
-}
+# chapter name -> citation (authors, title, venue, year, link), read from the chapters' paper files
+# (data/papers/<chapter>.json, see advbook.published); where we hold no verified identifier the
+# link searches the title. A new chapter adds its paper file.
+PAPERS = {chapter: published.citation(chapter) for chapter in published.chapters()}
 
 
 def citation(chapter: str) -> str:
@@ -108,7 +90,7 @@ def page(book: Path = BOOK) -> str:
         if chapter in PAPERS:
             lines += [f"## {PAPERS[chapter]['title']}", "", citation(chapter), ""]
         else:
-            lines += [f"## {_title(notebook)}", "", "*No citation yet: add the paper to `advbook.verdicts.PAPERS`.*", ""]
+            lines += [f"## {_title(notebook)}", "", f"*No citation yet: add the paper file `data/papers/{notebook.stem}.json`.*", ""]
         payload = chapter_claims(notebook) if notebook.exists() else None
         if payload is None:
             lines += ["*No chapter yet: its claims are not decided.*" if not notebook.exists() else

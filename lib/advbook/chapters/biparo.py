@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 
-from .. import data, masking
+from .. import data, masking, published
 from ..claims import INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fields, judge, paired_differences, row
 from ..claims import diffs as _claims_diffs
 from ..claims import mean as _claims_mean
@@ -274,6 +274,16 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
     return [row(c, j) for c, j in _claims(s, rows)]
 
 
+def paper_gap(table: str, a: str, b: str, metric: str) -> float:
+    """The paper's A - B (points) between columns `a` and `b` of its Table `table`, under `metric`."""
+    return published.gap("biparo", table, (PAPER_ROWS[metric], a), (PAPER_ROWS[metric], b))
+
+
+def effects(table: str, a: str, b: str, metrics=tuple(METRICS)) -> dict[str, float]:
+    """{metric: the paper's A - B} for each metric of the paper's Table `table`."""
+    return {m: paper_gap(table, a, b, m) for m in metrics}
+
+
 def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
     p = s["profile"]
     out = []
@@ -283,22 +293,19 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
                        for lab, kind, eff, d in pairs])
 
     trio = {"PGD-inf": "pgd-linf", "PGD-2": "pgd-l2", "FGSM": "fgsm"}
-    table1 = {("PGD-inf", "pgd-linf"): 27.46, ("PGD-2", "pgd-linf"): 27.22, ("FGSM", "pgd-linf"): 24.15,
-              ("PGD-inf", "pgd-l2"): 28.86, ("PGD-2", "pgd-l2"): 32.7, ("FGSM", "pgd-l2"): 25.4,
-              ("PGD-inf", "fgsm"): 27.96, ("PGD-2", "fgsm"): 28.41, ("FGSM", "fgsm"): 29.34,
-              ("PGD-inf", "clean"): 40.7, ("PGD-2", "clean"): 47.7, ("FGSM", "clean"): 43.2}
+    t1 = {variant: column for column, variant in PAPER_TABLES["1"].items()}  # our variant -> Table 1's column
     c1 = Claim("(C1) each training is most robust against its own attack (Table 1's diagonal)",
                "L-inf PGD 27.46 vs 27.22 / 24.15; L2 PGD 32.7 vs 28.86 / 25.4; FGSM 29.34 vs 27.96 / 28.41",
                definition="BasicNet; for each attack, the model trained with it above each of the other two "
                           "(six parts, each with the paper's own margin as its effect size)")
     out.append((c1, parts(c1, [(f"{own} vs {other} under {METRICS[m]}", "greater",
-                                table1[(own, m)] - table1[(other, m)], _diffs(rows, own, other, m))
+                                paper_gap("1", t1[own], t1[other], m), _diffs(rows, own, other, m))
                                for own, m in trio.items() for other in trio if other != own])))
     c2 = Claim("(C2) L2-PGD training gives the highest natural accuracy of the three (Table 1)",
                "47.7 vs 40.7 (L-inf PGD) and 43.2 (FGSM)",
                definition="BasicNet clean test accuracy, PGD-2 above PGD-inf and above FGSM")
-    out.append((c2, parts(c2, [("PGD-2 vs PGD-inf", "greater", 7.0, _diffs(rows, "PGD-2", "PGD-inf", "clean")),
-                               ("PGD-2 vs FGSM", "greater", 4.5, _diffs(rows, "PGD-2", "FGSM", "clean"))])))
+    out.append((c2, parts(c2, [("PGD-2 vs PGD-inf", "greater", paper_gap("1", t1["PGD-2"], t1["PGD-inf"], "clean"), _diffs(rows, "PGD-2", "PGD-inf", "clean")),
+                               ("PGD-2 vs FGSM", "greater", paper_gap("1", t1["PGD-2"], t1["FGSM"], "clean"), _diffs(rows, "PGD-2", "FGSM", "clean"))])))
     c3 = Claim("(C3) PGD training gives good robustness against all first-order adversaries (Section 2.1)",
                "L-inf PGD 27.46 (PGD-trained) vs 24.15 (FGSM-trained); drops of 11.8 to 12.7 points from 40.7",
                definition="PGD-inf above FGSM under L-inf PGD, and PGD-inf's drop from its natural accuracy "
@@ -306,7 +313,7 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
     drops = [(f"drop under {METRICS[m]}", judge(Claim(c3.text, c3.paper, "within", margin=14.0),
                                                _diffs(rows, "PGD-inf", "PGD-inf", "clean", m), p)) for m in trio.values()]
     out.append((c3, all_of([("PGD-inf vs FGSM under L-inf PGD",
-                             judge(Claim(c3.text, c3.paper, "greater", paper_effect=3.31),
+                             judge(Claim(c3.text, c3.paper, "greater", paper_effect=paper_gap("1", t1["PGD-inf"], t1["FGSM"], "pgd-linf")),
                                    _diffs(rows, "PGD-inf", "FGSM", "pgd-linf"), p)), *drops])))
 
     grid = {0.0: "natural", s["eps"]: "PGD-inf", **{e: f"PGD-inf eps_train={e:g}" for e in s["eps_train"]
@@ -349,7 +356,7 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
                "ResNet-18: L2 +10.60; natural -2.69, L-inf PGD -2.92, FGSM -2.62",
                definition="MAT-Rand minus PGD-inf, same architecture (BasicNet here; the paper's ResNet-18 in the "
                           "GPU profiles): the L2 gain decides, the costs are shown")
-    out.append((c7, parts(c7, [("L2 PGD", "greater", 10.6, _diffs(rows, "MAT-Rand", "PGD-inf", "pgd-l2"))])))
+    out.append((c7, parts(c7, [("L2 PGD", "greater", paper_gap("2", "MAT-Rand training", "PGD L-inf training", "pgd-l2"), _diffs(rows, "MAT-Rand", "PGD-inf", "pgd-l2"))])))
 
     def arch_claim(claim, a, b, effects):
         if not _by_seed(rows, a, "clean") or not _by_seed(rows, b, "clean"):
@@ -360,25 +367,25 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
                "+9.93 natural, +3.76 L-inf PGD, +5.98 L2, +7.62 FGSM",
                definition="MAT-Rand ResNet-18 minus MAT-Rand ResNet-20, each metric")
     out.append(arch_claim(c8, "ResNet-18 MAT-Rand", "ResNet-20 MAT-Rand",
-                          {"clean": 9.93, "pgd-linf": 3.76, "pgd-l2": 5.98, "fgsm": 7.62}))
+                          effects("3", "ResNet-18 (Wide Resnet18)", "ResNet-20")))
     c9 = Claim("(C9) ResNet-18 is at least as good as VGG11 on all four metrics (Table 3)",
                "+4.78, +0.04, +1.54, +4.20", definition="MAT-Rand ResNet-18 minus MAT-Rand VGG11-BN, each metric "
                                                            "(VGG11 is not deeper: we do not read it as width vs depth)")
     out.append(arch_claim(c9, "ResNet-18 MAT-Rand", "VGG11-BN MAT-Rand",
-                          {"clean": 4.78, "pgd-linf": 0.04, "pgd-l2": 1.54, "fgsm": 4.20}))
+                          effects("3", "ResNet-18 (Wide Resnet18)", "VGG11")))
     c10 = Claim("(C10) noise at prediction raises all four BasicNet metrics (Table 4)",
                 "+1.51 natural, +1.07 L-inf PGD, +0.02 L2, +0.56 FGSM",
                 definition=f"the same L-inf-PGD BasicNet with and without Gaussian noise (sigma {s['sigma']:g}) at "
                            "prediction, scored over fresh draws; attacks judged under EOT (the other threat models "
                            "are in the table above)")
     out.append((c10, mat_parts(c10, "PGD-inf + noise", "PGD-inf",
-                               {"clean": 1.51, "pgd-linf": 1.07, "pgd-l2": 0.02, "fgsm": 0.56})))
+                               effects("4", "BasicNet with noise", "BasicNet"))))
     c11 = Claim("(C11) noise at prediction lowers natural accuracy and slightly raises L-inf-PGD accuracy of the "
                 "ResNet-18 (Table 4)", "natural -1.81, L-inf PGD +0.52",
                 definition="MAT-Rand ResNet-18 with noise minus without; L-inf PGD under EOT")
     if _by_seed(rows, "ResNet-18 MAT-Rand + noise", "clean"):
         out.append((c11, mat_parts(c11, "ResNet-18 MAT-Rand + noise", "ResNet-18 MAT-Rand",
-                                   {"clean": -1.81, "pgd-linf": 0.52})))
+                                   effects("4", "ResNet-18 with noise", "ResNet-18", ("clean", "pgd-linf")))))
     else:
         out.append(_not_run(c11, "the ResNet-18 is trained in the fast and paper profiles only"))
     c12 = Claim("(C12) PNI (NoiseNet) trades natural and FGSM accuracy for PGD robustness (Table 5)",
@@ -387,7 +394,7 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
                            "profiles); attacks under EOT: a robust gain that EOT removes is not confirmed")
     pni = ("ResNet-20 PNI MAT-Rand", "ResNet-20 MAT-Rand") if _by_seed(rows, "ResNet-20 PNI MAT-Rand", "clean") \
         else ("PNI MAT-Rand", "MAT-Rand")
-    out.append((c12, mat_parts(c12, *pni, {"clean": -5.39, "pgd-linf": 1.39, "pgd-l2": 0.91, "fgsm": -4.31})))
+    out.append((c12, mat_parts(c12, *pni, effects("5", "NoiseNet20", "ResNet20"))))
     c13 = Claim("(C13) the PNI BasicNet reaches its plateau earlier and stays on it longer (Figure 3)",
                 "a figure over 100 epochs; no numbers", "less",
                 definition="the first epoch at which validation L-inf PGD accuracy reaches 90 % of its maximum, "
@@ -409,7 +416,7 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
                 definition="'mix + early stop' ResNet-18 x1.25 minus the L-inf-PGD ResNet-18; attacks under EOT")
     if _by_seed(rows, "ResNet-18 mix + early stop", "clean"):
         out.append((c14, mat_parts(c14, "ResNet-18 mix + early stop", "ResNet-18 PGD-inf",
-                                   {"clean": 0.74, "pgd-linf": 2.90, "pgd-l2": 3.54, "fgsm": 1.27})))
+                                   effects("6", "Wider Resnet18 manual mix", "Wide Resnet18"))))
     else:
         out.append(_not_run(c14, "the ResNet-18s are trained in the fast and paper profiles only"))
     c15 = Claim("(C15) robustness trades off with accuracy (Section 4)", "no numbers",
@@ -444,7 +451,6 @@ def paper_table(rows: list[dict], table: str, threat: str = "eot"):
     the page says so."""
     import pandas as pd
 
-    from .. import published
     from ..reporting import mean_spread
 
     columns = PAPER_TABLES[table]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from .. import data, masking, store
+from .. import data, masking, published, store
 from ..claims import (CONFIRMED, INCONCLUSIVE, Claim, Judgement, all_of, cell_fields, judge, paired_differences, row,
                       shown, untimed)
 from ..claims import by_seed as cells
@@ -331,7 +331,6 @@ def paper_vs_ours(s: dict, rows: list[dict], table: str):
     percent, times in seconds. Free-AT's epoch time is per pass over the data (a data epoch is m passes)."""
     import pandas as pd
 
-    from .. import published
     from ..reporting import mean_spread
 
     cells = list(PAPER_CELLS[table])
@@ -345,7 +344,7 @@ def paper_vs_ours(s: dict, rows: list[dict], table: str):
         if values:
             mean, spread = mean_spread(values)
             ours.append({"row": row_, "column": column, "mean": mean, "std": spread, "n": len(values)})
-    frame = published.side_by_side(published.compare("efgsm-chen-lee", table, pd.DataFrame(
+    frame = published.side_by_side(published.compare("efgsm", table, pd.DataFrame(
         ours, columns=["row", "column", "mean", "std", "n"])))
     frame = frame[[name.startswith("MNIST") for name in frame.index]]
     return frame[[c for c in frame.columns if not all(cell.startswith("nan") for cell in frame[c])]]  # CIFAR-only
@@ -399,6 +398,20 @@ def reconstruction_figure(s: dict, records: list[dict]):
 # Claims
 # ---------------------------------------------------------------------------------------------
 
+def _cell(table: str, row: str, column: str) -> float:
+    return published.cell("efgsm", table, row, column)
+
+
+def _t1_gap(baseline: str) -> float:
+    """Table 1, MNIST: the paper's PGD-ADP of Ours minus `baseline`'s."""
+    return published.gap("efgsm", "1", ("MNIST / Ours", "PGD-ADP"), (f"MNIST / {baseline}", "PGD-ADP"))
+
+
+def _t2_gap(row: str, other_lambda: str) -> float:
+    """Table 2, MNIST: the paper's lambda = 0.1 minus lambda = `other_lambda` in `row`."""
+    return published.gap("efgsm", "2", (f"MNIST / {row}", "lambda=0.1"), (f"MNIST / {row}", f"lambda={other_lambda}"))
+
+
 # eFGSM's own catastrophic-overfitting signature (C11): the per-epoch PGD validation falls from its
 # best by more than CO_DROP points, or the final FGSM - PGD-ADP gap exceeds PGD-AT's by more than CO_GAP
 CO_DROP, CO_GAP = 10.0, 10.0
@@ -422,7 +435,8 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
 
     out = []
     c1 = Claim("C1 (Table 1) Ours trains 4-5x faster than AdvFree", "5.34x on MNIST (268 s vs 1,430 s)", "greater",
-               paper_effect=1.34, unit="(ratio - 4)",
+               paper_effect=round(_cell("1", "MNIST / AdvFree", "T_train [s]") / _cell("1", "MNIST / Ours", "T_train [s]") - 4, 2),
+               unit="(ratio - 4)",
                definition="AdvFree's total training seconds / ours, minus 4, per seed, each at the paper's recipe "
                           "(its epochs; Free-AT's m and step); the seconds per pass over the data are shown beside")
     free, ours = by_seed("free", "pass_seconds"), by_seed("combined", "pass_seconds")
@@ -441,11 +455,11 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
         out.append(row(c1, all_of([("total", total), ("per pass", per_pass)])))
 
     c2 = Claim("C2 (Table 1, MNIST) Ours is more robust than AdvFree and Madry, less than TRADES",
-               "PGD-ADP 92.37 vs 87.62 / 88.45 / 95.41", "greater", paper_effect=3.92,
+               "PGD-ADP 92.37 vs 87.62 / 88.45 / 95.41", "greater", paper_effect=_t1_gap("Madry’s"),
                definition="PGD-ADP (APGD-CE) accuracy, ours - each baseline, same classifier and passes; PGD-AT and "
                           f"TRADES at {s['pgd_steps']} / {s['trades_steps']} steps (the paper's: 40)")
-    less = Claim(c2.text, c2.paper, "less", paper_effect=-3.04)
-    out.append(row(c2, all_of([("vs AdvFree", judge(Claim(c2.text, "", "greater", 4.75), diffs("combined", "pgd-adp", "free"), profile)),
+    less = Claim(c2.text, c2.paper, "less", paper_effect=_t1_gap("TRADES"))
+    out.append(row(c2, all_of([("vs AdvFree", judge(Claim(c2.text, "", "greater", _t1_gap("AdvFree")), diffs("combined", "pgd-adp", "free"), profile)),
                                ("vs Madry", judge(c2, diffs("combined", "pgd-adp", "pgd"), profile)),
                                ("vs TRADES", judge(less, diffs("combined", "pgd-adp", "trades"), profile))])))
     out.append(not_run(Claim("C3 (Table 1, CIFAR-10) Ours beats Madry and AdvFree, trails TRADES, with the best "
@@ -459,16 +473,16 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
     grid = {float(r["key"].split("@")[1]) for r in rows if r["key"].startswith("combined@")}
     if {1.0, 0.001} <= grid:
         out.append(row(c4, all_of([
-            ("PGD-ADP, 0.1 - 1.0", judge(Claim(c4.text, "", "greater", 1.13), diffs("combined", "pgd-adp", "combined@1"),
+            ("PGD-ADP, 0.1 - 1.0", judge(Claim(c4.text, "", "greater", _t2_gap("PGD-ADP", "1.0")), diffs("combined", "pgd-adp", "combined@1"),
                                         profile)),
-            ("PGD-ADP, 0.1 - 0.001", judge(Claim(c4.text, "", "greater", 66.29),
+            ("PGD-ADP, 0.1 - 0.001", judge(Claim(c4.text, "", "greater", _t2_gap("PGD-ADP", "0.001")),
                                            diffs("combined", "pgd-adp", "combined@0.001"), profile)),
-            ("natural, 0.1 - 0.001", judge(Claim(c4.text, "", "greater", 45.83),
+            ("natural, 0.1 - 0.001", judge(Claim(c4.text, "", "greater", _t2_gap("Natural", "0.001")),
                                            diffs("combined", "clean", "combined@0.001"), profile))])))
     else:
         out.append(not_run(c4, "the lambda grid of this profile lacks 1.0 or 0.001"))
     c5 = Claim("C5 (Tables 2-3) label smoothing raises robust accuracy", "MNIST lambda = 0.1: PGD-ADP 92.37 vs 90.63",
-               "greater", paper_effect=1.74,
+               "greater", paper_effect=round(_cell("2", "MNIST / PGD-ADP", "lambda=0.1") - _cell("3", "MNIST / PGD-ADP", "lambda=0.1"), 2),
                definition="ours - ours without label smoothing, PGD-ADP; and again under APGD-DLR, which no logit "
                           "scaling can fool")
     out.append(row(c5, all_of([("PGD-ADP", judge(c5, diffs("combined", "pgd-adp", "combined-nols"), profile)),
@@ -477,7 +491,8 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
                 definition="REC's PGD-ADP accuracy within 2 points of 0")
     out.append(row(c6a, judge(c6a, against(0.0, "rec", "pgd-adp"), profile)))
     c6b = Claim("C6b (Table 4) the re-constructor adds robustness to eFGSM training",
-                "Combined 92.37 vs AdvTrain 90.05 (PGD-ADP)", "greater", paper_effect=2.32,
+                "Combined 92.37 vs AdvTrain 90.05 (PGD-ADP)", "greater",
+                paper_effect=published.gap("efgsm", "4", ("MNIST / PGD-ADP", "Combined"), ("MNIST / PGD-ADP", "AdvTrain")),
                 definition="Combined - AdvTrain, PGD-ADP")
     out.append(row(c6b, judge(c6b, diffs("combined", "pgd-adp", "advtrain"), profile)))
     out.append(not_run(Claim("C7 (Section 3.2) the Delta estimate detects catastrophic overfitting without PGD; "

@@ -8,7 +8,7 @@ from ..claims import Claim, all_of, by_seed, cell_fields, judge, paired_differen
 from ..reporting import mean_spread
 from . import Chapter, Parameter, fast_path
 
-PAPER = "mixture-advprop-als-sat"
+PAPER = "mixture"
 # configuration -> (adversarial examples, AdvProp, ALS, SAT). ALS alone trains on clean inputs
 # only: its row in the paper's Table 1 sits with Traditional, not with the adversarial rows.
 TECHNIQUES = {
