@@ -164,7 +164,7 @@ def test_a_chapter_without_a_papers_entry_is_still_listed(tmp_path):
     nb.cells.insert(0, nbformat.v4.new_markdown_cell("# A new paper's chapter\n\ntext"))
     nbformat.write(nb, tmp_path / "newpaper.ipynb")
     page = verdicts.page(tmp_path)
-    assert "## A new paper's chapter" in page and "(1) new claim" in page and "add the paper to" in page
+    assert "## A new paper's chapter" in page and "(1) new claim" in page and "add the paper file" in page
 
 
 def test_only_chapters_in_the_table_of_contents_are_linked(tmp_path):
