@@ -64,6 +64,30 @@ def test_adding_an_attack_evaluates_the_stored_model_without_retraining(monkeypa
     assert set(record["metrics"]) == {"clean", "fgsm", "pgd"}
 
 
+def test_a_model_trained_again_is_evaluated_again_never_mixed_with_the_old_weights(monkeypatch):
+    """Weights are not committed: a stored model whose weights are absent is trained again for a new
+    attack, and then every evaluation of the config is of the new weights (an old evaluation names the
+    model it scored and no longer counts). Catches an old evaluation kept beside new weights."""
+    experiments.get_or_compute(config(), progress=False)
+    mkey = store.model_key(config())
+    store.weights_path(mkey).unlink()
+    evaluations = []
+    evaluate_spec = experiments.evaluate_spec
+    monkeypatch.setattr(experiments, "evaluate_spec", lambda *a, **k: evaluations.append(a[2]["name"])
+                        or evaluate_spec(*a, **k))
+    more = config(evaluate=config()["evaluate"] + [{"name": "pgd", "attack": "pgd", "eps": 0.1, "alpha": 0.05,
+                                                    "steps": 3}])
+    record = experiments.get_or_compute(more)
+    assert sorted(evaluations) == ["clean", "fgsm", "pgd"]
+    created = store.load_model(mkey)["created"]
+    assert {e["model_created"] for e in record["evaluations"].values()} == {created}
+    # an evaluation of other weights is missing, not a result
+    stale = dict(store.load_eval(mkey, config()["evaluate"][0], store.test_selection(config())), model_created="0")
+    store.write(stale, store.eval_path(mkey, config()["evaluate"][0], store.test_selection(config())))
+    with pytest.raises(experiments.NotComputed):
+        experiments.get_or_compute(config(), compute=False)
+
+
 def test_a_sweep_is_grouped_back_into_one_metric():
     specs = [{"name": "clean", "attack": "clean"}] + \
         [{"name": f"eps_sweep:{e}", "attack": "fgsm", "eps": e} for e in (0.0, 0.2)]

@@ -119,6 +119,17 @@ def model_lock(mkey: str):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _evaluations(mkey: str, specs: list[dict], test, model_record: dict | None) -> dict:
+    """The stored evaluation of each spec, None where missing or made of other weights than the
+    stored model's (a model trained again since: the evaluation names the model it scored)."""
+    evals = {s["name"]: store.load_eval(mkey, s, test) for s in specs}
+    for name, record in evals.items():
+        if record is not None and (model_record is None or
+                                   record.get("model_created", model_record["created"]) != model_record["created"]):
+            evals[name] = None
+    return evals
+
+
 def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=None, label: str = "") -> dict:
     """The record of `config`: its trained model and every evaluation it lists, computing (and
     storing) only what is missing. Returns one record with the model's provenance, its history,
@@ -132,7 +143,7 @@ def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=
         raise ValueError(f"attack spec names repeat in {config.get('chapter')}: {names}")
     mkey, test = store.model_key(config), store.test_selection(config)
     model_record = store.load_model(mkey)
-    evals = {s["name"]: store.load_eval(mkey, s, test) for s in specs}
+    evals = _evaluations(mkey, specs, test, model_record)
     missing = [s for s in specs if evals[s["name"]] is None]
     if model_record is None or missing:
         if not compute:
@@ -140,7 +151,7 @@ def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=
                               f"stored; run `advbook compute {config.get('chapter')} --profile {config.get('profile')}`")
         with model_lock(mkey):  # another process may have computed them meanwhile: look again
             model_record = store.load_model(mkey)
-            evals = {s["name"]: store.load_eval(mkey, s, test) for s in specs}
+            evals = _evaluations(mkey, specs, test, model_record)
             missing = [s for s in specs if evals[s["name"]] is None]
             if model_record is None or missing:
                 model_record = _compute(config, mkey, test, model_record, evals, missing, device, progress, label)
@@ -160,11 +171,15 @@ def _compute(config, mkey, test, model_record, evals, missing, device, progress,
     if model is None:
         say(f"{what}: training model {mkey} ({config['train']['epochs']} epochs on {dataset.display_name})")
         model, model_record = train_model(config, dataset, device=device, progress=progress, label=what)
+        # new weights: every evaluation this config lists is of the new model, so all are computed
+        # again (a retraining elsewhere need not reproduce the old weights bit for bit)
+        missing = list(config["evaluate"])
     model.to(device).eval()
     say(f"{what}: {len(missing)} evaluations of model {mkey}")
     for spec in missing:
         result = evaluate_spec(model, dataset, spec, device=device)
-        evals[spec["name"]] = {"model": mkey, "spec": spec, "test": test, "result": result, "created": _now(),
+        evals[spec["name"]] = {"model": mkey, "model_created": model_record["created"], "spec": spec, "test": test,
+                               "result": result, "created": _now(),
                                "code": store.code_hash("eval"), "code_files": store.code_manifest("eval"),
                                **store.environment(device, "eval")}
         store.write(evals[spec["name"]], store.eval_path(mkey, spec, test))
