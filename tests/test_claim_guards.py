@@ -129,3 +129,10 @@ def test_random_sign_c4_is_inconclusive_when_timed_on_a_shared_machine():
     assert c4(random_sign._claims_on(s, rows(idle))).verdict == CONFIRMED
     shared = c4(random_sign._claims_on(s, rows({**idle, "load": 2.5})))
     assert shared.verdict == INCONCLUSIVE and "oversubscribed" in shared.reason
+
+
+def test_a_declined_comparison_is_inconclusive_with_the_reason():
+    rows = _rows([0.5, 0.6, 0.7], [0.4, 0.5, 0.6], b_images="test subset 500 (seed 0), first 200, attack seed 0")
+    declined = claims.diffs(rows, "A", "B", "pgd", decline=True)
+    j = claims.judge(Claim("A above B", "", "greater", paper_effect=1.0), declined)
+    assert j.verdict == INCONCLUSIVE and j.reason.startswith("not compared:") and "first 200" in j.reason

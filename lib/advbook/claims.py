@@ -106,10 +106,7 @@ def images_of(record: dict) -> dict[str, str]:
         test = evaluation.get("test") or {}
         selection = f"test subset {test['test']} (seed {test.get('seed', 0)})" if test.get("test") else "test split"
         spec = evaluation["spec"]
-        identity = f"{selection}, first {evaluation['result']['n']}, attack seed {spec.get('seed', 0)}"
-        if spec.get("draws", 1) > 1:
-            identity += f", {spec['draws']} noise draws"
-        out[name] = identity
+        out[name] = identity = f"{selection}, first {evaluation['result']['n']}, attack seed {spec.get('seed', 0)}"
         if ":" in name:
             group, value = name.split(":", 1)
             out[f"{group} {value}"] = identity
@@ -262,6 +259,15 @@ class Paired(list):
         return list(dict.fromkeys(out))  # a model compared with itself is named once
 
 
+class Declined(Paired):
+    """A comparison the guards refused (two cells measured on different images), carried to the
+    verdict so that the claim part says why it was not judged."""
+
+    def __init__(self, reason: str):
+        super().__init__([])
+        self.reason = reason
+
+
 def paired_differences(a: dict, b: dict, scale: float = 100.0) -> Paired:
     """A_i - B_i for the seeds present in both ({seed: value} each), times `scale`
     (accuracies in [0, 1] become percentage points). Two cells measured on different images or
@@ -295,6 +301,8 @@ def shown(diffs: list[float], why: str) -> Judgement:
 def judge(claim: Claim, diffs: list[float], profile: str = "cpu") -> Judgement:
     """The book's verdict for `claim` from the paired per-seed differences A_i - B_i, after the
     guards (see the module's docstring)."""
+    if isinstance(diffs, Declined):
+        return Judgement(INCONCLUSIVE, reason=f"not compared: {diffs.reason}")
     judgement = _rule(claim, diffs, profile)
     if judgement.verdict == INCONCLUSIVE or not isinstance(diffs, Paired):
         return judgement
@@ -397,8 +405,16 @@ def row(claim: Claim, judgement: Judgement, **extra) -> dict:
 
 
 def diffs(rows: list[dict], a, b, metric: str, metric_b: str | None = None, *, key: str = "variant",
-          scale: float = 100.0, **common) -> Paired:
+          scale: float = 100.0, decline: bool = False, **common) -> Paired:
     """Paired differences of `metric` between the rows whose `key` is `a` and those whose `key`
-    is `b` (B under `metric_b` if given), both also matching `common`: the guards apply."""
-    return paired_differences(by_seed(rows, metric, **common, **{key: a}),
-                              by_seed(rows, metric_b or metric, **common, **{key: b}), scale)
+    is `b` (B under `metric_b` if given), both also matching `common`: the guards apply. Cells on
+    different images raise `MismatchedImages`; with `decline` (for records computed before a
+    chapter measured both sides alike) the comparison is returned `Declined`, and its verdict is
+    inconclusive with the reason."""
+    try:
+        return paired_differences(by_seed(rows, metric, **common, **{key: a}),
+                                  by_seed(rows, metric_b or metric, **common, **{key: b}), scale)
+    except MismatchedImages as exc:
+        if not decline:
+            raise
+        return Declined(str(exc))
