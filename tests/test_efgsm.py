@@ -230,12 +230,17 @@ def test_transfer_crafts_on_the_source_and_never_queries_the_target(digits):
             raise AssertionError("the target was queried while crafting")
 
     x, y = digits.x_test[:20].float() / 255, digits.y_test[:20]
+    spec = {"name": "t", "attack": "transfer", "source": key, "eps": 0.2, "alpha": 0.05, "steps": 5}
     torch.manual_seed(0)
-    ours = transfer(Untouchable(), x, y, source=key, eps=0.2, alpha=0.05, steps=5)
+    loaded = experiments.resolved(spec)["source"]  # the runner resolves the key; loading draws nothing
+    ours = transfer(Untouchable(), x, y, source=loaded, eps=0.2, alpha=0.05, steps=5)
     torch.manual_seed(0)
     assert torch.equal(ours, pgd(source, x, y, 0.2, 0.05, 5))
-    with pytest.raises(ValueError):
-        transfer(Untouchable(), x, y, source="0" * 16, eps=0.2, alpha=0.05, steps=5)
+    assert experiments.load_trained(key) is loaded  # rebuilt once per process
+    with pytest.raises(ValueError, match="not in the results store"):
+        experiments.resolved({**spec, "source": "0" * 16})
+    with pytest.raises(TypeError, match="load_trained"):
+        transfer(Untouchable(), x, y, source=key, eps=0.2, alpha=0.05, steps=5)
 
 
 def test_published_numbers_match_the_paper_text():

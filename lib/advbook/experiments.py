@@ -15,6 +15,7 @@ chapter's experiments without a notebook (on a GPU machine), and the notebook th
 from __future__ import annotations
 
 import fcntl
+import functools
 import sys
 import time
 from contextlib import contextmanager
@@ -51,6 +52,29 @@ def build_model(config: dict, dataset: data.Dataset) -> torch.nn.Module:
                         image_size=dataset.image_size, **spec)
 
 
+@functools.lru_cache(maxsize=8)
+def load_trained(mkey: str) -> torch.nn.Module:
+    """The stored model `mkey`, rebuilt from its record on its own data split (so that its
+    normalization matches) with its stored weights, in eval mode, once per process: the only
+    place a stored model is rebuilt. Building draws initial weights, so it runs under a forked
+    random state and leaves the caller's stream as it was."""
+    record = store.load_model(mkey)
+    if record is None:
+        raise ValueError(f"model {mkey} is not in the results store")
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(record["config"], prepare_data(record["config"]))
+    if not store.load_weights(model, mkey):
+        raise ValueError(f"model {mkey} has a record but no weights here")
+    return model.eval()
+
+
+def resolved(spec: dict) -> dict:
+    """`spec` with a store key it names as an attack's source model replaced by that model."""
+    if spec.get("attack") == "transfer" and isinstance(spec.get("source"), str):
+        return {**spec, "source": load_trained(spec["source"])}
+    return spec
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -84,6 +108,7 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None, l
     history = fit(model, dataset, train_cfg, checkpoint=checkpoint, device=device, progress=progress,
                   before_epoch=progress_hook(train_cfg, label))
     store.save_weights(model, mkey)
+    load_trained.cache_clear()  # new weights under this key
     record = {
         "key": mkey, "config": store.model_config(config),
         "first_computed_for": {"chapter": config.get("chapter"), "profile": config.get("profile")},
@@ -177,7 +202,7 @@ def _compute(config, mkey, test, model_record, evals, missing, device, progress,
     model.to(device).eval()
     say(f"{what}: {len(missing)} evaluations of model {mkey}")
     for spec in missing:
-        result = evaluate_spec(model, dataset, spec, device=device)
+        result = evaluate_spec(model, dataset, resolved(spec), device=device)
         evals[spec["name"]] = {"model": mkey, "model_created": model_record["created"], "spec": spec, "test": test,
                                "result": result, "created": _now(),
                                "code": store.code_hash("eval"), "code_files": store.code_manifest("eval"),

@@ -364,11 +364,10 @@ def reconstruction_figure(s: dict, records: list[dict]):
     record = next((r for r in records if r["config"].get("variant") == "combined"), None)
     if record is None:
         return None
-    dataset = experiments.prepare_data(record["config"])
-    model = experiments.build_model(record["config"], dataset)
-    if not store.load_weights(model, record["key"]):
+    if not store.weights_path(record["key"]).exists():
         return None
-    model.eval()
+    model = experiments.load_trained(record["key"])
+    dataset = experiments.prepare_data(record["config"])
     reconstructor = reconstructor_of(model)
     x, y = to_float(dataset.x_test[:6]), dataset.y_test[:6]
     torch.manual_seed(0)
