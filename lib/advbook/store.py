@@ -36,6 +36,8 @@ DEPENDS = {
     "eval": ("device.py", "models", "attacks", "evaluate.py"),
 }
 MODEL_FIELDS = ("dataset", "subset", "validation", "model", "train")
+# files that only import and register (a new model, attack or defense is added there): not hashed
+REGISTRIES = ("__init__.py", "registry.py")
 
 
 class CorruptRecord(RuntimeError):
@@ -180,7 +182,7 @@ def code_manifest(kind: str) -> dict[str, str]:
     for name in DEPENDS[kind]:
         target = LIBRARY / name
         for f in sorted(target.rglob("*.py")) if target.is_dir() else [target]:
-            if target.is_dir() and f.name == "__init__.py":
+            if target.is_dir() and f.name in REGISTRIES:
                 continue
             manifest[str(f.relative_to(LIBRARY))] = hashlib.sha256(f.read_bytes()).hexdigest()[:16]
     return manifest

@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 from torch import nn
 
 from .layers import DualBatchNorm2d, Normalize, SmoothGradReLU, replace_relu
+from .registry import ARCHITECTURES
 
 
 def build(name: str, num_classes: int = 10, in_channels: int = 3, *, mean: Sequence[float] | None = None,
@@ -24,7 +25,6 @@ def build(name: str, num_classes: int = 10, in_channels: int = 3, *, mean: Seque
         raise ValueError(f"activation must be 'relu' or 'sat', got {activation!r}")
     if advprop:
         norm_layer = DualBatchNorm2d
-    from . import ARCHITECTURES  # the registry, in __init__.py (imported here: __init__ imports this file)
     if name not in ARCHITECTURES:
         raise ValueError(f"unknown model '{name}'; known: {', '.join(sorted(ARCHITECTURES))}")
     mean = tuple(mean) if mean is not None else (0.0,) * in_channels
