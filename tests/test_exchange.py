@@ -1,4 +1,5 @@
-"""`advbook export` / `advbook import`: records from another machine, checked on the way in."""
+"""`advbook export` / `advbook import`: records from another machine, checked on the way in;
+and the notebook kernel's transport."""
 import dataclasses
 import io
 import json
@@ -121,6 +122,18 @@ def test_export_by_chapter_packs_that_chapters_records(computed, tmp_path, monke
     store.write(record, results / "models" / f"{mkey}.json")
     files, selection = exchange.select(results, bench, since=None, chapters=["primer"], profile="smoke")
     assert list(files) == [f"models/{mkey}.json"] and "primer (smoke profile)" in selection
+
+
+def test_export_refuses_a_record_failing_its_schema(computed, tmp_path):
+    results, bench = computed
+    path = results / "models" / f"{store.model_key(CONFIG)}.json"
+    record = json.loads(path.read_text())
+    del record["history"]
+    store.write(record, path)
+    with pytest.raises(exchange.Refused) as caught:
+        archive_of(computed, tmp_path)
+    assert caught.value.lines == [f"{path}: field 'history' is missing"]
+    assert not (tmp_path / "run.tar.gz").exists()
 
 
 # ----------------------------------------------------------------------------------------
@@ -339,13 +352,15 @@ def test_plain_bench_records_are_checked_and_go_to_the_bench_folder(tmp_path):
     assert report.written == ["bench/time-to-robustness-x.json"] and (bench / good.name).read_bytes() == good.read_bytes()
 
 
-def test_export_refuses_a_record_failing_its_schema(computed, tmp_path):
-    results, bench = computed
-    path = results / "models" / f"{store.model_key(CONFIG)}.json"
-    record = json.loads(path.read_text())
-    del record["history"]
-    store.write(record, path)
-    with pytest.raises(exchange.Refused) as caught:
-        archive_of(computed, tmp_path)
-    assert caught.value.lines == [f"{path}: field 'history' is missing"]
-    assert not (tmp_path / "run.tar.gz").exists()
+# ----------------------------------------------------------------------------------------
+# the notebook kernel
+# ----------------------------------------------------------------------------------------
+
+def test_the_notebook_kernel_runs_without_the_unencrypted_tcp_warning(tmp_path, monkeypatch, capfd):
+    from advbook import cli
+
+    (tmp_path / "tiny.py").write_text("# %%\nprint('ran')\n")
+    monkeypatch.setattr(cli, "NOTEBOOKS", tmp_path)
+    cli.execute_notebook("tiny", {}, tmp_path / "out" / "tiny.ipynb")
+    assert "ran" in (tmp_path / "out" / "tiny.ipynb").read_text()
+    assert "without encryption" not in capfd.readouterr().err

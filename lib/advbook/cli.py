@@ -19,8 +19,10 @@ import itertools
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import chapters
@@ -187,8 +189,10 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
         jupytext.write(jupytext.read(source), unexecuted)
         executed = Path(tmp) / f"{chapter_name}.executed.ipynb"
         try:
-            papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters, kernel_name="python3",
-                                       cwd=str(NOTEBOOKS), progress_bar=False)
+            with _local_kernel() as kernel_config:
+                papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters,
+                                           kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
+                                           config=kernel_config)
         except papermill.PapermillExecutionError as exc:
             failed = output.with_name(f"{output.stem}.failed.ipynb")
             if executed.exists():
@@ -199,6 +203,21 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
         _show_one_parameters_cell(executed)
         _drop_progress_lines(executed)
         os.replace(executed, output)
+
+
+@contextmanager
+def _local_kernel():
+    """The notebook kernel's traitlets config: it talks to papermill over IPC sockets in a
+    private temporary folder (mode 0700), not over TCP on localhost, which any local user
+    could reach and which made ipykernel warn on every run that it is unencrypted. The folder
+    is under the system's temporary root: a socket path must stay under about 100 characters."""
+    from traitlets.config import Config
+
+    folder = tempfile.mkdtemp(prefix="advbook-kernel-")
+    try:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _show_one_parameters_cell(notebook: Path) -> None:
