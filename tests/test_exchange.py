@@ -364,3 +364,47 @@ def test_the_notebook_kernel_runs_without_the_unencrypted_tcp_warning(tmp_path, 
     cli.execute_notebook("tiny", {}, tmp_path / "out" / "tiny.ipynb")
     assert "ran" in (tmp_path / "out" / "tiny.ipynb").read_text()
     assert "without encryption" not in capfd.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------
+# the GPU records on the Performance page
+# ----------------------------------------------------------------------------------------
+
+def test_the_performance_page_reads_each_gpu_target_met_or_missed():
+    from advbook.chapters import performance
+
+    def bench(seconds, speedup):
+        return {"kind": "bench", "file": "b.json", "device": "NVIDIA H200", "commit": "abc", "quick": False,
+                "rows": [{"model": "preact-resnet18", "method": "pgd10", "epoch_seconds_50k": seconds,
+                          "speedup": speedup}]}
+
+    def ttr(clean, robust, wall, train):
+        return {"kind": "time-to-robustness", "file": "t.json", "device": "NVIDIA H200", "commit": "abc",
+                "quick": False, "train": {"epochs": 15, "batch_size": 128}, "clean_acc": clean,
+                "robust_acc": robust, "wall_seconds": wall, "train_seconds": train,
+                "eval": {"attack": "PGD-50, 10 restarts", "n": 10_000}}
+
+    def verdicts(lines):
+        return [word for line in lines for word in ("met", "missed") for _ in range(line.count(f"**{word}**"))]
+
+    assert verdicts(performance.gpu_bench_lines(bench(3.9, 3.1))) == ["met", "met"]
+    assert verdicts(performance.gpu_bench_lines(bench(4.1, 2.9))) == ["missed", "missed"]
+    assert sorted(verdicts(performance.gpu_ttr_lines(ttr(0.83, 0.47, 89, 60)))) == ["met"] * 4
+    assert verdicts(performance.gpu_ttr_lines(ttr(0.81, 0.47, 91, 60))).count("missed") == 3  # clean, wall, eval
+    lines = performance.gpu_target_lines([bench(3.9, 3.1)], [ttr(0.83, 0.47, 89, 60)])
+    assert len(lines) == 4 and all("NVIDIA H200, commit abc" in line for line in lines)
+    # the page reads the imported H200 records, beside the CPU ones
+    stored = performance.records("bench") + performance.records("time-to-robustness")
+    assert {r["file"] for r in stored if performance.on_gpu(r)} == {"bench-cuda.json", "time-to-robustness-cuda.json"}
+    assert any(r["device"].startswith("CPU") for r in stored)
+
+
+def test_a_bench_record_failing_its_schema_stops_the_page_naming_the_field(tmp_path, monkeypatch):
+    from advbook.chapters import performance
+
+    record = json.loads((paths.BENCH / "bench-cuda.json").read_text())
+    record["rows"][0]["epoch_seconds_50k"] = "fast"
+    (tmp_path / "bench-x.json").write_text(json.dumps(record))
+    monkeypatch.setattr(performance, "BENCH_DIR", tmp_path)
+    with pytest.raises(store.CorruptRecord, match=r"bench-x.json .*field 'rows\[0\].epoch_seconds_50k' is 'fast'"):
+        performance.records("bench")
