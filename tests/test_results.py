@@ -1,5 +1,6 @@
 """The results store, the claims rule, published numbers and provenance."""
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -223,3 +224,37 @@ def test_provenance_of_a_smoke_run_says_so():
     assert "smoke run" not in reporting.provenance([record], {"profile": "fast"})
     changed = reporting.provenance([record], {"profile": "fast", "eps": 0.05}, {"eps": 8 / 255})
     assert "Changed from the profile's defaults:** `eps` = 0.05" in changed
+
+
+def test_every_committed_record_passes_its_schema_at_the_path_its_content_gives():
+    from advbook import exchange, paths
+
+    root = paths.PROJECT_ROOT / "data" / "results"
+    checked = 0
+    for kind, pattern in (("model", "models/*.json"), ("eval", "evals/*/*.json")):
+        for path in sorted(root.glob(pattern)):
+            record = store.read(path, kind)  # CorruptRecord, naming the file and field, if not
+            assert exchange.expected_path(record, kind) == path.relative_to(root).as_posix()
+            checked += 1
+    for path in sorted(paths.BENCH.glob("*.json")):
+        store.read(path, "bench")
+        checked += 1
+    assert checked > 3000
+
+
+def test_a_record_failing_its_schema_is_named_with_the_field_when_read():
+    experiments.get_or_compute(config(), progress=False)
+    mkey, test = store.model_key(config()), store.test_selection(config())
+    path = store.eval_path(mkey, config()["evaluate"][1], test)
+    good = store.read(path)
+    path.write_text("{}")  # an empty record in place of an evaluation
+    with pytest.raises(store.CorruptRecord, match=rf"^{re.escape(str(path))} .*field 'model' is missing"):
+        experiments.get_or_compute(config(), compute=False)
+    store.write({**good, "result": {**good["result"], "accuracy": 1.5}}, path)
+    with pytest.raises(store.CorruptRecord, match=r"field 'result.accuracy' is 1.5, expected a fraction"):
+        experiments.get_or_compute(config(), compute=False)
+    store.write(good, path)
+    model = store.read(store.model_path(mkey))
+    store.write({k: v for k, v in model.items() if k != "history"}, store.model_path(mkey))
+    with pytest.raises(store.CorruptRecord, match=rf"{re.escape(str(store.model_path(mkey)))} .*field 'history'"):
+        experiments.get_or_compute(config(), compute=False)

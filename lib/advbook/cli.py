@@ -5,6 +5,8 @@
     advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P] [--engine ray [--address A]]
     advbook compute CHAPTER [--profile P] [-p NAME VALUE ...] [--engine ray [--address A]]
     advbook verdicts    (book/verdicts.md, every chapter's claims, from the executed notebooks)
+    advbook export --output ARCHIVE [--since COMMIT | --all] [--chapter NAME --profile P] [--weights]
+    advbook import ARCHIVE_OR_RECORD [...]     (see advbook.exchange)
 
 Parameters are validated before anything runs; a chapter's executed notebook is replaced
 only when its new run succeeds.
@@ -17,8 +19,10 @@ import itertools
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import chapters
@@ -68,6 +72,29 @@ def _parser() -> argparse.ArgumentParser:
 
     from .bench import add_arguments as bench_arguments
     bench_arguments(sub.add_parser("bench", help="training throughput against a reference loop"))
+
+    export = sub.add_parser("export", help="pack the records a run wrote into one tar.gz, to import elsewhere",
+                            description="Pack records (model, evaluation and bench records; weights with --weights) "
+                            "with a manifest into one tar.gz. Default: the records git does not hold with the "
+                            "same content at HEAD, i.e. the ones computed here since the last commit.")
+    export.add_argument("--output", "-o", type=Path, required=True, help="the archive to write (.tar.gz)")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--since", metavar="COMMIT", help="only records not in COMMIT with the same content "
+                       "(default HEAD, unless --chapter is given)")
+    which.add_argument("--all", action="store_true", help="every record of the store and data/bench/")
+    export.add_argument("--chapter", action="append", default=[], help="only the records of this chapter's "
+                        "experiments (repeatable; performance: the bench records)")
+    export.add_argument("--profile", default="smoke", choices=PROFILES, help="the profile of --chapter's experiments")
+    export.add_argument("--weights", action="store_true", help="also the selected models' weights (.pt; "
+                        "about 45 MB a PreAct ResNet-18)")
+    imp = sub.add_parser("import", help="check records from an export (or plain record files) and merge them "
+                         "into the store, all or nothing",
+                         description="Check every record (manifest, paths, schema, commit) and merge into the "
+                         "store all or nothing: new records are written, identical ones skipped, conflicting "
+                         "ones kept apart under conflicts/; records of other library code are imported and "
+                         "reported stale. A plain JSON record goes to the path its content gives.")
+    imp.add_argument("sources", nargs="+", type=Path, metavar="ARCHIVE_OR_RECORD",
+                     help="a tar.gz written by `advbook export`, or a record file (.json)")
     return parser
 
 
@@ -162,8 +189,10 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
         jupytext.write(jupytext.read(source), unexecuted)
         executed = Path(tmp) / f"{chapter_name}.executed.ipynb"
         try:
-            papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters, kernel_name="python3",
-                                       cwd=str(NOTEBOOKS), progress_bar=False)
+            with _local_kernel() as kernel_config:
+                papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters,
+                                           kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
+                                           config=kernel_config)
         except papermill.PapermillExecutionError as exc:
             failed = output.with_name(f"{output.stem}.failed.ipynb")
             if executed.exists():
@@ -174,6 +203,21 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
         _show_one_parameters_cell(executed)
         _drop_progress_lines(executed)
         os.replace(executed, output)
+
+
+@contextmanager
+def _local_kernel():
+    """The notebook kernel's traitlets config: it talks to papermill over IPC sockets in a
+    private temporary folder (mode 0700), not over TCP on localhost, which any local user
+    could reach and which made ipykernel warn on every run that it is unencrypted. The folder
+    is under the system's temporary root: a socket path must stay under about 100 characters."""
+    from traitlets.config import Config
+
+    folder = tempfile.mkdtemp(prefix="advbook-kernel-")
+    try:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _show_one_parameters_cell(notebook: Path) -> None:
@@ -381,7 +425,52 @@ def cmd_verdicts(args) -> int:
     return 0
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep, "verdicts": cmd_verdicts}
+def cmd_export(args) -> int:
+    from . import exchange
+    from .paths import BENCH, results_root
+
+    if args.all and args.chapter:
+        raise ParameterError("--all and --chapter select differently; give one")
+    since = args.since if args.since is not None else None if args.all or args.chapter else "HEAD"
+    try:
+        files, selection = exchange.select(results_root(), BENCH, since=since, chapters=args.chapter,
+                                           profile=args.profile, weights=args.weights)
+        manifest = exchange.export(args.output, files, selection)
+    except exchange.Refused as exc:
+        return _refused("nothing exported", exc)
+    counts = {}
+    for f in manifest["files"]:
+        kind = exchange._kind(f["path"])
+        counts[kind] = counts.get(kind, 0) + 1
+    print(f"wrote {args.output}: {len(manifest['files'])} files ("
+          + ", ".join(f"{n} {kind}" for kind, n in counts.items())
+          + f"), {args.output.stat().st_size / 1e6:.2f} MB; selection: {selection}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from . import exchange
+
+    try:
+        report = exchange.import_records(args.sources)
+    except exchange.Refused as exc:
+        return _refused("nothing imported", exc)
+    for line in exchange.describe(report):
+        print(line)
+    return 0
+
+
+def _refused(what: str, exc) -> int:
+    """One line per problem, then what was (not) done; exit code 2."""
+    for line in exc.lines:
+        print(f"advbook: refused: {line}", file=sys.stderr)
+    print(f"advbook: error: {what} ({len(exc.lines)} problem{'s' if len(exc.lines) > 1 else ''} above)",
+          file=sys.stderr)
+    return 2
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep, "verdicts": cmd_verdicts,
+            "export": cmd_export, "import": cmd_import}
 
 
 def _terminate(signum, frame):

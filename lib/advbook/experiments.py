@@ -113,7 +113,7 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None, l
         "key": mkey, "config": store.model_config(config),
         "first_computed_for": {"chapter": config.get("chapter"), "profile": config.get("profile")},
         "dataset": {"name": dataset.name, "display_name": dataset.display_name, "sha256": dataset.sha256,
-                    "source": dataset.source, "n_train": len(dataset.y_train), "n_test": len(dataset.y_test)},
+                    "source": store.source_name(dataset.source), "n_train": len(dataset.y_train), "n_test": len(dataset.y_test)},
         "history": history, "train_seconds": sum(h["seconds"] for h in history),
         "wall_seconds": time.perf_counter() - started, "created": _now(),
         "code": store.code_hash("model"), "code_files": store.code_manifest("model"),

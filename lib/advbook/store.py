@@ -12,7 +12,9 @@ config); an evaluation by (model key, attack spec). Adding an attack to a chapte
 evaluates the stored models without retraining them. Every record carries its provenance:
 device, versions, the library commit, and a hash of the library code it depends on, so that
 a record computed by other code than HEAD's is flagged (`is_stale`). Records are written
-atomically (a temporary file unique to the process, then a rename).
+atomically (a temporary file unique to the process, then a rename), and checked against their
+schema when read (`advbook.schema`: a failure names the file and the field). Records computed
+elsewhere come in through `advbook import` (`advbook.exchange`).
 """
 from __future__ import annotations
 
@@ -101,16 +103,26 @@ def eval_path(mkey: str, spec: dict, test: dict | None = None) -> Path:
     return results_root() / "evals" / mkey / f"{eval_key(mkey, spec, test)}.json"
 
 
-def read(path: Path) -> dict | None:
-    """The JSON record at `path`, None if absent, CorruptRecord (naming the file) if unreadable."""
+def read(path: Path, kind: str | None = None) -> dict | None:
+    """The JSON record at `path`, None if absent, CorruptRecord (naming the file) if unreadable
+    or, with `kind` ("model", "eval" or "bench"), if it fails that kind's schema (naming the
+    field: see `advbook.schema`)."""
     try:
         with open(path) as f:
-            return json.load(f)
+            record = json.load(f)
     except FileNotFoundError:
         return None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CorruptRecord(f"{path} is not a readable record ({exc.__class__.__name__}: {exc}); "
                             f"move it away and run again to recompute it") from None
+    if kind is not None:
+        from .schema import problems, summary
+
+        found = problems(record, kind)
+        if found:
+            raise CorruptRecord(f"{path} is not a valid {kind} record: {summary(found)}; "
+                                "move it away and run again to recompute it")
+    return record
 
 
 def _atomic(path: Path, mode: str, fill) -> Path:
@@ -141,12 +153,35 @@ def write_bytes(content: bytes, path: Path) -> Path:
     return _atomic(path, "wb", lambda f: f.write(content))
 
 
+def create(content: bytes, path: Path) -> Path:
+    """Write `content` atomically to `path`, which must not exist: FileExistsError rather than
+    replace a file (an import never overwrites a record). The hard link is the atomic step
+    that fails if `path` appeared meanwhile."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(content)
+        os.chmod(tmp, 0o644)
+        os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path
+
+
+def source_name(source: str) -> str:
+    """How a record names its dataset's origin: the file name ("mnist.npz"), never the
+    computing machine's folder; a source without a folder ("sklearn.datasets.load_digits")
+    stays as it is."""
+    return source.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def load_model(mkey: str) -> dict | None:
-    return read(model_path(mkey))
+    return read(model_path(mkey), "model")
 
 
 def load_eval(mkey: str, spec: dict, test: dict | None = None) -> dict | None:
-    return read(eval_path(mkey, spec, test))
+    return read(eval_path(mkey, spec, test), "eval")
 
 
 def save_weights(model: torch.nn.Module, mkey: str) -> Path:
@@ -170,7 +205,6 @@ def load_weights(model: torch.nn.Module, mkey: str) -> bool:
 # Provenance
 # ----------------------------------------------------------------------------------------
 
-@functools.cache
 @functools.cache
 def code_manifest(kind: str) -> dict[str, str]:
     """{file: content hash} of the library sources a record of `kind` ("model" or "eval") depends
