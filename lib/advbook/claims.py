@@ -124,7 +124,7 @@ def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "c
     clean = record["metrics"].get(clean_metric)
     return {"images": images_of(record), "model_clean": clean if isinstance(clean, float) else None,
             "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor,
-            "timing": {"device": record.get("device"), "load": record.get("load_average"),
+            "timing": {"device": record.get("train_device", record.get("device")), "load": record.get("load_average"),
                        "cpus": record.get("cpu_count")}}
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -101,6 +102,9 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None, l
     """Train the model `config` describes, store its weights and record; returns both."""
     mkey = store.model_key(config)
     started = time.perf_counter()
+    # the machine's load before this training adds its own: a wall time is only comparable with
+    # another's when neither ran on an oversubscribed machine (claims.untimed)
+    load_at_start, cpus = os.getloadavg()[0], len(os.sched_getaffinity(0))
     train_cfg = TrainConfig(**config["train"])
     torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed alone
     model = build_model(config, dataset)
@@ -113,9 +117,11 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None, l
         "key": mkey, "config": store.model_config(config),
         "first_computed_for": {"chapter": config.get("chapter"), "profile": config.get("profile")},
         "dataset": {"name": dataset.name, "display_name": dataset.display_name, "sha256": dataset.sha256,
-                    "source": store.source_name(dataset.source), "n_train": len(dataset.y_train), "n_test": len(dataset.y_test)},
+                    "source": store.source_name(dataset.source), "n_train": len(dataset.y_train), "n_test": len(dataset.y_test),
+                    "num_classes": dataset.num_classes},
         "history": history, "train_seconds": sum(h["seconds"] for h in history),
         "wall_seconds": time.perf_counter() - started, "created": _now(),
+        "load_average": round(load_at_start, 2), "cpu_count": cpus,
         "code": store.code_hash("model"), "code_files": store.code_manifest("model"),
         **store.environment(device, "model"),
     }
@@ -243,6 +249,9 @@ def combine(config: dict, model_record: dict, evals: dict[str, dict]) -> dict:
         **{k: model_record[k] for k in ("key", "dataset", "history", "train_seconds", "created", "torch",
                                         "torchvision", "python", "commit")},
         "config": config, "profile": config.get("profile"), "metrics": metrics, "evaluations": evals,
+        # where and under what load the model was trained (its wall times are read with these)
+        "train_device": model_record["device"], "load_average": model_record.get("load_average"),
+        "cpu_count": model_record.get("cpu_count"),
         "device": " + ".join(devices),
         "eval_commits": sorted({e["commit"] for e in evals.values()}),
         "wall_seconds": model_record["wall_seconds"] + sum(e["result"].get("seconds", 0) for e in evals.values()),
