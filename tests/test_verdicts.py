@@ -192,7 +192,9 @@ def _audited(tmp_path, monkeypatch, rendered_verdict, rows_now):
                                                              verdict=rendered_verdict)])
     monkeypatch.setattr(experiments, "collect", lambda configs, compute=True: ([], []))
     monkeypatch.setattr(adaptive, "claims", lambda s, rows: rows_now(claim))
-    return verdicts.audit(tmp_path)
+    from advbook.audit import audit
+
+    return audit(tmp_path)
 
 
 def test_the_audit_fails_a_book_whose_verdicts_its_records_no_longer_give(tmp_path, monkeypatch):

@@ -43,6 +43,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from .errors import MismatchedImages  # noqa: F401  (raised here, part of this module's API)
+
 CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE = "confirmed", "not confirmed", "inconclusive at this scale"
 VERDICTS = (CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE)
 FACT = "fact, fixed by construction"  # a part shown beside the judged ones, never judged
@@ -52,8 +54,6 @@ LEARNED_MARGIN = 10.0  # points above chance a compared model's clean accuracy m
 FLOOR_POINTS = 2.0     # a side within this of 0 % or 100 % sits at a floor or ceiling
 
 
-class MismatchedImages(ValueError):
-    """Two cells of a comparison were measured on different test images or attack seeds."""
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import chapters
-from .chapters import PROFILES, ParameterError
-from .data import DataUnavailable
+from .chapters import PROFILES
+from .errors import ONE_LINE, NotebookFailed, ParameterError
 from .engines import ENGINES
 from .paths import BOOK, NOTEBOOKS, PROJECT_ROOT
 
@@ -167,9 +167,6 @@ def _validated(args):
     return chapter, overrides, settings
 
 
-class NotebookFailed(RuntimeError):
-    """A chapter's notebook raised; the message is the error's one line and where the failed
-    notebook was kept."""
 
 
 def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
@@ -412,7 +409,8 @@ def _sweep_plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) 
 
 
 def cmd_verdicts(args) -> int:
-    from .verdicts import audit, write
+    from .audit import audit
+    from .verdicts import write
 
     problems = audit()
     for problem in problems:
@@ -486,9 +484,6 @@ def _terminate(signum, frame):
 def main(argv=None) -> int:
     import signal
 
-    from .experiments import NotComputed
-    from .store import CorruptRecord
-
     args = _parser().parse_args(argv)
     if threading_main():
         signal.signal(signal.SIGTERM, _terminate)
@@ -497,7 +492,7 @@ def main(argv=None) -> int:
             from .bench import main as bench_main
             return bench_main(args)
         return COMMANDS[args.command](args)
-    except (ParameterError, DataUnavailable, FileNotFoundError, CorruptRecord, NotComputed, NotebookFailed) as exc:
+    except ONE_LINE as exc:
         if args.debug:
             raise
         print(f"advbook: error: {exc}", file=sys.stderr)

@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import DataUnavailable  # noqa: F401  (raised here, part of this module's API)
 from .paths import PROJECT_ROOT, data_root  # noqa: F401  (data_root is part of this module's API)
 
 
-class DataUnavailable(RuntimeError):
-    """A dataset's files are missing (or wrong) and cannot be fetched from here."""
 
 
 @dataclass(frozen=True)

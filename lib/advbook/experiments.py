@@ -27,11 +27,10 @@ import torch
 from . import data, defenses, models, store
 from .device import default_device
 from .evaluate import check_spec, evaluate_spec
+from .errors import NotComputed  # noqa: F401  (raised here, part of this module's API)
 from .train import TrainConfig, fit
 
 
-class NotComputed(LookupError):
-    """A record is missing and computing it was not allowed."""
 
 
 def prepare_data(config: dict) -> data.Dataset:

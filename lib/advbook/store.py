@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import CorruptRecord  # noqa: F401  (raised here, part of this module's API)
 from .paths import PROJECT_ROOT, results_root
 
 LIBRARY = Path(__file__).resolve().parent
@@ -42,8 +43,6 @@ MODEL_FIELDS = ("dataset", "subset", "validation", "model", "train")
 REGISTRIES = ("__init__.py", "registry.py")
 
 
-class CorruptRecord(RuntimeError):
-    """A stored record cannot be read; the message names the file and what to do."""
 
 
 def key(obj) -> str:

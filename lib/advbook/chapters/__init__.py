@@ -11,11 +11,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..errors import ParameterError  # noqa: F401  (raised here, part of this package's API)
+
 PROFILES = ("smoke", "cpu", "fast", "paper")
 
 
-class ParameterError(ValueError):
-    """A chapter parameter is unknown, of the wrong type or out of range."""
 
 
 @dataclass(frozen=True)

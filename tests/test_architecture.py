@@ -1,0 +1,86 @@
+"""The library's import graph, read from the modules' own import statements: no circle, and no
+import that runs up a floor (a leaf library of attacks never reaches for the experiment runner)."""
+import ast
+from pathlib import Path
+
+LIBRARY = Path(__file__).resolve().parents[1] / "lib" / "advbook"
+
+# floors, lowest first: a module may import its own floor and those below, never above
+FLOORS = [
+    {"paths", "device", "errors"},
+    {"data", "published", "claims", "schema"},
+    {"models"},
+    {"attacks"},
+    {"defenses", "checks"},
+    {"train", "evaluate"},
+    {"store"},
+    {"experiments", "masking", "reference_mnist"},
+    {"reporting", "verdicts", "exchange", "bench", "planning", "engines", "window", "sweeps", "notebooks"},
+    {"chapters"},
+    {"cli", "__main__", "__init__", "audit", "exchange"},
+]
+
+
+def _room(module: str) -> str:
+    """The top-level room of a module name: 'advbook.attacks.gradient' -> 'attacks'."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imports() -> dict[str, set[str]]:
+    """{module: the advbook modules it imports}, function-level imports included."""
+    graph = {}
+    for path in LIBRARY.rglob("*.py"):
+        rel = path.relative_to(LIBRARY.parent).with_suffix("")
+        parts = list(rel.parts)
+        package = parts[:-1] if path.name != "__init__.py" else parts[:-1]
+        name = ".".join(parts[:-1] if path.name == "__init__.py" else parts)
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
+                target = ".".join(p for p in (base, node.module or "") if p)
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    is_module = (LIBRARY.parent / full.replace(".", "/")).with_suffix(".py").exists() or \
+                        (LIBRARY.parent / full.replace(".", "/")).is_dir()
+                    deps.add(full if is_module else target)
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names)
+        graph[name] = {d for d in deps if d.startswith("advbook") and d != name}
+    return graph
+
+
+def test_every_room_has_a_floor():
+    rooms = {_room(m) for m in _imports()}
+    placed = set().union(*FLOORS)
+    assert rooms <= placed, f"place these in FLOORS: {sorted(rooms - placed)}"
+
+
+def test_no_import_runs_up_a_floor():
+    floor = {room: i for i, rooms in enumerate(FLOORS) for room in rooms}
+    upward = sorted(f"{m} -> {d}" for m, deps in _imports().items() for d in deps
+                    if _room(m) != _room(d) and floor[_room(d)] > floor[_room(m)])
+    assert upward == []
+
+
+def test_no_import_circle():
+    graph = _imports()
+    # a package's __init__ imports its modules (its registry); a module importing its own package
+    # back closes a circle
+    seen, stack, circles = set(), [], []
+
+    def visit(node):
+        if node in stack:
+            circles.append(stack[stack.index(node):] + [node])
+            return
+        if node in seen:
+            return
+        seen.add(node)
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            visit(dep)
+        stack.pop()
+    for module in sorted(graph):
+        visit(module)
+    assert circles == []
