@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import store
-from .chapters import ParameterError
+from .errors import ParameterError
 from .experiments import NotComputed, get_or_compute
 from .paths import data_root, results_root
 
