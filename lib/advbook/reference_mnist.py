@@ -12,6 +12,8 @@ than free"), with the recipe of their code (locuslab/fast_adversarial, MNIST/):
 Two arms, per seed from the same initial weights: `reference`, the reference's loop written out
 plainly (`reference_loop`, our code following their algorithm, not calling advbook's attacks or
 training loop), and `ours`, `advbook.train.fit` with the defense `fgsm-rs` and the same settings.
+A third, `ours-clip-start` (only when asked with --arms), clips the random start into [0, 1]
+before the gradient, as the paper's CIFAR-10 code does: the control for that one difference.
 Both are scored by the same code: clean accuracy on the whole test set, FGSM and PGD-50-10 on
 the first `n_eval` test images (our PGD keeps each image's first misclassified iterate over all
 restarts: at least as strong as the reference's, which keeps the restart of highest loss).
@@ -45,7 +47,8 @@ from .train import TrainConfig, fit
 
 SETTINGS = {"epochs": 10, "batch_size": 100, "lr_max": 5e-3, "eps": 0.3, "alpha": 0.375, "n_eval": 1000,
             "eval_steps": 50, "eval_alpha": 0.01, "eval_restarts": 10}
-ARMS = ("reference", "ours")
+ARMS = ("reference", "ours", "ours-clip-start")
+DEFAULT_ARMS = ("reference", "ours")
 
 
 def reference_cnn() -> nn.Sequential:
@@ -94,8 +97,9 @@ def reference_loop(model: nn.Module, dataset: data_mod.Dataset, *, epochs: int, 
 
 
 def train_ours(model: nn.Module, dataset: data_mod.Dataset, *, epochs: int, batch_size: int, lr_max: float,
-               eps: float, alpha: float, seed: int) -> tuple[list[dict], dict]:
-    cfg = TrainConfig(defense="fgsm-rs", defense_params={"eps": eps, "alpha": alpha}, epochs=epochs,
+               eps: float, alpha: float, seed: int, clip_start: bool = False) -> tuple[list[dict], dict]:
+    params = {"eps": eps, "alpha": alpha, **({"clip_start": True} if clip_start else {})}
+    cfg = TrainConfig(defense="fgsm-rs", defense_params=params, epochs=epochs,
                       batch_size=batch_size, optimizer="adam", lr=lr_max, weight_decay=0.0, schedule="cyclic",
                       seed=seed)
     history = fit(model, dataset, cfg, device=torch.device("cpu"), progress=False)
@@ -119,7 +123,8 @@ def run_one(arm: str, seed: int, dataset: data_mod.Dataset, s: dict) -> dict:
     if arm == "reference":
         history = reference_loop(model, dataset, seed=seed, **kwargs)
     else:
-        history, train_config = train_ours(model, dataset, seed=seed, **kwargs)
+        history, train_config = train_ours(model, dataset, seed=seed, clip_start=arm == "ours-clip-start",
+                                           **kwargs)
     train_seconds = time.perf_counter() - started
     results = {spec["name"]: evaluate_spec(model, dataset, spec, device=torch.device("cpu"))
                for spec in eval_specs(s)}
@@ -142,10 +147,11 @@ def summary(runs: list[dict]) -> dict:
                 out[f"{arm} {metric}"] = {"mean": statistics.mean(values), "values": values,
                                           "std": statistics.stdev(values) if len(values) > 1 else None}
     paired = {r["seed"]: r for r in runs if r["arm"] == "reference"}
-    diffs = [r["pgd"] - paired[r["seed"]]["pgd"] for r in runs if r["arm"] == "ours" and r["seed"] in paired]
-    if diffs:
-        out["ours - reference pgd"] = {"mean": statistics.mean(diffs), "values": diffs,
-                                       "std": statistics.stdev(diffs) if len(diffs) > 1 else None}
+    for arm in ARMS[1:]:
+        diffs = [r["pgd"] - paired[r["seed"]]["pgd"] for r in runs if r["arm"] == arm and r["seed"] in paired]
+        if diffs:
+            out[f"{arm} - reference pgd"] = {"mean": statistics.mean(diffs), "values": diffs,
+                                             "std": statistics.stdev(diffs) if len(diffs) > 1 else None}
     return out
 
 
@@ -154,7 +160,7 @@ def main(argv=None) -> None:
     parser.add_argument("--output", default=str(paths.BENCH / "reference-fgsm-rs-mnist.json"))
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS))
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--n-eval", type=int, default=SETTINGS["n_eval"])
     args = parser.parse_args(argv)

@@ -65,8 +65,8 @@ def fgsm(model, x, y, eps: float, *, alpha: float | None = None, random_start: b
 
     - `clip_start=False` (default): the gradient at the unclipped start x + delta, which may leave
       [0, 1], as in the paper's MNIST code (locuslab/fast_adversarial, MNIST/train_mnist.py), which
-      clips only x + delta after the step. On MNIST, whose pixels are mostly 0 or 1, clipping the
-      start first would take away most of its randomness (and FGSM-RS then overfits catastrophically).
+      clips only x + delta after the step. On MNIST, whose pixels are mostly 0 or 1, a clipped start
+      would leave half of those pixels exactly where they are.
     - `clip_start=True`: the start clipped so that x + delta is in [0, 1] before the gradient, as
       in the paper's CIFAR-10 code (CIFAR10/train_fgsm.py).
 
