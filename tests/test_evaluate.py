@@ -56,3 +56,20 @@ def test_require_clean_false_scores_the_transformed_images_alone(trained, digits
     joint = evaluate.correct_per_draw(trained, x_u8, y, swap, device=CPU)
     assert alone == [1.0]
     assert joint == [clean_ok.sum().item() / len(y)]
+
+
+def test_evaluation_is_fp32_inside_an_enclosing_autocast(digits, make_model):
+    """Catches evaluation that inherits a caller's bf16 autocast (fit's per-epoch validation runs in a
+    training loop that may use one): every layer of the model computes in fp32, checks and attack included."""
+    model = make_model(digits).eval()
+    dtypes = []
+    for layer in model.modules():
+        if isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)):
+            layer.register_forward_hook(lambda m, inputs, out: dtypes.append(out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert model(digits.x_test[:4].float() / 255).dtype == torch.bfloat16  # the autocast is on
+        dtypes.clear()
+        evaluate.evaluate_spec(model, digits, {"name": "pgd", "attack": "pgd", "n": 20, "eps": 0.1, "alpha": 0.05,
+                                               "steps": 2}, device=CPU)
+        evaluate.accuracy(model, digits.x_test[:20], digits.y_test[:20], device=CPU)
+    assert dtypes and set(dtypes) == {torch.float32}

@@ -224,3 +224,109 @@ def test_validation_accuracy_scores_the_held_out_split_not_the_test_split(digits
     got = train.validation_accuracy(trained, held_out, {"name": "clean", "attack": "clean"}, CPU)
     assert got == evaluate.accuracy(trained, held_out.x_val, held_out.y_val, device=CPU)
     assert got != evaluate.accuracy(trained, held_out.x_test, held_out.y_test, device=CPU)
+
+
+class _Recorder(torch.nn.Module):
+    """A linear classifier that keeps every input it is called with (attack steps, then the training pass)."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(64, 10)
+        self.inputs = []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        return self.linear(x.flatten(1))
+
+    def sign_of_gradient(self, x, y):
+        x = x.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(self.linear(x.flatten(1)), y, reduction="sum"),
+                                      x)
+        return grad.sign()
+
+
+def _mid_range_batch(n=64):
+    torch.manual_seed(1)
+    return torch.rand(n, 1, 8, 8) * 0.4 + 0.3, torch.arange(n) % 10  # far from 0 and 1: no image-range clipping
+
+
+@pytest.mark.parametrize("alpha", [0.02, 0.06])
+def test_fgsm_rs_defense_trains_on_one_alpha_step_from_its_start(alpha):
+    """Catches the fgsm-rs defense's alpha not reaching the attack's step (dropped, or eps used in its place)."""
+    from advbook import defenses
+
+    eps = 0.1
+    x, y = _mid_range_batch()
+    model = _Recorder()
+    defenses.fgsm_rs(model, x, y, eps=eps, alpha=alpha)
+    start, trained_on = model.inputs
+    expected = x + (start - x + alpha * model.sign_of_gradient(start, y)).clamp(-eps, eps)
+    assert torch.allclose(trained_on, expected, atol=1e-6)
+    assert not torch.allclose(trained_on, x + (start - x + eps * model.sign_of_gradient(start, y)).clamp(-eps, eps))
+
+
+@pytest.mark.parametrize("steps", [1, 3])
+def test_pgd_at_trains_on_steps_of_alpha_from_a_random_start(steps):
+    """Catches PGD-AT's `steps` (or alpha) not reaching its training attack: `steps` gradient steps of
+    alpha * sign(grad), each from the previous iterate, then one training pass on the last iterate."""
+    from advbook import defenses
+
+    eps, alpha = 0.2, 0.03
+    x, y = _mid_range_batch()
+    model = _Recorder()
+    defenses.pgd_at(model, x, y, eps=eps, alpha=alpha, steps=steps)
+    assert len(model.inputs) == steps + 1
+    start = model.inputs[0]
+    assert 0 < (start - x).abs().max() <= eps  # a random start in the ball
+    for before, after in zip(model.inputs, model.inputs[1:]):
+        expected = x + (before - x + alpha * model.sign_of_gradient(before, y)).clamp(-eps, eps)
+        assert torch.allclose(after, expected, atol=1e-6)
+
+
+def test_schedules_at_known_points():
+    """Catches a moved peak or drop, a wrong slope, or a schedule that does not end where it should.
+    Cyclic as Wong et al.'s MNIST code: 0 up to lr at 2/5 of training, back to 0 at the end (their
+    CIFAR-10 code's CyclicLR peaks at 1/2 instead)."""
+    lr = 0.2
+    cyclic = TrainConfig(lr=lr, schedule="cyclic")
+    points = [0.0, 0.1, 0.2, 0.4, 0.55, 0.7, 0.85, 1.0]
+    assert [learning_rate(cyclic, p) for p in points] == pytest.approx([0, lr / 4, lr / 2, lr, 0.75 * lr, lr / 2,
+                                                                        lr / 4, 0], abs=1e-12)
+    grid = [i / 1000 for i in range(1001)]
+    assert max(grid, key=lambda p: learning_rate(cyclic, p)) == 0.4
+    piecewise = TrainConfig(lr=lr, schedule="piecewise")
+    assert [learning_rate(piecewise, p) for p in (0.0, 0.4999, 0.5, 0.7499, 0.75, 1.0)] == pytest.approx(
+        [lr, lr, lr / 10, lr / 10, lr / 100, lr / 100])
+    cosine = TrainConfig(lr=lr, schedule="cosine")
+    assert [learning_rate(cosine, p) for p in (0.0, 0.25, 0.5, 0.75, 1.0)] == pytest.approx(
+        [lr, lr * (1 + 0.5 ** 0.5) / 2, lr / 2, lr * (1 - 0.5 ** 0.5) / 2, 0], abs=1e-12)
+    constant = TrainConfig(lr=lr, schedule="constant")
+    assert {learning_rate(constant, p) for p in grid} == {lr}
+
+
+@pytest.mark.parametrize("schedule", ["cyclic", "piecewise"])
+def test_fit_gives_the_optimizer_the_schedules_rate_at_every_step(digits, make_model, monkeypatch, schedule):
+    """Catches the schedule computed but not applied, applied once per epoch, or at the wrong progress
+    (each step's rate is the schedule's at (steps done) / (all steps))."""
+    from advbook import train
+
+    seen = []
+    make = train.make_optimizer
+
+    def recording(cfg, params, device):
+        optimizer = make(cfg, params, device)
+        step = optimizer.step
+
+        def step_and_record(*args, **kwargs):
+            seen.append(optimizer.param_groups[0]["lr"])
+            return step(*args, **kwargs)
+        optimizer.step = step_and_record
+        return optimizer
+    monkeypatch.setattr(train, "make_optimizer", recording)
+    data = digits.subset(500, 10)
+    cfg = TrainConfig(epochs=2, batch_size=100, lr=0.1, schedule=schedule)
+    fit(make_model(data), data, cfg, device=CPU, progress=False)
+    total = 2 * 5
+    assert seen == pytest.approx([learning_rate(cfg, i / total) for i in range(total)])
+    assert len(set(seen)) > 2

@@ -17,7 +17,9 @@ clean version is classified correctly too (robust accuracy); False scores the tr
 alone, as for a benign disturbance (a crop, a colour jitter) whose accuracy is the point.
 
 Evaluation runs the model in eval mode (batch norm with running statistics, no dropout) and
-puts back whatever mode it found.
+puts back whatever mode it found, and in fp32 even inside a caller's autocast. `evaluate_spec`
+first runs `checks.sanity_checks` on a few test images (a randomized model, zero input gradients,
+a softmax inside the model, non-finite outputs) and reports them under "checks".
 """
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ from contextlib import contextmanager, nullcontext
 import torch
 
 from .attacks import ATTACKS
+from .checks import N_IMAGES, sanity_checks
 from .data import to_float
-from .device import default_device, flush_denormals
+from .device import autocast, default_device, flush_denormals
 from .models import exact_relu_gradient as exact_gradient
 from .models import noise_off
 
@@ -62,13 +65,14 @@ def correct_per_draw(model, x_u8, y, attack=None, *, device=None, batch_size=500
     An image counts as robust in a draw only if that draw classifies it correctly both clean and
     attacked, as in RobustBench, so robust accuracy never exceeds clean accuracy (`require_clean`
     False: the attacked image alone). The adversarial images are computed once; each draw is a
-    fresh forward pass of the (randomized) model.
+    fresh forward pass of the (randomized) model. Always in fp32: an enclosing autocast (a bf16
+    training loop's validation) is switched off for the duration.
     """
     device = device or default_device()
     flush_denormals(device)
     torch.manual_seed(seed)
     correct = torch.zeros(draws, device=device, dtype=torch.long)
-    with eval_mode(model):
+    with eval_mode(model), autocast(device, "fp32"):
         for x, yb in _batches(x_u8, y, batch_size, device):
             if attack is not None:
                 with (nullcontext() if attacker_noise else noise_off(model)), \
@@ -110,22 +114,27 @@ def check_spec(spec: dict) -> None:
 
 
 def evaluate_spec(model, dataset, spec: dict, *, device=None) -> dict:
-    """One attack spec on `dataset`'s test split: {"accuracy", "n", "seconds"} and, for R > 1
-    noise draws, "per_draw" and "std"."""
+    """One attack spec on `dataset`'s test split: {"accuracy", "n", "seconds", "checks"} and, for
+    R > 1 noise draws, "per_draw" and "std"; "attack_label" for an attack that names its
+    parameters (`attack.label(**params)`, e.g. AutoAttack's)."""
     check_spec(spec)
     device = device or default_device()
     n = spec.get("n") or len(dataset.y_test)
     x, y = dataset.x_test[:n], dataset.y_test[:n]
     params = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
-    if spec["attack"] == "autoattack":
-        params.setdefault("n_classes", dataset.num_classes)
     attack = None if spec["attack"] == "clean" else ATTACKS[spec["attack"]]
+    flush_denormals(device)
+    with eval_mode(model), autocast(device, "fp32"):
+        checks = sanity_checks(model, to_float(x[:N_IMAGES].to(device)), y[:N_IMAGES].to(device))
     started = time.perf_counter()
     values = correct_per_draw(model, x, y, attack, device=device, seed=spec.get("seed", 0),
                               draws=spec.get("draws", 1), attacker_noise=spec.get("attacker_noise", True),
                               exact_relu_gradient=spec.get("exact_relu_gradient", False),
                               require_clean=spec.get("require_clean", True), **params)
-    out = {"accuracy": sum(values) / len(values), "n": len(y), "seconds": time.perf_counter() - started}
+    out = {"accuracy": sum(values) / len(values), "n": len(y), "seconds": time.perf_counter() - started,
+           "checks": checks}
+    if hasattr(attack, "label"):
+        out["attack_label"] = attack.label(**params)
     if len(values) > 1:
         mean = out["accuracy"]
         out["per_draw"] = values

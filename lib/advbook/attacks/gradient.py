@@ -56,16 +56,29 @@ def input_gradient(model, x_adv, y, loss_fn, eot: int = 1):
 
 
 def fgsm(model, x, y, eps: float, *, alpha: float | None = None, random_start: bool = False,
-         loss: str = "ce", eot: int = 1) -> torch.Tensor:
+         clip_start: bool = False, loss: str = "ce", eot: int = 1) -> torch.Tensor:
     """Fast gradient sign method (Goodfellow et al. 2015): x' = x + eps * sign(grad_x L).
 
-    With `random_start=True` it is FGSM-RS (Wong et al. 2020): delta ~ U(-eps, eps), then
-    delta <- clip_eps(delta + alpha * sign(grad)); `alpha` defaults to eps.
+    With `random_start=True` it is FGSM-RS (Wong et al. 2020): delta ~ U(-eps, eps), the gradient
+    taken at x + delta, then delta <- clip_eps(delta + alpha * sign(grad)) and x + delta clipped
+    into [0, 1]; `alpha` defaults to eps. The two reference implementations differ on the start:
+
+    - `clip_start=False` (default): the gradient at the unclipped start x + delta, which may leave
+      [0, 1], as in the paper's MNIST code (locuslab/fast_adversarial, MNIST/train_mnist.py), which
+      clips only x + delta after the step. On MNIST, whose pixels are mostly 0 or 1, a clipped start
+      would leave half of those pixels exactly where they are.
+    - `clip_start=True`: the start clipped so that x + delta is in [0, 1] before the gradient, as
+      in the paper's CIFAR-10 code (CIFAR10/train_fgsm.py).
+
+    The returned image is always in [0, 1] and within eps of x.
     """
     _check(x, eps)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
     alpha = eps if alpha is None else alpha
     delta = torch.empty_like(x).uniform_(-eps, eps) if random_start else torch.zeros_like(x)
-    delta = (x + delta).clamp(0, 1) - x
+    if clip_start:
+        delta = (x + delta).clamp(0, 1) - x
     _, _, grad = input_gradient(model, x + delta, y, LOSSES[loss], eot)
     delta = (delta + alpha * grad.sign()).clamp(-eps, eps)
     return (x + delta).clamp(0, 1).detach()

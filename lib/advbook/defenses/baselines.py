@@ -20,9 +20,12 @@ def fgsm_at(model, x, y, eps: float):
     return F.cross_entropy(logits, y), logits
 
 
-def fgsm_rs(model, x, y, eps: float, alpha: float):
-    """FGSM with a random start (Wong et al. 2020): delta ~ U(-eps, eps), one step of size alpha."""
-    x_adv = attacks.fgsm(model, x, y, eps, alpha=alpha, random_start=True)
+def fgsm_rs(model, x, y, eps: float, alpha: float, clip_start: bool = False):
+    """FGSM with a random start (Wong et al. 2020): delta ~ U(-eps, eps), one step of size alpha.
+
+    The gradient is taken at the unclipped start, as in the paper's MNIST code; `clip_start=True`
+    clips the start into [0, 1] first, as its CIFAR-10 code does (see `attacks.fgsm`)."""
+    x_adv = attacks.fgsm(model, x, y, eps, alpha=alpha, random_start=True, clip_start=clip_start)
     logits = model(x_adv)
     return F.cross_entropy(logits, y), logits
 

@@ -1,0 +1,192 @@
+"""FGSM-RS on MNIST, the reference's training loop beside ours (Wong et al. 2020, "Fast is better
+than free"), with the recipe of their code (locuslab/fast_adversarial, MNIST/):
+
+- the network of `mnist_net.py`: conv 1->16 4x4 stride 2 pad 1, ReLU, conv 16->32 4x4 stride 2
+  pad 1, ReLU, flatten, fc 32*7*7->100, ReLU, fc 100->10 (no input normalization);
+- `train_mnist.py`'s defaults: Adam (no weight decay), batch 100, 10 epochs, a cyclic learning
+  rate from 0 up to 5e-3 at 2/5 of training and back to 0, set before every batch at
+  (epoch + (i + 1) / batches); FGSM-RS with eps 0.3, alpha 0.375, the gradient at the unclipped
+  start x + delta, delta ~ U(-eps, eps), the step's result clipped into the eps-ball and [0, 1];
+- `evaluate_mnist.py`'s attack: PGD with 50 steps of 0.01 and 10 restarts at eps 0.3.
+
+Two arms, per seed from the same initial weights: `reference`, the reference's loop written out
+plainly (`reference_loop`, our code following their algorithm, not calling advbook's attacks or
+training loop), and `ours`, `advbook.train.fit` with the defense `fgsm-rs` and the same settings.
+A third, `ours-clip-start` (only when asked with --arms), clips the random start into [0, 1]
+before the gradient, as the paper's CIFAR-10 code does: the control for that one difference.
+Both are scored by the same code: clean accuracy on the whole test set, FGSM and PGD-50-10 on
+the first `n_eval` test images (our PGD keeps each image's first misclassified iterate over all
+restarts: at least as strong as the reference's, which keeps the restart of highest loss).
+
+    OMP_NUM_THREADS=1 python -m advbook.reference_mnist --output data/bench/reference-fgsm-rs-mnist.json
+
+The record (JSON, written after every run, atomically) names the settings, dataset file and
+sha256, device, torch version, commit and each run's wall time. `--epochs 1 --seeds 0 --n-eval
+100` sizes a run.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import data as data_mod
+from . import paths, store
+from .evaluate import evaluate_spec
+from .train import TrainConfig, fit
+
+SETTINGS = {"epochs": 10, "batch_size": 100, "lr_max": 5e-3, "eps": 0.3, "alpha": 0.375, "n_eval": 1000,
+            "eval_steps": 50, "eval_alpha": 0.01, "eval_restarts": 10}
+ARMS = ("reference", "ours", "ours-clip-start")
+DEFAULT_ARMS = ("reference", "ours")
+
+
+def reference_cnn() -> nn.Sequential:
+    """The reference's MNIST network (MNIST/mnist_net.py); it takes [0, 1] pixels as they are."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(32 * 7 * 7, 100), nn.ReLU(), nn.Linear(100, 10))
+
+
+def reference_loop(model: nn.Module, dataset: data_mod.Dataset, *, epochs: int, batch_size: int, lr_max: float,
+                   eps: float, alpha: float, seed: int) -> list[dict]:
+    """FGSM-RS training as MNIST/train_mnist.py does it, on the CPU; returns per-epoch loss and accuracy."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    x_all = data_mod.to_float(dataset.x_train)
+    y_all = dataset.y_train
+    batches = math.ceil(len(y_all) / batch_size)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr_max)
+    history = []
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(y_all), generator=generator)
+        loss_sum = correct = 0.0
+        for i in range(batches):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            x, y = x_all[idx], y_all[idx]
+            lr = float(np.interp(epoch + (i + 1) / batches, [0, epochs * 2 // 5, epochs], [0, lr_max, 0]))
+            optimizer.param_groups[0]["lr"] = lr
+            # the start is not clipped into [0, 1] before the gradient
+            delta = torch.empty_like(x).uniform_(-eps, eps).requires_grad_(True)
+            (grad,) = torch.autograd.grad(F.cross_entropy(model(x + delta), y), delta)
+            delta = (delta.detach() + alpha * grad.sign()).clamp(-eps, eps)
+            delta = torch.max(torch.min(1 - x, delta), -x)
+            output = model((x + delta).clamp(0, 1))
+            loss = F.cross_entropy(output, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.item() * len(y)
+            correct += (output.argmax(1) == y).sum().item()
+        history.append({"epoch": epoch + 1, "lr_end": lr, "train_loss": loss_sum / len(y_all),
+                        "train_acc": correct / len(y_all)})
+    model.eval()
+    return history
+
+
+def train_ours(model: nn.Module, dataset: data_mod.Dataset, *, epochs: int, batch_size: int, lr_max: float,
+               eps: float, alpha: float, seed: int, clip_start: bool = False) -> tuple[list[dict], dict]:
+    params = {"eps": eps, "alpha": alpha, **({"clip_start": True} if clip_start else {})}
+    cfg = TrainConfig(defense="fgsm-rs", defense_params=params, epochs=epochs,
+                      batch_size=batch_size, optimizer="adam", lr=lr_max, weight_decay=0.0, schedule="cyclic",
+                      seed=seed)
+    history = fit(model, dataset, cfg, device=torch.device("cpu"), progress=False)
+    return history, dataclasses.asdict(cfg)
+
+
+def eval_specs(s: dict) -> list[dict]:
+    n = s["n_eval"]
+    return [{"name": "clean", "attack": "clean"},
+            {"name": "fgsm", "attack": "fgsm", "n": n, "eps": s["eps"]},
+            {"name": "pgd", "attack": "pgd", "n": n, "eps": s["eps"], "alpha": s["eval_alpha"],
+             "steps": s["eval_steps"], "restarts": s["eval_restarts"]}]
+
+
+def run_one(arm: str, seed: int, dataset: data_mod.Dataset, s: dict) -> dict:
+    torch.manual_seed(seed)
+    model = reference_cnn()
+    started = time.perf_counter()
+    train_config = None
+    kwargs = {k: s[k] for k in ("epochs", "batch_size", "lr_max", "eps", "alpha")}
+    if arm == "reference":
+        history = reference_loop(model, dataset, seed=seed, **kwargs)
+    else:
+        history, train_config = train_ours(model, dataset, seed=seed, clip_start=arm == "ours-clip-start",
+                                           **kwargs)
+    train_seconds = time.perf_counter() - started
+    results = {spec["name"]: evaluate_spec(model, dataset, spec, device=torch.device("cpu"))
+               for spec in eval_specs(s)}
+    run = {"arm": arm, "seed": seed, "train_seconds": train_seconds,
+           "eval_seconds": sum(r["seconds"] for r in results.values()),
+           **{name: r["accuracy"] for name, r in results.items()},
+           "checks": results["pgd"]["checks"], "history": history}
+    if train_config:
+        run["train_config"] = train_config
+    return run
+
+
+def summary(runs: list[dict]) -> dict:
+    out = {}
+    for arm in ARMS:
+        mine = [r for r in runs if r["arm"] == arm]
+        for metric in ("clean", "fgsm", "pgd"):
+            values = [r[metric] for r in mine]
+            if values:
+                out[f"{arm} {metric}"] = {"mean": statistics.mean(values), "values": values,
+                                          "std": statistics.stdev(values) if len(values) > 1 else None}
+    paired = {r["seed"]: r for r in runs if r["arm"] == "reference"}
+    for arm in ARMS[1:]:
+        diffs = [r["pgd"] - paired[r["seed"]]["pgd"] for r in runs if r["arm"] == arm and r["seed"] in paired]
+        if diffs:
+            out[f"{arm} - reference pgd"] = {"mean": statistics.mean(diffs), "values": diffs,
+                                             "std": statistics.stdev(diffs) if len(diffs) > 1 else None}
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m advbook.reference_mnist", description=__doc__.split("\n")[0])
+    parser.add_argument("--output", default=str(paths.BENCH / "reference-fgsm-rs-mnist.json"))
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS))
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
+    parser.add_argument("--n-eval", type=int, default=SETTINGS["n_eval"])
+    args = parser.parse_args(argv)
+    if args.epochs < 1 or args.n_eval < 1:
+        parser.error("--epochs and --n-eval must be at least 1")
+    s = {**SETTINGS, "epochs": args.epochs, "n_eval": args.n_eval}
+    dataset = data_mod.load("mnist", args.data_root)
+    record = {"kind": "reference-comparison", "what": "FGSM-RS on MNIST: the reference's training loop vs advbook.fit",
+              "reference": "locuslab/fast_adversarial MNIST/train_mnist.py, mnist_net.py, evaluate_mnist.py",
+              "settings": s, "eval_specs": eval_specs(s), "dataset": dataset.display_name,
+              "dataset_file": os.path.basename(dataset.source), "dataset_sha256": dataset.sha256,
+              "threads": torch.get_num_threads(),
+              "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+              "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              **store.environment(torch.device("cpu")), "runs": []}
+    for seed in args.seeds:
+        for arm in args.arms:
+            run = run_one(arm, seed, dataset, s)
+            record["runs"].append(run)
+            record["summary"] = summary(record["runs"])
+            store.write(record, Path(args.output))
+            print(f"{arm} seed {seed}: clean {run['clean']:.4f} fgsm {run['fgsm']:.4f} pgd {run['pgd']:.4f} "
+                  f"(train {run['train_seconds']:.0f} s, eval {run['eval_seconds']:.0f} s)", flush=True)
+    for name, value in record["summary"].items():
+        print(f"{name}: {100 * value['mean']:.1f} %", flush=True)
+
+
+if __name__ == "__main__":
+    main()
