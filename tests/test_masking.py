@@ -41,3 +41,16 @@ def test_each_check_fails_on_its_own_symptom():
 def test_numbers_on_different_images_are_not_compared():
     row = masking.checklist(_record({**GOOD, "autoattack": 0.9}, n={"autoattack": 50}), ROLES)
     assert row["AutoAttack <= PGD"] == masking.NOT_COMPARABLE
+
+
+def test_the_provenance_names_the_autoattack_each_evaluation_ran():
+    """An AutoAttack number is shown with the parameters it ran with; one computed by the 10-iteration
+    packaging says so, never passing for the published strength."""
+    from advbook import reporting
+
+    def record(result):
+        return {"evaluations": {"autoattack": {"spec": {"attack": "autoattack", "eps": 0.3}, "result": result}}}
+    labels = reporting.autoattack_labels([record({"accuracy": 0.5}),
+                                          record({"accuracy": 0.4, "attack_label": "AutoAttack standard (APGD-CE 100)"})])
+    assert labels == {reporting.LEGACY_AUTOATTACK: 1, "AutoAttack standard (APGD-CE 100)": 1}
+    assert "10 iterations" in reporting.LEGACY_AUTOATTACK

@@ -39,6 +39,9 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
                      "files they depend on) than this checkout's: their numbers may differ from a rerun. "
                      f"Changed since: {', '.join(f'`{f}`' for f in changed_files)}. Move them away and rerun "
                      "to recompute them.")
+    autoattacks = autoattack_labels(records)
+    if autoattacks:
+        lines.append("**AutoAttack:** " + "; ".join(f"{label} ({n} evaluations)" for label, n in autoattacks.items()))
     failures = training_failures(records, clean_metric="Test Accuracy" if records and "Test Accuracy" in
                                  records[0]["metrics"] else "clean")
     if failures:
@@ -50,6 +53,23 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
                         "on a CPU to show that the pipeline works end to end. Its numbers say nothing about the "
                         "paper's claims; the `cpu` profile (real data, 2 CPU cores) or `fast` / `paper` on a GPU do that.\n")
     return "\n\n".join(lines)
+
+
+# what an AutoAttack evaluation without a recorded label ran: torchattacks' own AutoAttack
+LEGACY_AUTOATTACK = ("AutoAttack as torchattacks packages it, APGD-CE, APGD-T and FAB-T at 10 iterations each (the "
+                     "published AutoAttack runs 100) and Square at 5,000 queries: weaker than the published "
+                     "AutoAttack, computed before the book's full-strength one and to be recomputed")
+
+
+def autoattack_labels(records: list[dict]) -> dict[str, int]:
+    """{the AutoAttack an evaluation ran, with its parameters: how many evaluations} over `records`."""
+    counts: dict[str, int] = {}
+    for r in records:
+        for evaluation in r.get("evaluations", {}).values():
+            if evaluation["spec"].get("attack") == "autoattack":
+                label = evaluation["result"].get("attack_label") or LEGACY_AUTOATTACK
+                counts[label] = counts.get(label, 0) + 1
+    return counts
 
 
 def mean_spread(values) -> tuple[float, float]:
