@@ -30,3 +30,8 @@ ARCHITECTURES = {
         ResNet(BasicBlock, [2, 2, 2, 2], nc, ic, width or 64, norm), **options),
 }
 
+
+# the (channels, height, width) inputs each architecture is built for: MNIST's and CIFAR-10's
+# unless said otherwise (VGG11's five poolings need 32 x 32); the contract tests run each on these
+STANDARD_SHAPES = ((1, 28, 28), (3, 32, 32))
+INPUT_SHAPES = {name: STANDARD_SHAPES for name in ARCHITECTURES} | {"vgg11-bn": ((3, 32, 32),)}
