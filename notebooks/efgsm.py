@@ -48,7 +48,8 @@ overrides = {}      # any chapter parameter, e.g. {"lam": 0.5}; `advbook list ef
 from IPython.display import Markdown, display
 
 from advbook import reporting
-from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, claims, masking_checklist,
+from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, baselines, claims,
+                                   masking_checklist,
                                     paper_vs_ours, reconstruction_figure, summary, takeaways, time_to_robustness,
                                     variant_label)
 from advbook.experiments import collect
@@ -76,6 +77,9 @@ display(Markdown("**Verdicts at a glance** (the claims, their operational defini
 
 # %% tags=["hide-input"]
 display(Markdown("| item | our choice |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in CHOICES)))
+display(Markdown("Every baseline against the paper's settings:\n\n| baseline | this run | the paper | why they differ |\n"
+                 "|---|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} | {d or 'they do not'} |"
+                                                     for a, b, c, d in baselines(settings))))
 print(f"this run: eps = {settings['eps']}, sigma = {settings['sigma']} eps, lambda = {settings['lam']}, "
       f"smoothing = {settings['smoothing']}, {settings['epochs']} epochs of Adam at lr {settings['lr']}, "
       f"batch {settings['batch_size']}, {settings['train_subset'] or 'all'} training images; PGD-AT "

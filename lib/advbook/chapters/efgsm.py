@@ -65,6 +65,33 @@ CHOICES = [
     ("Free-AT budget", "the same passes over the data as ours: epochs / m data epochs, each minibatch m times"),
 ]
 
+def baselines(s: dict) -> list[tuple[str, str, str, str]]:
+    """Every baseline's hyperparameters in this run against the paper's (its MNIST settings, the paper
+    profile), and why they differ: (baseline, this run, the paper, why)."""
+    paper = PROFILES["paper"]
+
+    def why(same, reason):
+        return "" if same else reason
+    budget = "a CPU budget (the GPU profiles use the paper's)"
+    return [
+        ("PGD-AT (Madry)", f"{s['pgd_steps']} steps of 2.5 eps / steps", f"{paper['pgd_steps']} steps",
+         why(s["pgd_steps"] == paper["pgd_steps"], budget)),
+        ("TRADES", f"{s['trades_steps']} steps, beta {s['trades_beta']:g}",
+         f"{paper['trades_steps']} steps, beta {paper['trades_beta']:g}",
+         why((s["trades_steps"], s["trades_beta"]) == (paper["trades_steps"], paper["trades_beta"]), budget)),
+        ("AdvFree (Free-AT)", f"m = {s['free_replay']}, step {s['free_step']:g}",
+         f"m = {paper['free_replay']}, step {paper['free_step']:g}",
+         why((s["free_replay"], s["free_step"]) == (paper["free_replay"], paper["free_step"]),
+             "this profile's records were trained before the fix (step = eps, which the paper warns does not "
+             "converge): every comparison with AdvFree is inconclusive until they are recomputed")),
+        ("FGSM-RS (Wong et al.)", "alpha 1.25 eps, start U(-eps, eps)", "the same, the start unclipped before the "
+         "gradient (Wong et al.'s MNIST code)", "the library takes the unclipped start since 2026-11-28; the cpu records "
+         "of this chapter were trained before, with the start clipped into [0, 1] first (the primer shows what that "
+         "does), and are to be recomputed"),
+        ("plain FGSM", "step eps, no random start", "the same (Goodfellow et al.)", ""),
+    ]
+
+
 PARAMETERS = [
     Parameter("dataset", str, "dataset (the paper's MNIST half; digits for smoke)", choices=tuple(data.LOADERS)),
     Parameter("variants", list, "training methods", item_type=str, choices=tuple(VARIANTS)),
