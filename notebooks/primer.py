@@ -47,7 +47,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from advbook import masking, reporting
-from advbook.chapters.primer import (CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, masking_checks, summary,
+from advbook.chapters.primer import (CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, fgsm_rs_reference, masking_checks,
+                                    summary,
                                     takeaways)
 from advbook.experiments import collect
 
@@ -116,6 +117,27 @@ fig = reporting.curve_figure(reporting.sweep_curves(records, "steps_sweep", labe
 # NBVAL_CHECK_OUTPUT
 reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"], order=[LABELS[d] for d in DEFENSE_ORDER],
                      labels={"pgd": "advbook PGD", "torchattacks-pgd": "torchattacks PGD"})
+
+# %% [markdown]
+# ## FGSM-RS as Wong et al. wrote it
+#
+# Wong et al.'s FGSM-RS takes FGSM's gradient at $x + \delta$ with $\delta \sim U(-\epsilon,
+# \epsilon)$ and only clips the image into $[0, 1]$ after the step. Until 2026-11-28 the library
+# clipped the random start into $[0, 1]$ *before* the gradient; on MNIST, whose pixels are mostly
+# exactly 0 or 1, that removes most of the start's randomness and brings back the catastrophic
+# overfitting the random start is there to prevent. The FGSM-RS models on this page were trained
+# that way (their records are flagged as computed by other code in the provenance above) and are
+# to be recomputed. The table is the check of the fix: the reference implementation's MNIST
+# recipe (its small CNN, Adam, a cyclic learning rate up to 0.005, batch 100, $\epsilon = 0.3$,
+# $\alpha = 0.375$, 10 epochs), trained by their loop written out and by `advbook.train.fit`,
+# and attacked by PGD-50 with 10 restarts (their evaluation).
+
+# %% tags=["hide-input"]
+reference = fgsm_rs_reference()
+if reference is None:
+    display(Markdown("The reference record (`data/bench/reference-fgsm-rs-mnist.json`) is not here."))
+else:
+    display(Markdown(reporting.markdown_table(reference) + f"\n\nMeasured on {reference.attrs['provenance']}."))
 
 # %% [markdown]
 # ## Checks that must hold

@@ -131,6 +131,37 @@ def masking_checks(records: list[dict]) -> list[dict]:
     return [masking.checklist(r, MASKING_ROLES, LABELS[r["config"]["train"]["defense"]]) for r in records]
 
 
+def fgsm_rs_reference():
+    """The committed record of Wong et al.'s MNIST FGSM-RS recipe (`python -m advbook.reference_mnist`):
+    per arm (their training loop written out, and `advbook.train.fit`), clean, FGSM and PGD-50 with 10
+    restarts in percent, mean ± sd over seeds; None where the record is not here."""
+    import json
+
+    import pandas as pd
+
+    from ..paths import BENCH
+    from ..reporting import mean_spread
+
+    path = BENCH / "reference-fgsm-rs-mnist.json"
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    rows = {}
+    for arm in dict.fromkeys(r["arm"] for r in record["runs"]):
+        runs = [r for r in record["runs"] if r["arm"] == arm]
+        cells = {}
+        for metric, label in (("clean", "clean"), ("fgsm", "FGSM"), ("pgd", "PGD-50-10")):
+            mean, spread = mean_spread([100 * r[metric] for r in runs])
+            cells[label] = f"{mean:.1f} ± {spread:.1f}" if len(runs) > 1 else f"{mean:.1f}"
+        cells["seeds"] = len(runs)
+        rows["Wong et al.'s loop" if arm == "reference" else "advbook.train.fit"] = cells
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.attrs["provenance"] = (f"{record['device']}, torch {record['torch']}, commit {record['commit']}, "
+                                 f"{record['settings']['epochs']} epochs, the first {record['settings']['n_eval']} "
+                                 "test images")
+    return frame
+
+
 def takeaways(s: dict, rows: list[dict]) -> list[str]:
     """The page's conclusions, computed from its own numbers (means over seeds, in percent), so
     that a rerun with other settings can never contradict its own text."""
