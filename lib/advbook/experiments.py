@@ -174,14 +174,42 @@ def _compute(config, mkey, test, model_record, evals, missing, device, progress,
 def collect(configs: list[dict], **kwargs) -> tuple[list[dict], list[str]]:
     """The records of `configs`, computing what is missing where its data are here; returns them
     and the display names of the datasets whose missing records could not be computed (no
-    offline copy, no network): a chapter renders from stored records alone and names the rest."""
-    records, unavailable = [], []
+    offline copy, no network): a chapter renders from stored records alone and names the rest.
+    With `compute` False (default: False when $ADVBOOK_COMPUTE is 0, as `advbook run` sets it
+    for a GPU profile) nothing is computed: a model stored with every evaluation its chapter's
+    claims read (`Chapter.priority`) comes back with the evaluations stored so far, and the
+    models left out or short of evaluations are listed."""
+    import os
+
+    from .chapters import CLAIMS, get as chapter
+    from .engines import describe
+
+    compute = kwargs.pop("compute", os.environ.get("ADVBOOK_COMPUTE", "1") != "0")
+    records, unavailable, missing = [], [], {}
     for i, config in enumerate(configs):
         try:
-            records.append(get_or_compute(config, label=f"[{i + 1}/{len(configs)}]", **kwargs))
+            records.append(get_or_compute(config, compute=compute, label=f"[{i + 1}/{len(configs)}]", **kwargs))
+            continue
+        except NotComputed:
+            pass
         except data.DataUnavailable:
             if config["dataset"] not in unavailable:
                 unavailable.append(config["dataset"])
+            continue
+        mkey, test, specs = store.model_key(config), store.test_selection(config), config["evaluate"]
+        model_record = store.load_model(mkey)
+        evals = {s["name"]: store.load_eval(mkey, s, test) for s in specs} if model_record else {}
+        rank = chapter(config["chapter"]).priority
+        if evals and all(evals[s["name"]] for s in specs if rank is None or rank(config, s) == CLAIMS):
+            records.append(combine(config, model_record, {k: v for k, v in evals.items() if v is not None}))
+            stored = sum(v is not None for v in evals.values())
+            missing[mkey] = f"{describe(config)}: {len(specs) - stored} of {len(specs)} evaluations (extras) missing"
+        else:
+            missing[mkey] = f"{describe(config)}: not computed"
+    if missing:
+        print(f"Not computed yet: {len(missing)} of {len({store.model_key(c) for c in configs})} models lack records "
+              f"(`advbook compute {configs[0].get('chapter')} --profile {configs[0].get('profile')}` computes them); "
+              "this page shows what is stored:\n" + "\n".join(f"- {m}" for m in missing.values()))
     return records, unavailable
 
 
