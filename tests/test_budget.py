@@ -1,5 +1,5 @@
-"""Computing within a budget (`advbook compute --budget`, advbook.planning, engines.run_queue) and
-rendering without computing (`advbook run` of a GPU profile)."""
+"""Computing within a budget (`advbook compute --budget`, advbook.planning, engines.run_queue),
+rendering without computing (`advbook run` of a GPU profile) and the GPU window (advbook.window)."""
 import json
 import os
 import re
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from advbook import engines, planning, store
+from advbook import engines, planning, store, window
 from advbook.chapters import CLAIMS, EXTRA, Chapter
 from advbook.cli import main
 from advbook.experiments import NotComputed, collect, get_or_compute
@@ -243,3 +243,54 @@ def test_a_budget_over_every_chapter_stops_in_time_with_whole_models(capsys):
         assert json.loads(record.read_text())["key"] and record.with_suffix(".pt").exists()
     for record in root.glob("evals/*/*.json"):
         assert json.loads(record.read_text())["result"]
+
+
+# ----------------------------------------------------------------------------------------
+# the GPU window, on a CPU (smoke profile)
+# ----------------------------------------------------------------------------------------
+
+def bench_record(folder: Path) -> Path:
+    """A bench record of this machine at this commit (so that the window skips its bench)."""
+    from advbook.store import library_commit
+
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"kind": "bench", "quick": False, "device": store.environment(CPU)["device"], "commit": library_commit(),
+              "created": "2026-01-01T00:00:00+00:00", "threads": 1,
+              "rows": [{"model": "small-cnn", "method": "pgd10", "achieved_tflops": 0.01}]}
+    path = folder / "bench-cpu.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_window_records_the_environment_and_computes_within_its_budget(tmp_path, capsys):
+    out = tmp_path / "out"
+    started = time.monotonic()
+    assert window.main(["--budget", "45", "--reserve", "5", "--output", str(out), "--bench-dir",
+                        str(bench_record(tmp_path / "bench").parent), "--no-export"]) == 0
+    assert time.monotonic() - started < 45 + 3
+    env = json.loads((out / "environment.json").read_text())
+    assert {"device", "torch", "python", "commit", "started"} <= set(env) and env["profile"] == "smoke"
+    summary = json.loads((out / "window.json").read_text())
+    assert "skipped" in summary["steps"]["bench"] and summary["steps"]["compute"]["exit_code"] == 0
+    log = (out / "compute.log").read_text()
+    assert "plan on" in log and re.search(r"took \d+\.\d\d min", log)
+    assert list(results_root().glob("models/*.json"))
+
+
+def test_window_benches_a_new_device_or_commit_and_fails_clearly_without_export(tmp_path, monkeypatch, capsys):
+    commands = []
+    monkeypatch.setattr(window, "run", lambda command, log, timeout: commands.append(command) or 0)
+    monkeypatch.setattr(window, "has_export", lambda: False)
+    out = tmp_path / "out"
+    code = window.main(["--budget", "100", "--output", str(out), "--bench-dir", str(tmp_path / "empty")])
+    assert code == window.EXPORT_MISSING
+    assert "this checkout has no `advbook export`" in capsys.readouterr().err
+    bench, compute = commands
+    assert bench[2:4] == ["advbook", "bench"] and bench[-2:] == ["--output", str(out.resolve() / "bench-cpu.json")]
+    assert compute[3:7] == ["compute", "all", "--profile", "smoke"] and "--bench" in compute
+    commands.clear()
+    monkeypatch.setattr(window, "has_export", lambda: True)
+    assert window.main(["--budget", "100", "--output", str(out), "--bench-dir",
+                        str(bench_record(tmp_path / "bench").parent)]) == 0
+    assert [c[3] for c in commands] == ["compute", "export"]
+    assert commands[1][-2:] == ["--output", str(out.resolve() / "records.tar.gz")]
