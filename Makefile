@@ -11,7 +11,7 @@ MATHJAX_VERSION := 3.2.2
 MATHJAX_SHA256  := 1b9c0a1c44df864e915690558e72adb9cc5203360daefd385084ced3b6c64c09
 MATHJAX         := book/_mathjax/mathjax/tex-svg.js
 
-.PHONY: setup chromium book html test clean
+.PHONY: setup chromium book html test clean window
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -60,6 +60,14 @@ test: setup
 	for c in $(CHAPTERS); do echo "smoke-executing $$c"; $(ADVBOOK) run $$c --profile smoke --output $$tmp/$$c.ipynb; done; \
 	$(PY) -m pytest tests $$tmp/*.ipynb --nbval-lax --nbval-current-env -p no:cacheprovider; \
 	rm -rf $$tmp
+
+# One GPU window (advbook/window.py): the environment, a short bench if data/bench has none of this
+# device and commit, every chapter's queue (claims first) within BUDGET seconds, all exported into
+# OUT. Any Python with the requirements: `make window BUDGET=480 OUT=out PY=python3`.
+BUDGET ?= 480
+window:
+	@test -n "$(OUT)" || { echo "usage: make window BUDGET=480 OUT=folder [PY=python]"; exit 2; }
+	PYTHONPATH=lib$${PYTHONPATH:+:$$PYTHONPATH} $(PY) -m advbook.window --budget $(BUDGET) --output $(OUT)
 
 clean:
 	rm -rf _build $(VENV)

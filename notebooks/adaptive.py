@@ -65,7 +65,7 @@ from advbook.chapters.adaptive import (CHAPTER, appendix_curves, claims, clean_v
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, missing = collect(CHAPTER.experiments(settings))
+records, missing = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
 judged = claims(settings, rows)

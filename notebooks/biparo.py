@@ -43,7 +43,7 @@ from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, claims, masking_
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings))
+records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))

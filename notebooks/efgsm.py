@@ -55,7 +55,7 @@ from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, 
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings))
+records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 order = [label for key, label in VARIANTS.items() if key in settings["variants"]]

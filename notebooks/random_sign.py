@@ -50,7 +50,7 @@ from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_L
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings))
+records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 order = [label for label, _, _ in variants(settings)]

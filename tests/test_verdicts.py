@@ -190,7 +190,8 @@ def _audited(tmp_path, monkeypatch, rendered_verdict, rows_now):
     claim = claims.Claim("(1) a claim", "its number")
     _notebook_with_claims(tmp_path / "adaptive.ipynb", [dict(claims.row(claim, claims.judge(claim, [1, 2, 3])),
                                                              verdict=rendered_verdict)])
-    monkeypatch.setattr(experiments, "collect", lambda configs, compute=True: ([], []))
+    monkeypatch.setattr(experiments, "get_or_compute", lambda config, compute=True: {})
+    monkeypatch.setattr(adaptive.CHAPTER, "summary", lambda s, records: [])
     monkeypatch.setattr(adaptive, "claims", lambda s, rows: rows_now(claim))
     from advbook.audit import audit
 

@@ -29,7 +29,7 @@ def audit(book: Path = BOOK) -> list[str]:
         settings = chapter.settings(parameters.get("profile", payload["scale"]["profile"]),
                                     **(parameters.get("overrides") or {}))
         try:
-            records, _ = experiments.collect(chapter.experiments(settings), compute=False)
+            records = [experiments.get_or_compute(config, compute=False) for config in chapter.experiments(settings)]
         except experiments.NotComputed as exc:
             problems.append(f"{notebook.stem}: cannot be re-judged, its records are not all stored ({exc})")
             continue

@@ -1,9 +1,10 @@
 """`advbook` (also `python -m advbook`): list, run, sweep and compute chapters; bench.
 
     advbook list
-    advbook run CHAPTER [--profile P] [-p NAME VALUE ...] [--if-missing] [--output PATH]
+    advbook run CHAPTER [--profile P] [-p NAME VALUE ...] [--if-missing] [--output PATH] [--[no-]compute]
     advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P] [--engine ray [--address A]]
-    advbook compute CHAPTER [--profile P] [-p NAME VALUE ...] [--engine ray [--address A]]
+    advbook compute CHAPTER... | all [--profile P] [-p NAME VALUE ...] [--budget SECONDS] [--dry-run]
+                    [--engine ray [--address A]]
     advbook verdicts    (book/verdicts.md, every chapter's claims, from the executed notebooks)
     advbook export --output ARCHIVE [--since COMMIT | --all] [--chapter NAME --profile P] [--weights]
     advbook import ARCHIVE_OR_RECORD [...]     (see advbook.exchange)
@@ -29,6 +30,7 @@ from . import chapters
 from .chapters import PROFILES
 from .errors import ONE_LINE, NotebookFailed, ParameterError
 from .engines import ENGINES
+from .planning import GPU_PROFILES
 from .paths import BOOK, NOTEBOOKS, PROJECT_ROOT
 
 
@@ -41,9 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="chapters, profiles and parameters with their defaults")
     sub.add_parser("verdicts", help="write book/verdicts.md, every chapter's claims, from the executed notebooks")
 
-    def chapter_command(name, help_text):
+    def chapter_command(name, help_text, many=False):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("chapter")
+        if many:
+            p.add_argument("chapters", nargs="+", metavar="CHAPTER", help="one or more chapters, or all")
+        else:
+            p.add_argument("chapter")
         p.add_argument("--profile", default="smoke", choices=PROFILES)
         p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                        help="override a chapter parameter (lists: comma-separated)")
@@ -54,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     run = chapter_command("run", "execute a chapter notebook into book/CHAPTER.ipynb")
     run.add_argument("--if-missing", action="store_true", help="do nothing if the executed notebook exists")
     run.add_argument("--output", type=Path, help="where the executed notebook goes (default book/CHAPTER.ipynb)")
+    run.add_argument("--compute", action=argparse.BooleanOptionalAction, default=None,
+                     help="compute the missing records (default: yes for the smoke and cpu profiles; for a GPU "
+                          "profile the notebook renders the stored records and lists the missing ones)")
+    run.add_argument("--force-cpu", action="store_true", help="allow --compute of a GPU profile with no GPU")
 
     def engine_options(p):
         p.add_argument("--engine", default="serial", choices=ENGINES,
@@ -62,8 +71,17 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--address", help="an existing Ray cluster (e.g. HEAD_IP:6379 or auto) for --engine ray; "
                        "default: start a local Ray instance")
 
-    engine_options(chapter_command("compute", "compute a chapter's result records without a notebook "
-                                   "(for a GPU machine or a Ray cluster)"))
+    compute = chapter_command("compute", "compute chapters' result records without a notebook, most valuable "
+                              "first (for a GPU machine or a Ray cluster)", many=True)
+    engine_options(compute)
+    compute.add_argument("--budget", type=float, metavar="SECONDS",
+                         help="stop within this many seconds: start no model expected to overrun them, and "
+                              "interrupt the running one at the end (serial engine)")
+    compute.add_argument("--dry-run", action="store_true", help="print the plan (models, estimated minutes, and "
+                         "with --budget the windows of that length) and compute nothing")
+    compute.add_argument("--bench", type=Path, metavar="PATH", help="estimate with this bench record (or the newest "
+                         "in this folder) instead of the newest of this device in data/bench/")
+    compute.add_argument("--force-cpu", action="store_true", help="allow a GPU profile (fast, paper) with no GPU")
     sweep = chapter_command("sweep", "one run per grid point, collected into a CSV and a plot")
     engine_options(sweep)
     sweep.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2",
@@ -157,7 +175,8 @@ def _validated(args):
     if getattr(args, "engine", "serial") == "ray":
         from .engines import import_ray
         import_ray()  # installed, or a one-line error before any work
-    if args.profile in ("fast", "paper"):
+    # compute and run refuse to train a GPU profile here (_refuse_gpu_profile_on_cpu); the rest warn
+    if getattr(args, "command", None) not in ("compute", "run") and args.profile in GPU_PROFILES:
         import torch
 
         if not torch.cuda.is_available():
@@ -166,6 +185,15 @@ def _validated(args):
                   "profile is planned for 2 CPU cores.", file=sys.stderr)
     return chapter, overrides, settings
 
+
+def _refuse_gpu_profile_on_cpu(profile: str, force: bool) -> None:
+    """A GPU profile is never trained on a CPU by accident: a one-line error unless forced."""
+    import torch
+
+    if profile in GPU_PROFILES and not force and not torch.cuda.is_available():
+        raise ParameterError(f"the '{profile}' profile is planned for a GPU and no GPU is visible (on this CPU it "
+                             "would take hours to days); --force-cpu computes it anyway, and the 'cpu' profile "
+                             "is planned for 2 CPU cores")
 
 
 
@@ -256,12 +284,32 @@ def _drop_progress_lines(notebook: Path) -> None:
 
 
 def cmd_run(args) -> int:
+    from .planning import missing_models
+
     chapter, overrides, settings = _validated(args)
     output = args.output or BOOK / f"{chapter.name}.ipynb"
     if args.if_missing and output.exists():
         print(f"{output} exists; skipped (--if-missing)")
         return 0
-    execute_notebook(chapter.name, {"profile": args.profile, "overrides": overrides}, output)
+    compute = args.compute if args.compute is not None else args.profile not in GPU_PROFILES
+    if compute:
+        _refuse_gpu_profile_on_cpu(args.profile, args.force_cpu)
+    models, untrained, short = missing_models(chapter.experiments(settings))
+    if untrained or short:
+        print(f"{chapter.name} ({args.profile}): of {models} models, {untrained} not trained and {short} with "
+              "evaluations missing: " + ("computing them" if compute else "not computed (--compute computes them; "
+              f"on a GPU: advbook compute {chapter.name} --profile {args.profile}); the page shows what is stored"),
+              flush=True)
+    # the notebook kernel inherits the environment: experiments.collect computes nothing when told so
+    previous = os.environ.get("ADVBOOK_COMPUTE")
+    os.environ["ADVBOOK_COMPUTE"] = "1" if compute else "0"
+    try:
+        execute_notebook(chapter.name, {"profile": args.profile, "overrides": overrides}, output)
+    finally:
+        if previous is None:
+            os.environ.pop("ADVBOOK_COMPUTE", None)
+        else:
+            os.environ["ADVBOOK_COMPUTE"] = previous
     print(f"wrote {output}")
     if output.resolve().parent == BOOK.resolve():  # the What holds page follows the book's chapters
         from .verdicts import write
@@ -270,12 +318,40 @@ def cmd_run(args) -> int:
 
 
 def cmd_compute(args) -> int:
-    from .engines import compute
+    from . import planning
+    from .device import default_device
+    from .engines import compute, run_queue
 
-    chapter, _, settings = _validated(args)
-    failures = compute(chapter.experiments(settings), engine=args.engine, address=args.address,
-                       desc=f"{chapter.name} ({args.profile})")
-    return _report_failures(failures, args.debug)
+    started = planning.now()  # the budget counts from here: planning takes its share
+    names = list(chapters.CHAPTER_MODULES) if args.chapters == ["all"] else list(dict.fromkeys(args.chapters))
+    if args.param and len(names) > 1:
+        raise ParameterError("-p applies to one chapter; give one chapter with it")
+    if args.budget is not None and not args.budget > 0:
+        raise ParameterError(f"--budget must be a positive number of seconds, got {args.budget:g}")
+    if args.budget is not None and args.engine != "serial":
+        raise ParameterError("--budget needs --engine serial (one GPU: the models run one after the other)")
+    if args.bench is not None and not args.bench.exists():
+        raise ParameterError(f"--bench {args.bench} does not exist")
+    selected = []
+    for name in names:
+        if args.chapters == ["all"] and args.profile not in chapters.get(name).profiles:
+            continue  # `all`: the chapters that have this profile
+        chapter, _, settings = _validated(argparse.Namespace(**{**vars(args), "chapter": name}))
+        selected.append((chapter, settings))
+    if not args.dry_run:
+        _refuse_gpu_profile_on_cpu(args.profile, args.force_cpu)
+    if args.engine == "ray" and not args.dry_run:
+        configs = [c for chapter, settings in selected for c in chapter.experiments(settings)]
+        failures = compute(configs, engine="ray", address=args.address,
+                           desc=f"{', '.join(c.name for c, _ in selected)} ({args.profile})")
+        return _report_failures(failures, args.debug)
+    # a GPU profile's dry run on a machine with no GPU plans for the GPU of the newest GPU bench record
+    rates = planning.device_rates(default_device(), args.bench, for_gpu=args.profile in GPU_PROFILES)
+    items, complete = planning.plan(selected, rates)
+    print(planning.plan_table(items, rates, complete=complete, budget=args.budget), flush=True)
+    if args.dry_run:
+        return 0
+    return _report_failures(run_queue(items, budget=args.budget, started=started), args.debug)
 
 
 def _report_failures(failures, debug: bool = False) -> int:

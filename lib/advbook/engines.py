@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from . import store
 from .errors import ParameterError
-from .experiments import NotComputed, get_or_compute
+from .experiments import NotComputed, describe, get_or_compute  # noqa: F401  (describe: this module's API)
 from .paths import data_root, results_root
 
 ENGINES = ("serial", "ray")
@@ -57,18 +58,6 @@ class Failure:
 
     def __str__(self) -> str:
         return f"{self.label} (model {self.mkey}): {self.error}"
-
-
-def describe(config: dict) -> str:
-    """A point in words: the chapter, its dataset, the variant (or table and configuration, or
-    defense) and the seed, e.g. 'primer (digits): defense pgd, seed 0'."""
-    train = config.get("train") or {}
-    parts = [f"{k} {config[k]}" for k in ("table", "configuration", "variant") if config.get(k) is not None]
-    if not parts and train.get("defense") is not None:
-        parts.append(f"defense {train['defense']}")
-    if train.get("seed") is not None:
-        parts.append(f"seed {train['seed']}")
-    return f"{config.get('chapter')} ({config.get('dataset')}): {', '.join(parts)}"
 
 
 def compute(configs: list[dict], *, engine: str = "serial", address: str | None = None, desc: str = "",
@@ -97,6 +86,112 @@ def run_serial(configs: list[dict], *, desc: str = "") -> list[Failure]:
         print(f"model {record['key']}: {record['train_seconds']:.0f} s training, {len(record['evaluations'])} "
               f"evaluations, on {record['device']}", flush=True)
     return []
+
+
+# ----------------------------------------------------------------------------------------
+# serial, within a budget (advbook compute --budget): the planned queue, in order
+# ----------------------------------------------------------------------------------------
+
+class BudgetExhausted(Exception):
+    """The budget's deadline came while an item was computing."""
+
+
+def run_queue(items: list, *, budget: float | None = None, started: float | None = None, out=None) -> list[Failure]:
+    """Compute the planned items (`planning.plan`) in order in this process. With `budget`
+    (seconds from `started`, a `time.monotonic()` value; default now): an item whose estimate,
+    scaled by the observed/estimated ratio so far, exceeds the time left is not started (a
+    later, cheaper one may be), and at the deadline the running item is interrupted: what it
+    finished stays (each record is written whole; its training checkpoint, if any, resumes it
+    on a rerun) and nothing half-written is left. Prints one line per item (estimated vs actual);
+    returns the failures (an item that raised; the others go on)."""
+    from . import planning
+
+    out = out or sys.stdout
+    started = planning.now() if started is None else started
+    deadline = started + budget if budget is not None else None
+    tracker, failures, done, skipped = planning.Tracker(), [], 0, []
+    runnable = [it for it in items if not it.unavailable]
+    print(f"computing {len(runnable)} items" + (f" within {budget:.0f} s ({deadline - planning.now():.0f} s left)"
+                                               if budget is not None else ""), file=out, flush=True)
+    for i, item in enumerate(items, 1):
+        line = f"[{i}/{len(items)}] {item.label}"
+        if item.unavailable:
+            continue
+        if not planning.ready(item, _stored):
+            print(f"{line}: not started, it needs a model not computed yet (its own, or a transfer source)",
+                  file=out, flush=True)
+            skipped.append(item)
+            continue
+        expected = tracker.expected(item)
+        left = deadline - planning.now() if deadline is not None else math.inf
+        if expected > left:
+            print(f"{line}: not started, estimated {expected / 60:.2f} min > {max(left, 0) / 60:.2f} min left",
+                  file=out, flush=True)
+            skipped.append(item)
+            continue
+        begun = planning.now()
+        try:
+            with _deadline(deadline):
+                for config in item.configs:
+                    get_or_compute(config, progress=None, label=f"[{i}/{len(items)}]")
+        except BudgetExhausted:
+            print(f"{line}: interrupted at the end of the budget after {planning.now() - begun:.0f} s; its finished "
+                  "records are kept and a rerun computes the rest", file=out, flush=True)
+            skipped += [it for it in items[i - 1:] if not it.unavailable]
+            break
+        except Exception as exc:  # one failing model does not end the window; reported at the end
+            failures.append(Failure(item.label, item.mkey, _one_line(exc), item.configs, traceback.format_exc()))
+            print(f"{line}: FAILED: {_one_line(exc)}", file=out, flush=True)
+            continue
+        took = planning.now() - begun
+        tracker.add(item, took)
+        done += 1
+        print(f"{line}: estimated {item.seconds / 60:.2f} min (expected {expected / 60:.2f}), took {took / 60:.2f} min"
+              + (f"; {(deadline - planning.now()) / 60:.1f} min left" if deadline is not None else ""),
+              file=out, flush=True)
+    elapsed = planning.now() - started
+    print(f"computed {done} of {len(runnable)} items in {elapsed:.0f} s"
+          + (f"; not computed: {len(skipped)} (estimated {sum(it.seconds for it in skipped) / 60:.1f} min), a rerun "
+             "computes them" if skipped else ""), file=out, flush=True)
+    return failures
+
+
+def _stored(mkey: str) -> bool:
+    """Model `mkey` is trained here: its record and its weights."""
+    return store.load_model(mkey) is not None and store.weights_path(mkey).exists()
+
+
+class _deadline:
+    """Raise BudgetExhausted in this (the main) thread at `deadline` (a `time.monotonic()` value);
+    nothing elsewhere, or with no deadline."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+        self.previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        from .planning import now
+
+        if self.deadline is None or threading.current_thread() is not threading.main_thread():
+            self.deadline = None
+            return self
+
+        def expire(signum, frame):
+            raise BudgetExhausted()
+        self.previous = signal.signal(signal.SIGALRM, expire)
+        signal.setitimer(signal.ITIMER_REAL, max(self.deadline - now(), 1e-3))
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.deadline is not None:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)
+        return False
 
 
 # ----------------------------------------------------------------------------------------

@@ -33,6 +33,10 @@ from .train import TrainConfig, fit
 
 
 
+# what an evaluation is for (a chapter's `priority(config, spec)`): deciding a claim, or an extra
+CLAIMS, EXTRA = 0, 1
+
+
 def prepare_data(config: dict) -> data.Dataset:
     """The dataset with the config's validation split held out and its train/test subsets."""
     dataset = data.load(config["dataset"], config.get("data_root"))
@@ -216,17 +220,54 @@ def _compute(config, mkey, test, model_record, evals, missing, device, progress,
     return model_record
 
 
-def collect(configs: list[dict], **kwargs) -> tuple[list[dict], list[str]]:
+def describe(config: dict) -> str:
+    """A point in words: the chapter, its dataset, the variant (or table and configuration, or
+    defense) and the seed, e.g. 'primer (digits): defense pgd, seed 0'."""
+    train = config.get("train") or {}
+    parts = [f"{k} {config[k]}" for k in ("table", "configuration", "variant") if config.get(k) is not None]
+    if not parts and train.get("defense") is not None:
+        parts.append(f"defense {train['defense']}")
+    if train.get("seed") is not None:
+        parts.append(f"seed {train['seed']}")
+    return f"{config.get('chapter')} ({config.get('dataset')}): {', '.join(parts)}"
+
+
+def collect(configs: list[dict], priority=None, **kwargs) -> tuple[list[dict], list[str]]:
     """The records of `configs`, computing what is missing where its data are here; returns them
     and the display names of the datasets whose missing records could not be computed (no
-    offline copy, no network): a chapter renders from stored records alone and names the rest."""
-    records, unavailable = [], []
+    offline copy, no network): a chapter renders from stored records alone and names the rest.
+    With `compute` False (default: False when $ADVBOOK_COMPUTE is 0, as `advbook run` sets it
+    for a GPU profile) nothing is computed: a model stored with every evaluation its chapter's
+    claims read (`priority(config, spec)` is CLAIMS for them: the chapter's `Chapter.priority`;
+    None: every evaluation) comes back with the evaluations stored so far, and the models left
+    out or short of evaluations are listed."""
+    import os
+
+    compute = kwargs.pop("compute", os.environ.get("ADVBOOK_COMPUTE", "1") != "0")
+    records, unavailable, missing = [], [], {}
     for i, config in enumerate(configs):
         try:
-            records.append(get_or_compute(config, label=f"[{i + 1}/{len(configs)}]", **kwargs))
+            records.append(get_or_compute(config, compute=compute, label=f"[{i + 1}/{len(configs)}]", **kwargs))
+            continue
+        except NotComputed:
+            pass
         except data.DataUnavailable:
             if config["dataset"] not in unavailable:
                 unavailable.append(config["dataset"])
+            continue
+        mkey, test, specs = store.model_key(config), store.test_selection(config), config["evaluate"]
+        model_record = store.load_model(mkey)
+        evals = _evaluations(mkey, specs, test, model_record) if model_record else {}
+        if evals and all(evals[s["name"]] for s in specs if priority is None or priority(config, s) == CLAIMS):
+            records.append(combine(config, model_record, {k: v for k, v in evals.items() if v is not None}))
+            stored = sum(v is not None for v in evals.values())
+            missing[mkey] = f"{describe(config)}: {len(specs) - stored} of {len(specs)} evaluations (extras) missing"
+        else:
+            missing[mkey] = f"{describe(config)}: not computed"
+    if missing:
+        print(f"Not computed yet: {len(missing)} of {len({store.model_key(c) for c in configs})} models lack records "
+              f"(`advbook compute {configs[0].get('chapter')} --profile {configs[0].get('profile')}` computes them); "
+              "this page shows what is stored:\n" + "\n".join(f"- {m}" for m in missing.values()))
     return records, unavailable
 
 

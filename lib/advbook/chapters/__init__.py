@@ -14,6 +14,9 @@ from typing import Any, Callable
 from ..errors import ParameterError  # noqa: F401  (raised here, part of this package's API)
 
 PROFILES = ("smoke", "cpu", "fast", "paper")
+# the priorities a chapter's `priority(config, spec)` gives: what decides a claim is computed
+# before the extras when time is short (advbook.planning)
+from ..experiments import CLAIMS, EXTRA  # noqa: E402,F401  (what a chapter's priority returns)
 
 
 
@@ -85,6 +88,11 @@ class Chapter:
     summary: Callable[[dict, list[dict]], Any] = field(default=None)  # for sweeps: records -> rows
     group_by: str = "variant"                       # the summary column that names a training variant
     plot_metrics: tuple = ("clean", "pgd")          # summary columns a sweep plots
+    # the queue rank of one evaluation (spec) of one experiment (config) when a budget is short
+    # (advbook.planning): 0 for what decides a claim, 1 for an extra (sweeps, more seeds, AutoAttack
+    # on more images); None ranks everything 0. A chapter module declares it as its function
+    # `priority(config, spec)`, beside its profiles, and `get` puts it here.
+    priority: Callable[[dict, dict], int] | None = None
 
     def parameter(self, name: str) -> Parameter:
         for p in self.parameters:
@@ -116,7 +124,11 @@ CHAPTER_MODULES = ("primer", "adaptive", "mixture", "performance", "random_sign"
 def get(name: str) -> Chapter:
     if name not in CHAPTER_MODULES:
         raise ParameterError(f"unknown chapter '{name}'; known: {', '.join(CHAPTER_MODULES)}")
-    return importlib.import_module(f"advbook.chapters.{name}").CHAPTER
+    module = importlib.import_module(f"advbook.chapters.{name}")
+    chapter = module.CHAPTER
+    if chapter.priority is None:
+        chapter.priority = getattr(module, "priority", None)
+    return chapter
 
 
 def all_chapters() -> list[Chapter]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, Judgement, all_of, cell_fields, fact, judge, row, untimed
 from ..claims import diffs as paired
 from ..reporting import aggregate, seed_table, sweep_curves
-from . import Chapter, Parameter, fast_path
+from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
 
 SAMPLINGS = {"norm": 1, "squared-norm": 2}
 # the paper's models, budgets and splits; digits stands in for MNIST in the smoke profile
@@ -56,12 +56,21 @@ PROFILES = {
     # every-sample PGD run
     "cpu": {**COMMON, "precision": "bf16", "datasets": ["mnist"], "seeds": [0, 1, 2], "epochs": 5, "cifar_epochs": 5,
             "batch_size": 128, "lr": 0.05, "sample_sizes": [100, 1000, 10000], "n_eval": 1000, "all_pgd": False},
-    "fast": {**COMMON, "datasets": ["mnist", "fashion-mnist", "cifar10-jpeg"], "seeds": [0, 1, 2], "epochs": 10,
+    # one H200, two 8-minute windows for the claims' models (about 13 minutes planned by `advbook
+    # compute adaptive --profile fast --dry-run`), the every-sample PGD run and the eps sweeps
+    # after. No Fashion-MNIST: a GPU window has no network to fetch it and there is no offline copy
+    "fast": {**COMMON, "datasets": ["mnist", "cifar10-jpeg"], "seeds": [0, 1, 2], "epochs": 10,
              "cifar_epochs": 5, "batch_size": 128, "lr": 0.05, "sample_sizes": [100, 1000, 10000], "n_eval": 2000},
     "paper": {**COMMON, "datasets": ["mnist", "fashion-mnist", "cifar10-jpeg"], "seeds": [0, 1, 2], "epochs": 100,
               "cifar_epochs": 100, "batch_size": 128, "lr": 0.05, "sample_sizes": [100, 1000, 10000],
               "n_eval": 10000},
 }
+
+
+def priority(config: dict, spec: dict) -> int:
+    """Claims 1 to 4 compare none, every adaptive variant and all FGSM by clean and PGD accuracy
+    and epoch time; the every-sample PGD run (the appendix) and the eps sweeps are extras."""
+    return EXTRA if config["variant"] == "all PGD" or spec["name"].startswith("eps_sweep:") else CLAIMS
 
 
 def variants(s: dict) -> list[tuple[str, dict | None]]:

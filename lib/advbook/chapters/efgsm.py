@@ -16,7 +16,7 @@ from ..claims import by_seed as cells
 from ..claims import diffs as paired
 from ..evaluate import sweep
 from ..train import SCHEDULES
-from . import Chapter, Parameter, fast_path
+from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
 
 # training variants: label, defense, what distinguishes it
 VARIANTS = {
@@ -149,11 +149,15 @@ PROFILES = {
             "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 40, "detail_seeds": 3,
             "steps_sweep": [1, 2, 5, 10, 20, 50, 100], "eps_sweep": [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
             "sweep_n": 100, "transfer_steps": 40, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16"},
-    # one GPU, about 15 minutes (declared, not run here): full MNIST, 20 epochs, the paper's baselines' steps
+    # one H200, two 8-minute windows for the claims' models (about 14 minutes planned by `advbook
+    # compute efgsm --profile fast --dry-run`), the other variants and checklists after: full MNIST,
+    # 10 epochs in batches of 512 (a GPU step of this small network costs its kernel launches,
+    # whatever the batch), the paper's baselines' 40 steps, AutoAttack on 500 images
     "fast": {"dataset": "mnist", "variants": ALL, "seeds": [0, 1, 2], "train_subset": 0, "validation": 1000,
-             "epochs": 20, "batch_size": 128, "lr": 1e-3, "schedule": "piecewise", "eps": 0.3, "sigma": 0.5,
-             "lam": 0.1, "lam_grid": [1.0, 0.5, 0.01, 0.001], "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40, "trades_beta": 1.0, "free_replay": 15, "free_step": 0.01,
-             "n_clean": 10000, "n_eval": 2000, "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 1000,
+             "epochs": 10, "batch_size": 512, "lr": 1e-3, "schedule": "piecewise", "eps": 0.3, "sigma": 0.5,
+             "lam": 0.1, "lam_grid": [1.0, 0.5, 0.01, 0.001], "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40,
+             "trades_beta": 1.0, "free_replay": 15, "free_step": 0.01,
+             "n_clean": 10000, "n_eval": 2000, "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 500,
              "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50, 100, 200],
              "eps_sweep": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0], "sweep_n": 1000,
              "transfer_steps": 100, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16"},
@@ -166,6 +170,24 @@ PROFILES = {
               "eps_sweep": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0], "sweep_n": 1000,
               "transfer_steps": 100, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16"},
 }
+
+
+# the variants claims C1 to C11 compare (the transfer source and Madry's first seed serve C9)
+CLAIM_VARIANTS = ("source", "combined", "combined-nols", "advtrain", "rec", "fgsm", "free", "pgd", "trades",
+                  "combined@1", "combined@0.001")
+CHECKLIST_SPECS = ("autoattack", "pgd-adp-aa")
+
+
+def priority(config: dict, spec: dict) -> int:
+    """Ours (combined) with its whole checklist (C9), and the paper's attacks on the variants the
+    claims compare; the other variants and the other models' checklists are extras."""
+    variant = config["variant"]
+    if variant == "combined":
+        return CLAIMS
+    if variant not in CLAIM_VARIANTS:
+        return EXTRA
+    name = spec["name"]
+    return EXTRA if name in CHECKLIST_SPECS or ":" in name or name.startswith("transfer-") else CLAIMS
 
 
 def defense(s: dict, variant: str) -> tuple[str, dict]:

@@ -6,7 +6,7 @@ from .. import data
 from .. import published
 from ..claims import Claim, all_of, by_seed, cell_fields, judge, paired_differences, row
 from ..reporting import mean_spread
-from . import Chapter, Parameter, fast_path
+from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
 
 PAPER = "mixture"
 # configuration -> (adversarial examples, AdvProp, ALS, SAT). ALS alone trains on clean inputs
@@ -63,6 +63,9 @@ PROFILES = {
     "cpu": {**COMMON, "precision": "fp32", "dataset": "cifar10-jpeg", "model": "resnet18", "width": 8,
             "seeds": [0, 1, 2], "epochs": 3, "batch_size": 128, "lr": 0.1, "augment": True, "strong_restarts": 1,
             "n_eval": 500, "autoattack_n": 0, "table2": False, "train_subset": 10000},
+    # one H200, two 8-minute windows for Table 1's models under the paper's columns (about 11
+    # minutes planned by `advbook compute mixture --profile fast --dry-run`), Table 2 and the
+    # strong attacks after
     "fast": {**COMMON, "dataset": "cifar10-jpeg", "model": "resnet18", "width": 0, "seeds": [0, 1, 2], "epochs": 4,
              "batch_size": 256, "lr": 0.1, "augment": True, "strong_restarts": 2, "n_eval": 2000,
              "autoattack_n": 200},
@@ -70,6 +73,12 @@ PROFILES = {
               "epochs": 100, "batch_size": 128, "lr": 0.1, "augment": True, "strong_restarts": 5,
               "n_eval": 10000, "autoattack_n": 1000},
 }
+
+
+def priority(config: dict, spec: dict) -> int:
+    """The six claims read Table 1's models under the paper's columns; Table 2's models and the
+    strong attacks are extras."""
+    return CLAIMS if config["table"] == "1" and spec["name"] in COLUMNS else EXTRA
 
 
 def runs(s: dict) -> list[tuple[str, str, float]]:

@@ -5,7 +5,7 @@ from .. import data, masking, models
 from ..defenses import DEFENSES
 from ..train import SCHEDULES
 from ..evaluate import sweep
-from . import Chapter, Parameter, fast_path
+from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
 
 DEFENSE_ORDER = ("standard", "fgsm", "fgsm-rs", "pgd")
 LABELS = {"standard": "Standard", "fgsm": "FGSM-AT", "fgsm-rs": "FGSM-RS", "pgd": "PGD-AT"}
@@ -50,10 +50,12 @@ PROFILES = {
             "epochs": 4, "batch_size": 128, "lr": 0.05, "augment": False, "train_subset": 0, "eps": 0.3,
             "train_steps": 5, "eval_steps": 20, "restarts": 1, "n_eval": 1000, "autoattack_n": 200,
             "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50], "eps_factors": [0.0, 0.33, 0.67, 1.0, 1.5, 2.0, 3.0]},
-    # one GPU, about 15 minutes: the Wong et al. (2020) CIFAR recipe, shortened
+    # one H200, two 8-minute windows for the models of the conclusions (about 11 minutes planned by
+    # `advbook compute primer --profile fast --dry-run`), AutoAttack and the sweeps after: Wong et
+    # al.'s (2020) 15 epochs of cyclic lr at batch 512, PGD-7 training (their PGD baseline's steps)
     "fast": {**COMMON, "dataset": "cifar10-jpeg", "model": "preact-resnet18", "width": 0, "seeds": [0, 1, 2],
-             "epochs": 6, "batch_size": 512, "lr": 0.2, "augment": True, "train_subset": 0, "eps": 8 / 255,
-             "train_steps": 5, "eval_steps": 20, "restarts": 1, "n_eval": 2000, "autoattack_n": 500, "detail_seeds": 3,
+             "epochs": 15, "batch_size": 512, "lr": 0.2, "augment": True, "train_subset": 0, "eps": 8 / 255,
+             "train_steps": 7, "eval_steps": 20, "restarts": 1, "n_eval": 2000, "autoattack_n": 500, "detail_seeds": 3,
              "steps_sweep": [1, 2, 5, 10, 20, 50]},
     # Wong et al. (2020) settings: 15 epochs of cyclic lr; PGD-10 AT; PGD-50 with 10 restarts
     "paper": {**COMMON, "dataset": "cifar10-jpeg", "model": "preact-resnet18", "width": 0, "seeds": [0, 1, 2],
@@ -61,6 +63,12 @@ PROFILES = {
               "train_steps": 10, "eval_steps": 50, "restarts": 10, "n_eval": 10000, "autoattack_n": 1000, "detail_seeds": 3,
               "steps_sweep": [1, 2, 5, 10, 20, 50, 100]},
 }
+
+
+def priority(config: dict, spec: dict) -> int:
+    """Every model's attack suite decides the page's conclusions; AutoAttack and the iteration
+    and eps sweeps are extras."""
+    return EXTRA if spec["name"] == "autoattack" or ":" in spec["name"] else CLAIMS
 
 
 def defense_params(name: str, eps: float, train_steps: int) -> dict:

@@ -15,7 +15,7 @@ from ..claims import (INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fiel
 from ..evaluate import sweep
 from ..models.random_sign import PLACEMENTS
 from ..train import SCHEDULES
-from . import Chapter, Parameter, fast_path
+from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
 
 # the disturbances that mean something for each kind of image (digits are not flip-invariant
 # and MNIST has no colour: Section 3.1.4 of our reading)
@@ -90,15 +90,28 @@ PROFILES = {
     # 2 CPU cores: full MNIST (55,000 to train, 5,000 to select eps), LeNet-5, 3 seeds
     "cpu": {**COMMON, "datasets": ["mnist"], "seeds": [0, 1, 2], "epochs": 8, "n_val": 5000, "n_eval": 1000,
             "autoattack_n": 200, "precision": "bf16"},
-    # one GPU, about 12 minutes: MNIST at the paper's 20 epochs, and WRN-16-4 on the CIFAR-10 JPEG
-    # copy for 30 epochs (the paper's WRN-28-10 for 200 is the paper profile)
+    # one H200, two 8-minute windows for the claims' models (about 14 minutes planned by `advbook
+    # compute random_sign --profile fast --dry-run`), the Gaussian model and the masking checks
+    # after: MNIST at the paper's 20 epochs, WRN-16-4 on the CIFAR-10 JPEG copy for 15 (the paper's
+    # WRN-28-10 for 200 is the paper profile), batches of 512 (small models: a GPU step costs its
+    # kernel launches, whatever the batch), the learning rates unchanged
     "fast": {**COMMON, "datasets": ["mnist", "cifar10-jpeg"], "seeds": [0, 1, 2], "epochs": 20, "n_val": 5000, "n_eval": 2000,
-             "autoattack_n": 500, "precision": "bf16"},
+             "autoattack_n": 500, "precision": "bf16", "batch_size": 512, "cifar_epochs": 15},
     "paper": {**COMMON, "datasets": ["mnist", "cifar10-jpeg"], "cifar_epochs": 200, "wrn_depth": 28,
               "wrn_widen": 10, "seeds": [0, 1, 2, 3, 4], "epochs": 20, "n_val": 5000,
               "eps_ablation": [0.05, 0.2, 0.3, 0.5], "n_eval": 10000, "autoattack_n": 1000, "restarts": 5,
               "precision": "bf16"},
 }
+
+
+def priority(config: dict, spec: dict) -> int:
+    """C1 to C6 read base, R, FGSM and every R variant (the best is chosen on validation images)
+    by clean, disturbed and PGD accuracy and epoch time; the Gaussian comparison, the FGSM sweep,
+    AutoAttack and the iterations sweep (the masking checks) are extras."""
+    name = spec["name"]
+    if config["variant"] == "Gaussian" or name == "autoattack" or name.startswith(("fgsm:", "steps:")):
+        return EXTRA
+    return CLAIMS
 
 
 def variants(s: dict) -> list[tuple[str, str, dict | None]]:
