@@ -207,7 +207,7 @@ def test_collect_without_computing_returns_what_is_stored_and_lists_the_rest(mon
     get_or_compute({**standard, "evaluate": claims_part}, device=CPU)  # the extras (the sweeps) not yet
     before = files(results_root())
     monkeypatch.setenv("ADVBOOK_COMPUTE", "0")
-    records, unavailable = collect([standard, fgsm])
+    records, unavailable = collect([standard, fgsm], priority=primer.CHAPTER.priority)
     assert files(results_root()) == before and unavailable == []
     assert [r["config"]["train"]["defense"] for r in records] == ["standard"]
     assert set(records[0]["metrics"]) == {s["name"] for s in claims_part}
