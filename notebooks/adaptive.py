@@ -151,7 +151,8 @@ results_table(settings, rows)
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-reporting.show_claims(judged, settings, records)
+reporting.show_claims(judged, settings, records,
+                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
 
 # %% [markdown]
 # **Reading the committed `cpu` run** (MNIST, 3 seeds, 5 epochs, trained with the bf16 fast

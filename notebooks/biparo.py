@@ -305,7 +305,8 @@ fig = reporting.scatter_figure(points, "natural accuracy (%)", "L-inf PGD accura
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-reporting.show_claims(judged, settings, records)
+reporting.show_claims(judged, settings, records,
+                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
 
 # %% [markdown]
 # ## What to take from this page

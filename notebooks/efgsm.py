@@ -270,7 +270,8 @@ if fig is None:
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-reporting.show_claims(judged, settings, records)
+reporting.show_claims(judged, settings, records,
+                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
 
 # %% [markdown]
 # ## What to take from this page

@@ -176,7 +176,8 @@ strong_ranking(rows)
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-reporting.show_claims(judged, settings, records)
+reporting.show_claims(judged, settings, records,
+                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
 counts = {v: sum(c["verdict"] == v for c in judged) for v in ("confirmed", "not confirmed", "inconclusive at this scale")}
 display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r in rows})} seeds, "
                  f"{records[0]['dataset']['display_name']}): " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."))

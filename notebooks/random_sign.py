@@ -227,7 +227,8 @@ for label, b, rows_d in per_dataset:
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-reporting.show_claims(judged, settings, records)
+reporting.show_claims(judged, settings, records,
+                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
 
 # %% [markdown]
 # ## What to take from this page

@@ -209,3 +209,37 @@ def test_the_audit_fails_a_book_whose_verdicts_its_records_no_longer_give(tmp_pa
     def refused(claim):
         raise claims.MismatchedImages("'A pgd' (seed 0) was measured on ... and 'B pgd' on ...")
     assert "measured on" in _audited(tmp_path, monkeypatch, claims.CONFIRMED, refused)[0]
+
+
+def test_a_claim_is_shown_at_its_largest_scale_with_the_smaller_beside(tmp_path):
+    """A chapter rendered at cpu whose store also holds fast records: What holds names the fast verdict and
+    its scale, with cpu's beside it; a page with no other scale is unchanged."""
+    claim = claims.Claim("(C1) R beats base", "0.28 < 0.50", "greater", paper_effect=0.2)
+    rows = [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9]))]
+    nb = tmp_path / "random_sign.ipynb"
+    _notebook_with_claims(nb, rows)
+    payload = json.loads(nb.read_text())
+    fast = {"verdict": claims.NOT_CONFIRMED, "ours": "-0.50 ± 0.10 points (n = 3)", "why": "",
+            "scale": {"profile": "fast", "datasets": "CIFAR-10", "seeds": 3, "device": "H200"}}
+    output = payload["cells"][0]["outputs"][0]
+    output["metadata"][verdicts.METADATA_KEY]["by_scale"] = {"fast": [fast]}
+    nb.write_text(json.dumps(payload))
+    page = verdicts.page(tmp_path)
+    assert "**not confirmed** at fast (cpu: confirmed)" in page and "-0.50 ± 0.10" in page
+    assert "**In all:** 1 not confirmed." in page
+
+
+def test_claims_by_scale_judges_every_other_profile_with_records(monkeypatch):
+    from types import SimpleNamespace
+
+    from advbook import experiments
+
+    chapter = SimpleNamespace(profiles={"smoke": {}, "cpu": {}, "fast": {}, "paper": {}},
+                              settings=lambda profile, **o: {"profile": profile},
+                              experiments=lambda s: [s["profile"]], summary=lambda s, records: records)
+    stored = {"fast": [{"dataset": {"display_name": "CIFAR-10"}, "config": {"train": {"seed": 0}}, "device": "H200"}]}
+    monkeypatch.setattr(experiments, "stored_records", lambda configs: stored.get(configs[0], []))
+    claim = claims.Claim("c", "p")
+    judged = lambda s, rows: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
+    by_scale = reporting.claims_by_scale(chapter, judged, {"profile": "cpu"})
+    assert list(by_scale) == ["fast"] and by_scale["fast"][0]["verdict"] == claims.CONFIRMED

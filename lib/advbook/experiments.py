@@ -271,6 +271,18 @@ def collect(configs: list[dict], priority=None, **kwargs) -> tuple[list[dict], l
     return records, unavailable
 
 
+def stored_records(configs: list[dict]) -> list[dict]:
+    """The records of `configs` that the store holds whole (model and every evaluation), computing
+    nothing and saying nothing about the others."""
+    records = []
+    for config in configs:
+        try:
+            records.append(get_or_compute(config, compute=False))
+        except NotComputed:
+            pass
+    return records
+
+
 def combine(config: dict, model_record: dict, evals: dict[str, dict]) -> dict:
     """One record for a chapter: the model's provenance and history, the evaluations' metrics."""
     metrics: dict = {}

@@ -140,15 +140,47 @@ def scale(settings: dict, records: list[dict]) -> dict:
             "seeds": len(seeds), "device": " / ".join(sorted({r["device"] for r in records})) or "none"}
 
 
-def show_claims(rows: list[dict], settings: dict, records: list[dict]) -> None:
-    """Display a chapter's claims: a table of claim, the paper's number, ours and the verdict,
-    then each claim's operational definition and evidence in words (nothing cut), carrying the
-    rows and the scale as output metadata, from which `advbook verdicts` builds "What holds"."""
+def claims_by_scale(chapter, judge_claims, settings: dict, overrides: dict | None = None) -> dict[str, list[dict]]:
+    """The chapter's claims judged at every other scale (profile) whose records the store holds,
+    computing nothing: {profile: [{"verdict", "ours", "why"} per claim, in the claims' order]}.
+    A verdict at any scale needs its own seeds, like any other; smoke runs decide nothing and
+    are left out. `judge_claims(settings, rows)` is the chapter's claims function."""
+    from .experiments import stored_records
+    from .verdicts import SCALES
+
+    out = {}
+    for profile in SCALES[1:]:
+        if profile == settings["profile"] or profile not in chapter.profiles:
+            continue
+        other = chapter.settings(profile, **(overrides or {}))
+        records = stored_records(chapter.experiments(other))
+        if records:
+            rows = judge_claims(other, chapter.summary(other, records))
+            out[profile] = [{"verdict": r["verdict"], "ours": r["ours (A - B, mean ± SE)"], "why": r["why"],
+                             "scale": scale(other, records)} for r in rows]
+    return out
+
+
+def show_claims(rows: list[dict], settings: dict, records: list[dict], by_scale: dict | None = None) -> None:
+    """Display a chapter's claims: a table of claim, the paper's number, ours and the verdict
+    (and the verdict at every other scale with records, `claims_by_scale`), then each claim's
+    operational definition and evidence in words (nothing cut), carrying the rows, the scale and
+    the other scales' verdicts as output metadata, from which `advbook verdicts` builds "What holds"."""
     from IPython.display import Markdown, display
 
     from .verdicts import METADATA_KEY
 
-    display(Markdown(claims_markdown(rows)), metadata={METADATA_KEY: {"rows": rows, "scale": scale(settings, records)}})
+    payload = {"rows": rows, "scale": scale(settings, records)}
+    text = claims_markdown(rows)
+    if by_scale:
+        payload["by_scale"] = by_scale
+        columns = {f"at {profile}": [f"{v['verdict']} ({v['ours']})" for v in verdicts]
+                   for profile, verdicts in by_scale.items()}
+        frame = pd.DataFrame({"claim": [r["claim"] for r in rows],
+                              f"at {settings['profile']} (this page)": [r["verdict"] for r in rows], **columns})
+        text += ("\n\n**The same claims at the other scales with records** (computed from the store; each "
+                 "scale's own seeds):\n\n" + markdown_table(frame.set_index("claim")))
+    display(Markdown(text), metadata={METADATA_KEY: payload})
 
 
 def claims_markdown(rows: list[dict]) -> str:

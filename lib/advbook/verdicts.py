@@ -13,6 +13,8 @@ from urllib.parse import quote_plus
 from . import published
 from .paths import BOOK
 
+SCALES = ("smoke", "cpu", "fast", "paper")  # the profiles, smallest scale to largest
+
 METADATA_KEY = "advbook_claims"
 
 # chapter name -> citation (authors, title, venue, year, link), read from the chapters' paper files
@@ -104,12 +106,25 @@ def page(book: Path = BOOK) -> str:
                   f"{scale['datasets']}, {scale['seeds']} seeds, {scale['device']}."
                   + (" *A smoke run decides nothing.*" if scale["profile"] == "smoke" else ""), "",
                   "| claim | the paper | ours (A - B, mean ± SE) | verdict |", "|---|---|---|---|"]
-        for row in payload["rows"]:
-            if scale["profile"] == "smoke":
+        by_scale = payload.get("by_scale") or {}
+        largest = max([scale["profile"], *by_scale], key=SCALES.index)
+        if largest != scale["profile"]:
+            lines[-2:-2] = [f"A larger scale has records: each verdict below is the **{largest}** profile's "
+                            f"({by_scale[largest][0]['scale']['datasets']}, {by_scale[largest][0]['scale']['seeds']} "
+                            f"seeds), the smaller ones beside it.", ""]
+        for i, row in enumerate(payload["rows"]):
+            verdict, ours = row["verdict"], row["ours (A - B, mean ± SE)"]
+            if largest != scale["profile"] and i < len(by_scale[largest]):
+                verdict, ours = by_scale[largest][i]["verdict"], by_scale[largest][i]["ours"]
+            smaller = [f"{p}: {v[i]['verdict']}" for p, v in sorted(by_scale.items(), key=lambda kv: SCALES.index(kv[0]))
+                       if p != largest and i < len(v)] + ([f"{scale['profile']}: {row['verdict']}"]
+                                                          if largest != scale["profile"] else [])
+            if scale["profile"] == "smoke" and largest == "smoke":
                 smoke += 1
             else:
-                counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
-            cells = [row["claim"], row["paper"], row["ours (A - B, mean ± SE)"], f"**{row['verdict']}**"]
+                counts[verdict] = counts.get(verdict, 0) + 1
+            named = f"**{verdict}**" + (f" at {largest}" if largest != scale["profile"] else "")
+            cells = [row["claim"], row["paper"], ours, named + (f" ({'; '.join(smaller)})" if smaller else "")]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         lines += ["", f"Details, the operational definition of each claim and its evidence: "
                       f"[the chapter's claims section]({chapter}.ipynb#claims-and-verdicts).", ""] \
