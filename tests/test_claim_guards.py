@@ -136,3 +136,17 @@ def test_a_declined_comparison_is_inconclusive_with_the_reason():
     declined = claims.diffs(rows, "A", "B", "pgd", decline=True)
     j = claims.judge(Claim("A above B", "", "greater", paper_effect=1.0), declined)
     assert j.verdict == INCONCLUSIVE and j.reason.startswith("not compared:") and "first 200" in j.reason
+
+
+def test_the_band_is_two_standard_errors_wide():
+    """Confirmed just beyond 2 SE, inconclusive just inside: catches a band of 1 or 3 SE."""
+    import math
+
+    def diffs_with(mean, se):  # three differences with this mean and standard error
+        spread = se * math.sqrt(3) * math.sqrt(2) / math.sqrt(2)
+        return [mean - spread, mean, mean + spread]
+    greater = Claim("A above B", "", "greater")
+    for d in (diffs_with(2.05, 1.0), diffs_with(1.95, 1.0), diffs_with(2.95, 1.0), diffs_with(1.05, 1.0)):
+        j = claims.judge(greater, d)
+        assert abs(j.se - 1.0) < 1e-9
+        assert (j.verdict == CONFIRMED) == (j.mean > 2.0), (j.mean, j.verdict)

@@ -258,3 +258,24 @@ def test_a_record_failing_its_schema_is_named_with_the_field_when_read():
     store.write({k: v for k, v in model.items() if k != "history"}, store.model_path(mkey))
     with pytest.raises(store.CorruptRecord, match=rf"{re.escape(str(store.model_path(mkey)))} .*field 'history'"):
         experiments.get_or_compute(config(), compute=False)
+
+
+def test_the_model_key_covers_every_training_parameter():
+    """Two trainings that differ in any TrainConfig field, the data, the subset or the model are two
+    models: catches a key that drops a field (and so serves one model's records for another)."""
+    import dataclasses
+
+    from advbook.train import TrainConfig
+
+    base = config()
+    other_values = {bool: lambda v: not v, int: lambda v: v + 1, float: lambda v: v / 2 + 0.01,
+                    str: lambda v: {"sgd": "adam", "piecewise": "cyclic", "fp32": "bf16"}.get(v, v + "-x"),
+                    dict: lambda v: {**(v or {}), "changed": 1}}
+    for f in dataclasses.fields(TrainConfig):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kind = type(default) if default is not None else dict
+        changed = config(train={**base["train"], f.name: other_values[kind](default)})
+        assert store.model_key(changed) != store.model_key(base), f"the key ignores train.{f.name}"
+    for field, value in (("dataset", "mnist"), ("validation", 100), ("model", {"name": "small-cnn", "width": 8}),
+                         ("subset", {"train": 200, "test": 100})):
+        assert store.model_key(config(**{field: value})) != store.model_key(base), f"the key ignores {field}"
