@@ -53,8 +53,27 @@ def input_gradient(model, x_adv, y, loss_fn, eot: int = 1):
             losses = loss_fn(logits.float(), y)
             (grad,) = torch.autograd.grad(losses.sum(), x)
             logits_sum, losses_sum, grad_sum = logits_sum + logits.detach(), losses_sum + losses.detach(), grad_sum + grad
-    GRADIENTS.images += eot * len(y)
+    count_input_gradients(eot, y)
     return logits_sum / eot, losses_sum / eot, grad_sum / eot
+
+
+_QUEUED: list[int] = []  # counts made inside torch.compile, added by `add_queued_gradients`
+
+
+def count_input_gradients(eot: int, y: torch.Tensor) -> None:
+    """GRADIENTS.images += eot * len(y). Inside torch.compile (a training step compiled whole,
+    `train.compile_step`) the count is queued instead, for the compiled step's caller to add
+    with `add_queued_gradients`: reading the counter's int there would make dynamo recompile for
+    every value it takes, while the queue is empty at every step's start."""
+    if torch.compiler.is_compiling():
+        _QUEUED.append(eot * len(y))
+    else:
+        GRADIENTS.images += eot * len(y)
+
+
+def add_queued_gradients() -> None:
+    GRADIENTS.images += sum(_QUEUED)
+    _QUEUED.clear()
 
 
 def fgsm(model, x, y, eps: float, *, alpha: float | None = None, random_start: bool = False,
