@@ -50,7 +50,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--images", type=int, default=None, help="training images per timed epoch")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--no-reference", action="store_true", help="time our loop only")
-    parser.add_argument("--compile", action="store_true", help="also time our loop with torch.compile")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time our loop with torch.compile: the model on the fast path, and, alone, "
+                             "the step's attack, loss and backward (compile_step)")
     parser.add_argument("--workers", type=int, default=None,
                         help="on a CPU: also time this many trainings at once, one per core (default: the cores)")
     parser.add_argument("--output", type=Path, default=None, help="JSON record (default data/bench/)")
@@ -322,6 +324,8 @@ def main(args) -> int:
     fast = fast_path("bf16") if native_bf16(device) else {"channels_last": True}
     # on a CPU, also our loop with no trick, and with channels_last alone (each short of the fast path)
     variants = {"fp32": {}, "channels_last": {"channels_last": True}} if device.type == "cpu" else {}
+    if args.compile:  # the step captured (train.compile_step), alone; full batches: one shape
+        variants["compile_step"] = {"compile_step": True, "drop_last": True}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # was the machine busy?
     peak, peak_dtype = matmul_peak_tflops(device, quick)
     rows = []

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from . import data as data_mod
 from . import defenses
 from .attacks import GRADIENTS
+from .attacks.gradient import add_queued_gradients
 from .device import autocast, default_device, enable_cudnn_autotuning, flush_denormals
 from .evaluate import evaluate_spec
 
@@ -53,6 +54,7 @@ class TrainConfig:
     cudnn_benchmark: bool = False  # cuDNN autotuning (GPU)
     drop_last: bool = False        # full batches only: fixed shapes for autotuning and compile
     compile: bool = False          # torch.compile the model (measured by `advbook bench`)
+    compile_step: bool = False     # torch.compile the step's attack, loss and backward (see compile_step)
     # samples replaced by perturbed copies at the start of every epoch (Kamath et al. 2019):
     # keyword arguments of advbook.defenses.adaptive.perturb_epoch, or None
     epoch_perturbation: dict | None = None
@@ -168,6 +170,13 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     model.to(device, memory_format=memory_format)
     optimizer = make_optimizer(cfg, model.parameters(), device)
     forward_model = torch.compile(model) if cfg.compile else model  # shares the weights
+
+    def batch_loss(x, y, extra):  # the attack and the training loss
+        with autocast(device, cfg.precision):
+            return defense(forward_model, x, y, **cfg.defense_params, **extra)
+
+    if cfg.compile_step:
+        batch_loss = compile_step(batch_loss, device)
     history: list[dict] = []
     start_epoch = 0
     best = None  # (validation accuracy, epoch, weights) of the best epoch so far, for select_best
@@ -216,8 +225,7 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
                 lr = learning_rate(cfg, ((epoch * steps_per_epoch + step) * cfg.replay + replay) / total_steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-                with autocast(device, cfg.precision):
-                    loss, logits = defense(forward_model, x, y, **cfg.defense_params, **extra)
+                loss, logits = batch_loss(x, y, extra)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -247,6 +255,29 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
             record["selected"] = record["epoch"] == best[1]
     model.eval()
     return history
+
+
+def compile_step(batch_loss, device: torch.device):
+    """`batch_loss` (the attack's forward and input-gradient passes, then the training loss)
+    captured by torch.compile, with the backward of the loss compiled alongside; on a GPU, mode
+    "reduce-overhead" replays the graphs as CUDA graphs. The optimizer's update stays the fused
+    (GPU) or multi-tensor (CPU) kernel it is: compiled, it is specialized on the learning rate,
+    and a schedule's new rate every step recompiles it until torch gives up.
+
+    Dynamo traces the attack's torch.autograd.grad only with `trace_autograd_ops`, set for
+    `batch_loss` alone: set while tracing `loss.backward()`, it left the weights unchanged
+    (torch 2.14). `fallback_random`: the random starts come from torch's generator, as in eager
+    mode (inductor's own would draw other numbers), so the captured step trains the eager
+    weights, seed for seed. Input-gradient counts made inside the graphs are added after each call."""
+    compiled = torch.compile(batch_loss, mode="reduce-overhead" if device.type == "cuda" else None)
+
+    def captured(*args):
+        add_queued_gradients()
+        with torch._dynamo.config.patch(trace_autograd_ops=True), torch._inductor.config.patch(fallback_random=True):
+            out = compiled(*args)
+        add_queued_gradients()
+        return out
+    return captured
 
 
 def validation_accuracy(model, dataset: data_mod.Dataset, spec: dict, device: torch.device) -> float:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..models.layers import is_randomized
+
 
 def margin_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Carlini-Wagner margin, per example: max_{j != y} z_j - z_y (positive = misclassified)."""
@@ -51,8 +53,27 @@ def input_gradient(model, x_adv, y, loss_fn, eot: int = 1):
             losses = loss_fn(logits.float(), y)
             (grad,) = torch.autograd.grad(losses.sum(), x)
             logits_sum, losses_sum, grad_sum = logits_sum + logits.detach(), losses_sum + losses.detach(), grad_sum + grad
-    GRADIENTS.images += eot * len(y)
+    count_input_gradients(eot, y)
     return logits_sum / eot, losses_sum / eot, grad_sum / eot
+
+
+_QUEUED: list[int] = []  # counts made inside torch.compile, added by `add_queued_gradients`
+
+
+def count_input_gradients(eot: int, y: torch.Tensor) -> None:
+    """GRADIENTS.images += eot * len(y). Inside torch.compile (a training step compiled whole,
+    `train.compile_step`) the count is queued instead, for the compiled step's caller to add
+    with `add_queued_gradients`: reading the counter's int there would make dynamo recompile for
+    every value it takes, while the queue is empty at every step's start."""
+    if torch.compiler.is_compiling():
+        _QUEUED.append(eot * len(y))
+    else:
+        GRADIENTS.images += eot * len(y)
+
+
+def add_queued_gradients() -> None:
+    GRADIENTS.images += sum(_QUEUED)
+    _QUEUED.clear()
 
 
 def fgsm(model, x, y, eps: float, *, alpha: float | None = None, random_start: bool = False,
@@ -112,7 +133,8 @@ def step_and_project(delta, grad, x, eps, alpha, norm):
 
 
 def pgd(model, x, y, eps: float, alpha: float, steps: int, *, norm: str = "linf", loss: str = "ce",
-        random_start: bool = True, restarts: int = 1, keep_best: bool = True, eot: int = 1) -> torch.Tensor:
+        random_start: bool = True, restarts: int = 1, keep_best: bool = True, eot: int = 1,
+        early_exit: bool = True) -> torch.Tensor:
     """Projected gradient descent (Madry et al. 2018) on the loss `ce` or the CW margin `cw`:
 
         delta_{t+1} = Proj_{||delta|| <= eps}(delta_t + alpha * step(grad_x L(x + delta_t, y)))
@@ -125,6 +147,13 @@ def pgd(model, x, y, eps: float, alpha: float, steps: int, *, norm: str = "linf"
     returns the last iterate, as training does and as many papers' evaluations do (a last
     iterate can bounce out of a misclassified region, so its accuracy can exceed the best's).
     `eot` averages each step's gradient over that many calls of a randomized model.
+
+    `early_exit` (with `keep_best`): an image's best is fixed by its first success, so later
+    steps and restarts compute only on the images not yet fooled, with fewer input gradients.
+    Each image gets the start and steps of `early_exit=False`: the same images bit for bit where
+    the model's kernels do not depend on the batch's size, else the same to float rounding (a
+    smaller batch may run another convolution kernel, as another evaluation batch size does).
+    Off where the images of a batch interact (`_images_independent`).
     """
     _check(x, eps)
     if norm not in ("linf", "l2"):
@@ -136,32 +165,55 @@ def pgd(model, x, y, eps: float, alpha: float, steps: int, *, norm: str = "linf"
     if restarts > 1 and not keep_best:
         raise ValueError("restarts > 1 needs keep_best=True (which restart's result would be returned?)")
     loss_fn = LOSSES[loss]
+    compact = keep_best and early_exit and _images_independent(model)
     best = x.clone()
     best_fooled = torch.zeros(len(x), dtype=torch.bool, device=x.device)
     best_loss = torch.full((len(x),), float("-inf"), device=x.device)
 
-    def keep(candidate, logits, losses):
-        nonlocal best, best_fooled, best_loss
-        fooled = logits.argmax(1) != y
+    def keep(rows, candidate, logits, losses):
+        fooled = logits.argmax(1) != y[rows]
         # a first success beats everything; among failures, the higher loss wins
-        better = ~best_fooled & (fooled | (losses > best_loss))
-        best = torch.where(_per_sample(better, x), candidate, best)
-        best_fooled, best_loss = best_fooled | fooled, torch.where(better, losses, best_loss)
+        better = ~best_fooled[rows] & (fooled | (losses > best_loss[rows]))
+        best[rows] = torch.where(_per_sample(better, candidate), candidate, best[rows])
+        best_loss[rows] = torch.where(better, losses, best_loss[rows])
+        best_fooled[rows] = best_fooled[rows] | fooled
 
+    everything = slice(None)
     for _ in range(restarts):
+        # drawn for the whole batch even when only some images are still attacked: the images
+        # computed on see the same random start as in the full computation, and the random
+        # stream is left where the full computation leaves it (the next batch's start)
         delta = random_delta(x, eps, norm) if random_start else torch.zeros_like(x)
         delta = (x + delta).clamp(0, 1) - x
+        rows = (~best_fooled).nonzero().squeeze(1) if compact else everything
+        x_rows, y_rows, delta = x[rows], y[rows], delta[rows]
         for _ in range(steps):
-            logits, losses, grad = input_gradient(model, x + delta, y, loss_fn, eot)
+            if len(y_rows) == 0:
+                break
+            logits, losses, grad = input_gradient(model, x_rows + delta, y_rows, loss_fn, eot)
             if keep_best:
-                keep((x + delta).detach(), logits, losses)
-            delta = step_and_project(delta.detach(), grad, x, eps, alpha, norm)
+                keep(rows, (x_rows + delta).detach(), logits, losses)
+            delta = step_and_project(delta.detach(), grad, x_rows, eps, alpha, norm)
+            if compact:  # one host sync a step, in evaluation only
+                unfooled = ~best_fooled[rows]
+                if not unfooled.all():
+                    rows, x_rows, y_rows, delta = rows[unfooled], x_rows[unfooled], y_rows[unfooled], delta[unfooled]
         if not keep_best:
             return (x + delta).detach()
-        with torch.no_grad():
-            logits = model(x + delta)
-        keep((x + delta).detach(), logits, loss_fn(logits.float(), y))
+        if len(y_rows):
+            with torch.no_grad():
+                logits = model(x_rows + delta)
+            keep(rows, (x_rows + delta).detach(), logits, loss_fn(logits.float(), y_rows))
     return best.detach()
+
+
+def _images_independent(model) -> bool:
+    """Whether each image's attack is independent of the rest of its batch, which PGD's early
+    exit needs to give the full computation's images: not in train mode (batch norm mixes the
+    batch), not for a randomized model (its noise draws depend on the batch's size)."""
+    if not isinstance(model, torch.nn.Module):
+        return False
+    return not model.training and not is_randomized(model)
 
 
 def _check(x, eps):
