@@ -27,7 +27,7 @@ from . import data as data_mod
 from . import models
 from .paths import BENCH
 from .store import environment
-from .chapters import fast_path
+from .train import fast_path
 from .train import TrainConfig, fit
 
 EPS, ALPHA_RS = 8 / 255, 10 / 255

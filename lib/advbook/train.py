@@ -85,6 +85,14 @@ class TrainConfig:
         defenses.get(self.defense)
 
 
+def fast_path(precision: str) -> dict:
+    """The training flags of the GPU fast path (see `advbook.train`), all on with bf16 training;
+    none for fp32 (the defaults), so fp32 configurations keep their keys."""
+    if precision == "bf16":
+        return {"precision": "bf16", "channels_last": True, "cudnn_benchmark": True, "drop_last": True}
+    return {}
+
+
 def learning_rate(cfg: TrainConfig, progress: float) -> float:
     """The learning rate at `progress` = (iterations done) / (total iterations), in [0, 1]."""
     if cfg.schedule == "constant":

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..errors import ParameterError  # noqa: F401  (raised here, part of this package's API)
+from ..train import fast_path  # noqa: F401  (the chapters' profiles name it)
 
 PROFILES = ("smoke", "cpu", "fast", "paper")
 # the priorities a chapter's `priority(config, spec)` gives: what decides a claim is computed
@@ -133,11 +134,3 @@ def get(name: str) -> Chapter:
 
 def all_chapters() -> list[Chapter]:
     return [get(name) for name in CHAPTER_MODULES]
-
-
-def fast_path(precision: str) -> dict:
-    """The training flags of the GPU fast path (see `advbook.train`), all on with bf16 training;
-    none for fp32 (the defaults), so fp32 configurations keep their keys."""
-    if precision == "bf16":
-        return {"precision": "bf16", "channels_last": True, "cudnn_benchmark": True, "drop_last": True}
-    return {}
