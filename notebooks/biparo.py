@@ -302,6 +302,12 @@ fig = reporting.scatter_figure(points, "natural accuracy (%)", "L-inf PGD accura
 # confirmed when it has the opposite sign, or no effect is seen although one the size of the
 # paper's would have shown; otherwise inconclusive at this scale. Attacks on randomized models
 # are judged under EOT.
+#
+# Before the rule speaks, the book's guards (`advbook.claims`) can make a comparison
+# inconclusive, and its reason names the guard: both sides measured on the same images, every
+# compared model clearly above chance, a refutation only where the paper's effect could have
+# shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
+# known not to be oversubscribed.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

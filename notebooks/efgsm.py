@@ -267,6 +267,12 @@ if fig is None:
 # paper's would have shown; otherwise inconclusive at this scale. With 3 seeds this is a
 # screening rule, not a significance test. Claims on CIFAR-10, on the lambda grid and on the
 # competitors' larger models need the GPU profiles and are marked inconclusive here, with why.
+#
+# Before the rule speaks, the book's guards (`advbook.claims`) can make a comparison
+# inconclusive, and its reason names the guard: both sides measured on the same images, every
+# compared model clearly above chance, a refutation only where the paper's effect could have
+# shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
+# known not to be oversubscribed.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

@@ -173,6 +173,12 @@ strong_ranking(rows)
 # A claim with several parts ("under every attacker") needs each part. With 3 seeds this is a
 # screening rule, not a significance test. The paper's effect for each comparison is read from
 # its transcribed tables; its columns are judged with its own (last-iterate) attacker.
+#
+# Before the rule speaks, the book's guards (`advbook.claims`) can make a comparison
+# inconclusive, and its reason names the guard: both sides measured on the same images, every
+# compared model clearly above chance, a refutation only where the paper's effect could have
+# shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
+# known not to be oversubscribed.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
@@ -185,12 +191,12 @@ display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r
 # %% [markdown]
 # **Reading these verdicts** (written for the committed `cpu` run: a narrow ResNet-18 trained for
 # 3 epochs on 10,000 images, so clean accuracy is near 45 %, against the paper's 92 %). At this
-# scale every model is close to 0 % under PGD at $\epsilon = 0.5$, a floor. The "not confirmed"
-# verdicts that rest on PGD 0.5 therefore mean that the paper's effects do not appear at this
-# scale, measured precisely enough that effects of the paper's size would have shown. They do
-# not show that the effects are absent at the paper's scale: that needs the `fast` or `paper`
-# profile on a GPU. The clean-accuracy comparisons are not at a floor. AdvProp sits 5.5 ± 2.3
-# points below Traditional, the opposite of the paper's +1.29.
+# scale every model is close to 0 % under PGD at $\epsilon = 0.5$, a floor, and near 5 % under
+# FGSM at 0.1: the claims that rest on those columns are *inconclusive at this scale*, because an
+# effect the size the paper reports could not have shown there (the floor guard). They say
+# nothing about the paper's scale: that needs the `fast` or `paper` profile on a GPU. The
+# clean-accuracy comparisons are not at a floor: AdvProp sits 5.5 ± 2.3 points below
+# Traditional, the opposite of the paper's +1.29.
 
 # %% [markdown]
 # ## References

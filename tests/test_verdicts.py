@@ -152,7 +152,7 @@ def test_the_glance_gives_one_line_of_evidence_per_claim():
     text = reporting.verdicts_at_a_glance([claims.row(one, claims.judge(one, [-1.0, -1.1, -0.9])),
                                            claims.row(many, parts)])
     first, second = text.splitlines()
-    assert first.startswith("- ✘ **not confirmed**: (1) A beats B (ours: -1.00 ± 0.06 points (n = 3))")
+    assert first.startswith("- ✘ **not confirmed**: (1) A beats B (ours: -1.00 ± 0.06 points (n = 3); the opposite sign, beyond 2 SE)")
     assert second == "- ✔ **confirmed**: (2) A beats B everywhere (every part confirmed; every part below)"
 
 

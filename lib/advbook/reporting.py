@@ -206,7 +206,10 @@ def verdicts_at_a_glance(rows: list[dict]) -> str:
 
     def evidence(r):
         ours = r["ours (A - B, mean ± SE)"]
-        return f"ours: {ours}" if ";" not in ours else f"{r.get('why') or ours}; every part below"
+        if ";" in ours:
+            return f"{r.get('why') or ours}; every part below"
+        # an undecided single comparison says why (a guard, or the rule's band)
+        return f"ours: {ours}" + (f"; {r['why']}" if r["verdict"] != "confirmed" and r.get("why") else "")
 
     return "\n".join(f"- {marks.get(r['verdict'], '')} **{r['verdict']}**: {r['claim']} ({evidence(r)})"
                       for r in rows)
