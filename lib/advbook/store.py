@@ -21,14 +21,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import platform
 import subprocess
-import tempfile
 from pathlib import Path
 
 import torch
 
+from .atomic import create_new, save_torch, write_atomic
 from .errors import CorruptRecord  # noqa: F401  (raised here, part of this module's API)
 from .paths import PROJECT_ROOT, results_root
 
@@ -124,19 +123,7 @@ def read(path: Path, kind: str | None = None) -> dict | None:
     return record
 
 
-def _atomic(path: Path, mode: str, fill) -> Path:
-    """`fill(file)` into a temporary file beside `path`, then a rename: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            fill(f)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a record is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)  # no half-written file left behind
-        raise
-    return path
+_atomic = write_atomic  # the store's name for it
 
 
 def write(record: dict, path: Path) -> Path:
@@ -152,20 +139,7 @@ def write_bytes(content: bytes, path: Path) -> Path:
     return _atomic(path, "wb", lambda f: f.write(content))
 
 
-def create(content: bytes, path: Path) -> Path:
-    """Write `content` atomically to `path`, which must not exist: FileExistsError rather than
-    replace a file (an import never overwrites a record). The hard link is the atomic step
-    that fails if `path` appeared meanwhile."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(content)
-        os.chmod(tmp, 0o644)
-        os.link(tmp, path)
-    finally:
-        os.unlink(tmp)
-    return path
+create = create_new  # the store's name for it: an import never overwrites a record
 
 
 def source_name(source: str) -> str:
@@ -184,10 +158,8 @@ def load_eval(mkey: str, spec: dict, test: dict | None = None) -> dict | None:
 
 
 def save_weights(model: torch.nn.Module, mkey: str) -> Path:
-    from .train import save_atomic
-
     path = weights_path(mkey)
-    save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
+    save_torch({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
     return path
 
 

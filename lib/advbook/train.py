@@ -25,6 +25,7 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
+from .atomic import save_torch
 from . import data as data_mod
 from . import defenses
 from .attacks import GRADIENTS
@@ -126,17 +127,6 @@ def _seed_epoch(seed: int, epoch: int, device: torch.device) -> torch.Generator:
     depends on (seed, epoch) alone, which is what makes resuming exact."""
     torch.manual_seed(seed * 100_003 + epoch)
     return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
-
-
-def save_atomic(obj, path: Path) -> None:
-    """torch.save to a temporary file unique to this process, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 BeforeEpoch = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, torch.Generator], object]
@@ -255,7 +245,7 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
         history.append(record)
         epochs_run += 1
         if ckpt_path:
-            save_atomic({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            save_torch({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "history": history, "epoch": epoch + 1, **({"best": best} if best else {})}, ckpt_path)
     if best is not None and len(history) == cfg.epochs:
         model.load_state_dict(best[2])
