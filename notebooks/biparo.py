@@ -343,7 +343,7 @@ display(Markdown("\n".join(f"- {line}" for line in takeaways(settings, rows))))
 # their source, and how to run the notebook yourself.
 
 # %% tags=["hide-input"]
-from advbook.defenses.biparo import mat_rand, natural_mix, pgd_norm_at
+from advbook.defenses.mat_rand import mat_rand, natural_mix, pgd_norm_at
 from advbook.evaluate import evaluate_spec
 from advbook.models.basicnet import BasicNet
 from advbook.models.noise import PNILinear, PredictionNoise, add_pni

@@ -1,5 +1,6 @@
 """BIPARO: the models, the two kinds of test-time noise, the training mixes, the chapter's
 claims and the transcription of the paper's tables. Each test names the bug it catches."""
+import importlib
 import re
 from pathlib import Path
 
@@ -10,9 +11,10 @@ from torch import nn
 from advbook import models, published
 from advbook.chapters import biparo as chapter
 from advbook.defenses import DEFENSES
-from advbook.defenses import biparo as mixes
 from advbook.models.layers import Normalize
 from advbook.models.noise import PNILinear, PredictionNoise, add_pni
+
+mixes = importlib.import_module("advbook.defenses.mat_rand")  # the module (its function shares the name)
 
 PAPER = Path(__file__).resolve().parents[2] / "shared" / "papers" / "biparo-adversarial-training.md"
 

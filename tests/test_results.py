@@ -118,6 +118,26 @@ def test_a_new_library_file_does_not_mark_older_records_stale(monkeypatch):
     assert experiments.get_or_compute(config())["stale"] == []
 
 
+def test_a_pure_move_keeps_records_current_and_an_edit_while_moving_does_not(monkeypatch):
+    """A file renamed with its content unchanged is the same code; renamed and edited, it is not.
+    Catches a provenance that flags every rename, or one that forgives any vanished file."""
+    experiments.get_or_compute(config(), progress=False)
+
+    def moved(m):
+        m = dict(m)
+        m["attacks/renamed.py"] = m.pop("attacks/gradient.py")
+        return m
+    _library_as_if(monkeypatch, moved)
+    assert experiments.get_or_compute(config())["stale"] == []
+
+    def moved_and_edited(m):
+        m = dict(m)
+        m["attacks/renamed.py"] = "edited"  # m is the moved manifest: gradient.py is gone
+        return m
+    _library_as_if(monkeypatch, moved_and_edited)
+    assert experiments.get_or_compute(config())["stale"] == ["attacks/gradient.py"]
+
+
 def test_registries_are_not_hashed_but_the_code_they_register_is():
     manifest = store.code_manifest("model")
     assert not any(f.endswith("__init__.py") for f in manifest)

@@ -69,7 +69,7 @@ AUTOTUNE_SECONDS = {"cuda": 2.2 / 272, "cpu": 0.0}
 # training, 100 evaluating) for a GPU; for a CPU, 2 cores measured 0.05 (a narrow LeNet, PGD-10)
 DEFAULT_FLOPS = {"cuda": (30e12, 15e12), "cpu": (0.02e12, 0.01e12)}
 EVAL_BATCH = 500        # evaluate.correct_per_draw's batch
-PERTURB_BATCH = 1000    # defenses.adaptive.input_gradients' batch
+PERTURB_BATCH = 1000    # defenses.epoch_perturbation.input_gradients' batch
 
 
 @dataclass(frozen=True)

@@ -201,13 +201,16 @@ def code_hash(kind: str) -> str:
 def changed_code(record: dict, kind: str) -> list[str]:
     """The library files that differ between the code `record` was computed by and this
     checkout's: a file the record depended on that changed or went away. Files added since do
-    not count (the record did not run them). A record without a manifest (older than manifests)
-    counts as changed unless its whole-code hash matches."""
+    not count (the record did not run them). A file moved or renamed with its content unchanged
+    (its hash found under another path now) is the same code: a pure move marks nothing stale. A
+    record without a manifest (older than manifests) counts as changed unless its whole-code
+    hash matches."""
     manifest = record.get("code_files")
     if manifest is None:
         return [] if record.get("code") == code_hash(kind) else ["(all: record predates per-file code hashes)"]
     now = code_manifest(kind)
-    return sorted(f for f, h in manifest.items() if now.get(f) != h)
+    moved_here = set(now.values())
+    return sorted(f for f, h in manifest.items() if now.get(f) != h and not (f not in now and h in moved_here))
 
 
 def is_stale(record: dict, kind: str) -> bool:

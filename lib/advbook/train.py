@@ -57,7 +57,7 @@ class TrainConfig:
     compile: bool = False          # torch.compile the model (measured by `advbook bench`)
     compile_step: bool = False     # torch.compile the step's attack, loss and backward (see compile_step)
     # samples replaced by perturbed copies at the start of every epoch (Kamath et al. 2019):
-    # keyword arguments of advbook.defenses.adaptive.perturb_epoch, or None
+    # keyword arguments of advbook.defenses.epoch_perturbation.perturb_epoch, or None
     epoch_perturbation: dict | None = None
     replay: int = 1                # each minibatch trained on this many times in a row (Free-AT's m)
     random_erasing: float = 0.0    # probability of random erasing (Zhong et al. 2020), after crop/flip

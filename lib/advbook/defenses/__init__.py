@@ -1,18 +1,30 @@
-"""Defenses: each one is a small function that turns a training batch into a loss.
+"""Defenses: each turns a training batch into a loss. The protocol, in one place (`fit` follows it):
 
     loss, logits = defense(model, x, y, **hyperparameters)
 
-`logits` are the ones the loss was computed on (for the training accuracy). The model's mode is
-the caller's: `fit` trains in train mode, so examples are generated in train mode as in the
-reference implementations. One file per method family: `baselines.py`, `mixture.py` (AdvProp,
-ALS, SAT), `adaptive.py` (Kamath et al.'s epoch-level perturbation, a hook of `fit`).
+- `logits` are the ones the loss was computed on (for the training accuracy); the loss is a
+  finite scalar that backpropagates to the model's parameters (the contract tests check every
+  registered defense). The model's mode is the caller's: `fit` trains in train mode, so examples
+  are generated in train mode as in the reference implementations.
+- A defense with `wants_index = True` is also given the batch's dataset indices (`index=`).
+- A registry entry with `stateful = True` is a factory, called once per training run as
+  `factory(n_train=..., device=...)`; what it returns is the defense (per-image memories:
+  eFGSM's sign memory, Free-AT's carried perturbation).
+- A defense that works per epoch rather than per batch is a before-epoch hook of `fit`, named by
+  `TrainConfig.epoch_perturbation` (Kamath et al.'s epoch-level perturbation).
+
+Files are named by the method they hold: `baselines.py` (standard, FGSM, FGSM-RS, PGD-AT),
+`fgsm_mix.py` (Goodfellow et al.'s mixed objective), `mat_rand.py` (L2/L-inf PGD training,
+MAT-Rand and the natural-batch mix), `mixture.py` (AdvProp, ALS, SAT in one loop), `efgsm.py`
+(eFGSM and its re-constructor), `free.py` (Free-AT), `trades.py` (TRADES), `epoch_perturbation.py`
+(the per-epoch hook). Adding one: its file and one line in `DEFENSES` (see the README).
 """
-from .adaptive import EpochReplacement, adaptive_selection, epoch_hook, input_gradients, perturb_epoch
+from .epoch_perturbation import EpochReplacement, adaptive_selection, epoch_hook, input_gradients, perturb_epoch
 from .baselines import fgsm_at, fgsm_rs, pgd_at, standard
-from .biparo import mat_rand, natural_mix, pgd_norm_at
+from .mat_rand import mat_rand, natural_mix, pgd_norm_at
 from .efgsm import efgsm_training, label_smoothing_ce, reconstruction_only
 from .free import free_training
-from .goodfellow import fgsm_mix
+from .fgsm_mix import fgsm_mix
 from .mixture import als_targets, mixture
 from .trades import trades
 
@@ -40,4 +52,6 @@ def get(name: str):
 
 
 __all__ = ["DEFENSES", "get", "standard", "fgsm_at", "fgsm_rs", "pgd_at", "mixture", "als_targets", "fgsm_mix",
-           "EpochReplacement", "adaptive_selection", "epoch_hook", "input_gradients", "perturb_epoch"]
+           "efgsm_training", "label_smoothing_ce", "reconstruction_only", "free_training", "trades", "mat_rand",
+           "natural_mix", "pgd_norm_at", "EpochReplacement", "adaptive_selection", "epoch_hook", "input_gradients",
+           "perturb_epoch"]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..attacks.efgsm import efgsm_example, update_sign_memory
-from ..models.efgsm_mnist import reconstructor_of
+from ..models.reconstructor import reconstructor_of
 
 
 def label_smoothing_ce(logits, y, smoothing: float = 0.1):

@@ -18,7 +18,7 @@ from .registry import ARCHITECTURES
 from .cnns import SmallCNN, StdCNN
 from .lenet import LeNet5
 from .wide_resnet import WideResNet
-from .efgsm_mnist import ClassifierWithReconstructor, reconstructor_of
+from .reconstructor import ClassifierWithReconstructor, reconstructor_of
 from .basicnet import BasicNet, ResNet20, VGG11BN
 from .noise import randomized
 from .layers import (DualBatchNorm2d, Normalize, SmoothGradReLU, auxiliary_bn, exact_relu_gradient, is_randomized,

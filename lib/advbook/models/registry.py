@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .basicnet import BasicNet, ResNet20, VGG11BN
 from .cnns import SmallCNN, StdCNN
-from .efgsm_mnist import ClassifierWithReconstructor
+from .reconstructor import ClassifierWithReconstructor
 from .lenet import LeNet5
 from .noise import randomized
 from .resnets import BasicBlock, PreActBlock, ResNet
