@@ -330,3 +330,22 @@ def test_fit_gives_the_optimizer_the_schedules_rate_at_every_step(digits, make_m
     total = 2 * 5
     assert seen == pytest.approx([learning_rate(cfg, i / total) for i in range(total)])
     assert len(set(seen)) > 2
+
+
+def test_fit_with_fgsm_rs_is_the_reference_loop_bit_for_bit(digits):
+    """Catches any drift of fit + fgsm-rs from Wong et al.'s MNIST algorithm, written out plainly in
+    advbook.reference_mnist (a clipped start, alpha, the cyclic rate and its timing, Adam, the loss):
+    drawing its random numbers and rounding its learning rate as fit does, the plain loop ends with the
+    very same weights."""
+    from advbook.reference_mnist import reference_cnn, reference_loop, train_ours
+
+    settings = dict(epochs=5, batch_size=100, lr_max=5e-3, eps=0.3, alpha=0.375, seed=1)
+    torch.manual_seed(0)
+    ours, reference, other_draws = (reference_cnn(image_size=8) for _ in range(3))
+    reference.load_state_dict(ours.state_dict())
+    other_draws.load_state_dict(ours.state_dict())
+    train_ours(ours, digits, **settings)
+    reference_loop(reference, digits, fit_streams=True, fit_arithmetic=True, **settings)
+    assert torch.equal(weights(ours), weights(reference))
+    reference_loop(other_draws, digits, **settings)  # the reference's own draws: another run
+    assert not torch.equal(weights(ours), weights(other_draws))

@@ -12,8 +12,12 @@ than free"), with the recipe of their code (locuslab/fast_adversarial, MNIST/):
 Two arms, per seed from the same initial weights: `reference`, the reference's loop written out
 plainly (`reference_loop`, our code following their algorithm, not calling advbook's attacks or
 training loop), and `ours`, `advbook.train.fit` with the defense `fgsm-rs` and the same settings.
-A third, `ours-clip-start` (only when asked with --arms), clips the random start into [0, 1]
-before the gradient, as the paper's CIFAR-10 code does: the control for that one difference.
+Two more only when asked with --arms: `ours-clip-start` clips the random start into [0, 1]
+before the gradient, as the paper's CIFAR-10 code does (the control for that one difference);
+`reference-fit-streams` is the reference loop drawing its random numbers as `fit` does (which
+tells a difference of algorithm from one of random draws), and `reference-fit-exact` that loop
+with `fit`'s arithmetic for the learning rate and Adam too, which computes what `fit` does to
+the bit (a test checks it): the two differ only in the rounding of the learning rate.
 Both are scored by the same code: clean accuracy on the whole test set, FGSM and PGD-50-10 on
 the first `n_eval` test images (our PGD keeps each image's first misclassified iterate over all
 restarts: at least as strong as the reference's, which keeps the restart of highest loss).
@@ -43,44 +47,69 @@ from torch import nn
 from . import data as data_mod
 from . import paths, store
 from .evaluate import evaluate_spec
-from .train import TrainConfig, fit
+from .device import flush_denormals
+from .train import TrainConfig, _seed_epoch, fit, learning_rate
 
 SETTINGS = {"epochs": 10, "batch_size": 100, "lr_max": 5e-3, "eps": 0.3, "alpha": 0.375, "n_eval": 1000,
             "eval_steps": 50, "eval_alpha": 0.01, "eval_restarts": 10}
-ARMS = ("reference", "ours", "ours-clip-start")
+ARMS = ("reference", "ours", "ours-clip-start", "reference-fit-streams", "reference-fit-exact")
 DEFAULT_ARMS = ("reference", "ours")
 
 
-def reference_cnn() -> nn.Sequential:
-    """The reference's MNIST network (MNIST/mnist_net.py); it takes [0, 1] pixels as they are."""
+def reference_cnn(image_size: int = 28) -> nn.Sequential:
+    """The reference's MNIST network (MNIST/mnist_net.py); it takes [0, 1] pixels as they are.
+    (`image_size` other than 28 only for tests on smaller digits.)"""
+    side = image_size // 4
     return nn.Sequential(
         nn.Conv2d(1, 16, 4, stride=2, padding=1), nn.ReLU(),
         nn.Conv2d(16, 32, 4, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(32 * 7 * 7, 100), nn.ReLU(), nn.Linear(100, 10))
+        nn.Flatten(), nn.Linear(32 * side * side, 100), nn.ReLU(), nn.Linear(100, 10))
 
 
 def reference_loop(model: nn.Module, dataset: data_mod.Dataset, *, epochs: int, batch_size: int, lr_max: float,
-                   eps: float, alpha: float, seed: int) -> list[dict]:
-    """FGSM-RS training as MNIST/train_mnist.py does it, on the CPU; returns per-epoch loss and accuracy."""
+                   eps: float, alpha: float, seed: int, fit_streams: bool = False,
+                   fit_arithmetic: bool = False) -> list[dict]:
+    """FGSM-RS training as MNIST/train_mnist.py does it, on the CPU; returns per-epoch loss and accuracy.
+
+    `fit_streams`: the random streams and timing of `advbook.train.fit` instead (reseeded every
+    epoch from (seed, epoch), the learning rate of a step taken at its start, denormals flushed),
+    the rest unchanged: a diagnostic that tells the algorithm apart from the luck of the draws.
+    `fit_arithmetic` (with `fit_streams`): also the arithmetic of `fit`, equal to the reference's
+    but for rounding: the learning rate of `train.learning_rate`, Adam's multi-tensor update and
+    the attack's gradient taken of the summed rather than the mean loss, so that the loop is
+    `fit`'s computation to the bit."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
+    if fit_streams:
+        flush_denormals(torch.device("cpu"))
     x_all = data_mod.to_float(dataset.x_train)
     y_all = dataset.y_train
     batches = math.ceil(len(y_all) / batch_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr_max)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr_max, **({"foreach": True} if fit_arithmetic else {}))
+    schedule = TrainConfig(lr=lr_max, schedule="cyclic")
     history = []
     model.train()
     for epoch in range(epochs):
+        if fit_streams:
+            generator = _seed_epoch(seed, epoch, torch.device("cpu"))
         order = torch.randperm(len(y_all), generator=generator)
         loss_sum = correct = 0.0
         for i in range(batches):
             idx = order[i * batch_size:(i + 1) * batch_size]
             x, y = x_all[idx], y_all[idx]
-            lr = float(np.interp(epoch + (i + 1) / batches, [0, epochs * 2 // 5, epochs], [0, lr_max, 0]))
+            if fit_arithmetic:
+                lr = learning_rate(schedule, (epoch * batches + i) / (epochs * batches))
+            else:
+                t = epoch + (i if fit_streams else i + 1) / batches
+                lr = float(np.interp(t, [0, epochs * 2 // 5, epochs], [0, lr_max, 0]))
             optimizer.param_groups[0]["lr"] = lr
             # the start is not clipped into [0, 1] before the gradient
             delta = torch.empty_like(x).uniform_(-eps, eps).requires_grad_(True)
-            (grad,) = torch.autograd.grad(F.cross_entropy(model(x + delta), y), delta)
+            if fit_arithmetic:  # advbook's attacks differentiate the summed loss: the same signs up to rounding
+                loss = F.cross_entropy(model(x + delta).float(), y, reduction="none").sum()
+            else:
+                loss = F.cross_entropy(model(x + delta), y)
+            (grad,) = torch.autograd.grad(loss, delta)
             delta = (delta.detach() + alpha * grad.sign()).clamp(-eps, eps)
             delta = torch.max(torch.min(1 - x, delta), -x)
             output = model((x + delta).clamp(0, 1))
@@ -120,8 +149,9 @@ def run_one(arm: str, seed: int, dataset: data_mod.Dataset, s: dict) -> dict:
     started = time.perf_counter()
     train_config = None
     kwargs = {k: s[k] for k in ("epochs", "batch_size", "lr_max", "eps", "alpha")}
-    if arm == "reference":
-        history = reference_loop(model, dataset, seed=seed, **kwargs)
+    if arm.startswith("reference"):
+        history = reference_loop(model, dataset, seed=seed, fit_streams=arm.startswith("reference-fit"),
+                                 fit_arithmetic=arm == "reference-fit-exact", **kwargs)
     else:
         history, train_config = train_ours(model, dataset, seed=seed, clip_start=arm == "ours-clip-start",
                                            **kwargs)
