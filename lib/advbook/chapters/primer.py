@@ -139,34 +139,38 @@ def masking_checks(records: list[dict]) -> list[dict]:
     return [masking.checklist(r, MASKING_ROLES, LABELS[r["config"]["train"]["defense"]]) for r in records]
 
 
+REFERENCE_ARMS = {"reference": "Wong et al.'s loop", "ours": "advbook.train.fit",
+                  "reference-fit-streams": "their loop, fit's random draws",
+                  "reference-fit-exact": "their loop, fit's draws and rounding"}
+
+
 def fgsm_rs_reference():
-    """The committed record of Wong et al.'s MNIST FGSM-RS recipe (`python -m advbook.reference_mnist`):
-    per arm (their training loop written out, and `advbook.train.fit`), clean, FGSM and PGD-50 with 10
-    restarts in percent, mean ± sd over seeds; None where the record is not here."""
+    """The committed records of Wong et al.'s MNIST FGSM-RS recipe (`python -m advbook.reference_mnist`,
+    data/bench/reference-fgsm-rs-mnist*.json): per arm, PGD-50 with 10 restarts per seed and clean
+    accuracy, in percent; None where no record is here."""
     import json
 
     import pandas as pd
 
     from ..paths import BENCH
-    from ..reporting import mean_spread
 
-    path = BENCH / "reference-fgsm-rs-mnist.json"
-    if not path.exists():
+    runs, provenance = [], []
+    for path in sorted(BENCH.glob("reference-fgsm-rs-mnist*.json")):
+        record = json.loads(path.read_text())
+        runs += record["runs"]
+        provenance.append(f"{path.name}: commit {record['commit']}, {record['device']}, torch {record['torch']}")
+    if not runs:
         return None
-    record = json.loads(path.read_text())
+    seeds = sorted({r["seed"] for r in runs})
     rows = {}
-    for arm in dict.fromkeys(r["arm"] for r in record["runs"]):
-        runs = [r for r in record["runs"] if r["arm"] == arm]
-        cells = {}
-        for metric, label in (("clean", "clean"), ("fgsm", "FGSM"), ("pgd", "PGD-50-10")):
-            mean, spread = mean_spread([100 * r[metric] for r in runs])
-            cells[label] = f"{mean:.1f} ± {spread:.1f}" if len(runs) > 1 else f"{mean:.1f}"
-        cells["seeds"] = len(runs)
-        rows["Wong et al.'s loop" if arm == "reference" else "advbook.train.fit"] = cells
+    for arm, label in REFERENCE_ARMS.items():
+        mine = {r["seed"]: r for r in runs if r["arm"] == arm}
+        if mine:
+            rows[label] = {**{f"PGD-50-10, seed {k}": (f"{100 * mine[k]['pgd']:.1f}" if k in mine else "")
+                              for k in seeds},
+                           "clean (mean)": f"{100 * sum(r['clean'] for r in mine.values()) / len(mine):.1f}"}
     frame = pd.DataFrame.from_dict(rows, orient="index")
-    frame.attrs["provenance"] = (f"{record['device']}, torch {record['torch']}, commit {record['commit']}, "
-                                 f"{record['settings']['epochs']} epochs, the first {record['settings']['n_eval']} "
-                                 "test images")
+    frame.attrs["provenance"] = "; ".join(provenance)
     return frame
 
 
