@@ -144,7 +144,7 @@ reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"], order=[LABELS
 # %% tags=["hide-input"]
 reference = fgsm_rs_reference()
 if reference is None:
-    display(Markdown("The reference record (`data/bench/reference-fgsm-rs-mnist.json`) is not here."))
+    display(Markdown("The reference record (`data/reference/reference-fgsm-rs-mnist*.json`) is not here."))
 else:
     display(Markdown(reporting.markdown_table(reference) + f"\n\nMeasured on {reference.attrs['provenance']}."))
 

@@ -14,6 +14,7 @@ NOTEBOOKS = PROJECT_ROOT / "notebooks"
 BOOK = PROJECT_ROOT / "book"
 PAPERS_DATA = PROJECT_ROOT / "data" / "papers"
 BENCH = PROJECT_ROOT / "data" / "bench"
+REFERENCE = PROJECT_ROOT / "data" / "reference"  # side-by-side runs of a reference implementation's loop and ours
 
 
 def results_root() -> Path:

@@ -22,7 +22,7 @@ Both are scored by the same code: clean accuracy on the whole test set, FGSM and
 the first `n_eval` test images (our PGD keeps each image's first misclassified iterate over all
 restarts: at least as strong as the reference's, which keeps the restart of highest loss).
 
-    OMP_NUM_THREADS=1 python -m advbook.reference_mnist --output data/bench/reference-fgsm-rs-mnist.json
+    OMP_NUM_THREADS=1 python -m advbook.reference_mnist --output data/reference/reference-fgsm-rs-mnist.json
 
 The record (JSON, written after every run, atomically) names the settings, dataset file and
 sha256, device, torch version, commit and each run's wall time. `--epochs 1 --seeds 0 --n-eval
@@ -187,7 +187,7 @@ def summary(runs: list[dict]) -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m advbook.reference_mnist", description=__doc__.split("\n")[0])
-    parser.add_argument("--output", default=str(paths.BENCH / "reference-fgsm-rs-mnist.json"))
+    parser.add_argument("--output", default=str(paths.REFERENCE / "reference-fgsm-rs-mnist.json"))
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS))

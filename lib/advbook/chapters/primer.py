@@ -146,16 +146,16 @@ REFERENCE_ARMS = {"reference": "Wong et al.'s loop", "ours": "advbook.train.fit"
 
 def fgsm_rs_reference():
     """The committed records of Wong et al.'s MNIST FGSM-RS recipe (`python -m advbook.reference_mnist`,
-    data/bench/reference-fgsm-rs-mnist*.json): per arm, PGD-50 with 10 restarts per seed and clean
+    data/reference/reference-fgsm-rs-mnist*.json): per arm, PGD-50 with 10 restarts per seed and clean
     accuracy, in percent; None where no record is here."""
     import json
 
     import pandas as pd
 
-    from ..paths import BENCH
+    from ..paths import REFERENCE
 
     runs, provenance = [], []
-    for path in sorted(BENCH.glob("reference-fgsm-rs-mnist*.json")):
+    for path in sorted(REFERENCE.glob("reference-fgsm-rs-mnist*.json")):
         record = json.loads(path.read_text())
         runs += record["runs"]
         provenance.append(f"{path.name}: commit {record['commit']}, {record['device']}, torch {record['torch']}")
