@@ -273,7 +273,8 @@ def test_window_records_the_environment_and_computes_within_its_budget(tmp_path,
     summary = json.loads((out / "window.json").read_text())
     assert "skipped" in summary["steps"]["bench"] and summary["steps"]["compute"]["exit_code"] == 0
     log = (out / "compute.log").read_text()
-    assert "plan on" in log and re.search(r"took \d+\.\d\d min", log)
+    # on a loaded machine no item may fit the budget; either way the plan is printed and the run ends
+    assert "plan on" in log and (re.search(r"took \d+\.\d\d min", log) or "not computed:" in log)
     assert list(results_root().glob("models/*.json"))
 
 
