@@ -275,7 +275,7 @@ def test_window_records_the_environment_and_computes_within_its_budget(tmp_path,
     log = (out / "compute.log").read_text()
     # on a loaded machine no item may fit the budget; either way the plan is printed and the run ends
     assert "plan on" in log and (re.search(r"took \d+\.\d\d min", log) or "not computed:" in log)
-    assert list(results_root().glob("models/*.json"))
+    assert list(results_root().glob("models/*.json")) or "not computed:" in log
 
 
 def test_window_benches_a_new_device_or_commit_and_fails_clearly_without_export(tmp_path, monkeypatch, capsys):
