@@ -26,7 +26,7 @@ restarts: at least as strong as the reference's, which keeps the restart of high
 
 The record (JSON, written after every run, atomically) names the settings, dataset file and
 sha256, device, torch version, commit and each run's wall time. `--epochs 1 --seeds 0 --n-eval
-100` sizes a run.
+100` sizes a run; `--resume` completes an interrupted record (each run names its commit).
 """
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ SETTINGS = {"epochs": 10, "batch_size": 100, "lr_max": 5e-3, "eps": 0.3, "alpha"
             "eval_steps": 50, "eval_alpha": 0.01, "eval_restarts": 10}
 ARMS = ("reference", "ours", "ours-clip-start", "reference-fit-streams", "reference-fit-exact")
 DEFAULT_ARMS = ("reference", "ours")
+RESUME_KEYS = ("started", "commit", "device", "threads", "load_average_at_start")  # kept per resumption
 
 
 def reference_cnn(image_size: int = 28) -> nn.Sequential:
@@ -193,6 +194,8 @@ def main(argv=None) -> None:
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS))
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--n-eval", type=int, default=SETTINGS["n_eval"])
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in --output (same settings) and compute only the others")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.n_eval < 1:
         parser.error("--epochs and --n-eval must be at least 1")
@@ -206,9 +209,17 @@ def main(argv=None) -> None:
               "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
               "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               **store.environment(torch.device("cpu")), "runs": []}
+    if args.resume and Path(args.output).exists():
+        earlier = store.read(Path(args.output))
+        if earlier["settings"] != s or earlier["dataset_sha256"] != dataset.sha256:
+            parser.error(f"{args.output} holds runs of other settings or data; give another --output")
+        record = {**earlier, "resumed": [*earlier.get("resumed", []), {k: record[k] for k in RESUME_KEYS}]}
+    done = {(r["arm"], r["seed"]) for r in record["runs"]}
     for seed in args.seeds:
         for arm in args.arms:
-            run = run_one(arm, seed, dataset, s)
+            if (arm, seed) in done:
+                continue
+            run = {**run_one(arm, seed, dataset, s), "commit": store.library_commit()}
             record["runs"].append(run)
             record["summary"] = summary(record["runs"])
             store.write(record, Path(args.output))
