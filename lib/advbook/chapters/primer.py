@@ -71,11 +71,14 @@ def priority(config: dict, spec: dict) -> int:
     return EXTRA if spec["name"] == "autoattack" or ":" in spec["name"] else CLAIMS
 
 
-def defense_params(name: str, eps: float, train_steps: int) -> dict:
+def defense_params(name: str, eps: float, train_steps: int, dataset: str = "mnist") -> dict:
+    # Wong et al.'s CIFAR-10 code clips the random start into the image before the gradient, their
+    # MNIST code does not (attacks.fgsm's clip_start); each dataset gets its reference's start
+    cifar = {"clip_start": True} if dataset.startswith("cifar") else {}
     return {
         "standard": {},
         "fgsm": {"eps": eps},
-        "fgsm-rs": {"eps": eps, "alpha": 1.25 * eps},                        # Wong et al. 2020
+        "fgsm-rs": {"eps": eps, "alpha": 1.25 * eps, **cifar},               # Wong et al. 2020
         "pgd": {"eps": eps, "alpha": 2.5 * eps / train_steps, "steps": train_steps},  # Madry et al. 2018
     }[name]
 
@@ -111,7 +114,7 @@ def experiments(s: dict) -> list[dict]:
                 "chapter": "primer", "profile": s["profile"], "dataset": s["dataset"],
                 "subset": {"train": s["train_subset"] or None, "test": s["n_eval"]},
                 "model": model,
-                "train": {"defense": defense, "defense_params": defense_params(defense, s["eps"], s["train_steps"]),
+                "train": {"defense": defense, "defense_params": defense_params(defense, s["eps"], s["train_steps"], s["dataset"]),
                           "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
                           "schedule": s["schedule"], "augment": s["augment"], "seed": seed,
                           **fast_path(s["precision"])},
@@ -141,7 +144,8 @@ def masking_checks(records: list[dict]) -> list[dict]:
 
 REFERENCE_ARMS = {"reference": "Wong et al.'s loop", "ours": "advbook.train.fit",
                   "reference-fit-streams": "their loop, fit's random draws",
-                  "reference-fit-exact": "their loop, fit's draws and rounding"}
+                  "reference-fit-exact": "their loop, fit's draws and rounding",
+                  "ours-clip-start": "advbook.train.fit, start clipped first (the old library)"}
 
 
 def fgsm_rs_reference():
