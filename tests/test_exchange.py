@@ -17,7 +17,7 @@ COMMITTED = paths.PROJECT_ROOT / "data" / "results"
 CONFIG = {"chapter": "test", "profile": "smoke", "dataset": "digits", "subset": {"train": 200, "test": 60},
           "model": {"name": "small-cnn", "width": 4},
           "train": {"defense": "standard", "epochs": 1, "batch_size": 64, "seed": 0},
-          "evaluate": [{"name": "clean", "attack": "clean"}, {"name": "fgsm", "attack": "fgsm", "eps": 0.1}]}
+          "evaluate": [{"name": "clean", "attack": "clean"}, {"name": "fgsm", "attack": "fgsm", "params": {"eps": 0.1}}]}
 
 
 def files_under(root: Path) -> dict[str, bytes]:
@@ -357,11 +357,11 @@ def test_plain_bench_records_are_checked_and_go_to_the_bench_folder(tmp_path):
 # ----------------------------------------------------------------------------------------
 
 def test_the_notebook_kernel_runs_without_the_unencrypted_tcp_warning(tmp_path, monkeypatch, capfd):
-    from advbook import cli
+    from advbook import notebooks
 
     (tmp_path / "tiny.py").write_text("# %%\nprint('ran')\n")
-    monkeypatch.setattr(cli, "NOTEBOOKS", tmp_path)
-    cli.execute_notebook("tiny", {}, tmp_path / "out" / "tiny.ipynb")
+    monkeypatch.setattr(notebooks, "NOTEBOOKS", tmp_path)
+    notebooks.execute_notebook("tiny", {}, tmp_path / "out" / "tiny.ipynb")
     assert "ran" in (tmp_path / "out" / "tiny.ipynb").read_text()
     assert "without encryption" not in capfd.readouterr().err
 

@@ -4,7 +4,7 @@ import json
 import nbformat
 
 from advbook import claims, reporting, verdicts
-from advbook.cli import _show_one_parameters_cell
+from advbook.notebooks import show_one_parameters_cell
 
 
 def _notebook_with_claims(path, rows, profile="cpu"):
@@ -56,7 +56,7 @@ def test_the_book_shows_one_parameters_cell(tmp_path):
                 nbformat.v4.new_code_cell('profile = "cpu"', metadata={"tags": ["injected-parameters"]})]
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
-    _show_one_parameters_cell(path)
+    show_one_parameters_cell(path)
     tags = [c["metadata"]["tags"] for c in json.loads(path.read_text())["cells"]]
     assert tags == [["parameters", "remove-cell"], ["injected-parameters"]]
 
@@ -106,7 +106,7 @@ def test_source_links_point_at_the_functions_own_line():
 def test_progress_lines_leave_the_book_and_warnings_stay(tmp_path):
     """Catches computing progress rendered as error output on a page (the browser test fails on
     it), and a clean-up that would also hide a real warning."""
-    from advbook.cli import _drop_progress_lines
+    from advbook.notebooks import drop_progress_lines
 
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("collect(...)")
@@ -117,7 +117,7 @@ def test_progress_lines_leave_the_book_and_warnings_stay(tmp_path):
     nb.cells.append(cell)
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
-    _drop_progress_lines(path)
+    drop_progress_lines(path)
     outputs = nbformat.read(path, as_version=4).cells[0].outputs
     assert [(o["name"], o["text"]) for o in outputs] == [("stderr", "UserWarning: something real\n"),
                                                         ("stdout", "[3/12] printed on purpose\n")]

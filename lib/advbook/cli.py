@@ -10,28 +10,23 @@
     advbook import ARCHIVE_OR_RECORD [...]     (see advbook.exchange)
 
 Parameters are validated before anything runs; a chapter's executed notebook is replaced
-only when its new run succeeds.
+only when its new run succeeds. This module parses and dispatches; executing a notebook is
+`advbook.notebooks`', a sweep `advbook.sweeps`', computing `advbook.engines`'.
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import itertools
-import json
 import os
-import re
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 from . import chapters
 from .chapters import PROFILES
-from .errors import ONE_LINE, NotebookFailed, ParameterError
+from .errors import ONE_LINE, ParameterError
 from .engines import ENGINES
 from .planning import GPU_PROFILES
-from .paths import BOOK, NOTEBOOKS, PROJECT_ROOT
+from .notebooks import execute_notebook
+from .paths import BOOK
 
 
 
@@ -146,21 +141,10 @@ def _version() -> str:
         return f"unknown (commit {library_commit()})"
 
 
-def _writable(folder: Path, what: str) -> None:
-    """Refuse, before any work, a folder that cannot be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".advbook-write-test-"):
-            pass
-    except OSError as exc:
-        raise ParameterError(f"the {what} {folder} is not writable ({exc.strerror}); point "
-                             f"{'ADVBOOK_RESULTS' if what == 'results store' else '--output'} elsewhere") from None
-
-
 def _validated(args):
     """The chapter and its validated settings, or ParameterError before any work: parameters,
     the data root, a writable results store; a warning when a GPU profile starts on a CPU."""
-    from .paths import results_root
+    from .paths import results_root, writable
 
     chapter = chapters.get(args.chapter)
     overrides = chapter.parse_overrides(args.param)
@@ -169,7 +153,7 @@ def _validated(args):
         if not args.data_root.is_dir():
             raise ParameterError(f"--data-root {args.data_root} is not a folder")
         os.environ["ADVBOOK_DATA"] = str(args.data_root.resolve())  # the notebook kernel inherits it
-    _writable(results_root(), "results store")
+    writable(results_root(), "results store")
     if getattr(args, "address", None) is not None and args.engine != "ray":
         raise ParameterError("--address needs --engine ray")
     if getattr(args, "engine", "serial") == "ray":
@@ -195,92 +179,6 @@ def _refuse_gpu_profile_on_cpu(profile: str, force: bool) -> None:
                              "would take hours to days); --force-cpu computes it anyway, and the 'cpu' profile "
                              "is planned for 2 CPU cores")
 
-
-
-def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
-    """Jupytext source -> papermill (kernel python3) -> `output`, replaced only on success.
-    A failed run leaves `output` untouched and keeps the failed notebook beside it."""
-    import jupytext
-    import papermill
-
-    source = NOTEBOOKS / f"{chapter_name}.py"
-    if not source.exists():
-        raise FileNotFoundError(f"no notebook source {source}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    _writable(output.parent, "output folder")
-    # work beside the output, so the final rename is atomic and a failed run leaves it untouched
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{chapter_name}-run-") as tmp:
-        unexecuted = Path(tmp) / f"{chapter_name}.ipynb"
-        jupytext.write(jupytext.read(source), unexecuted)
-        executed = Path(tmp) / f"{chapter_name}.executed.ipynb"
-        try:
-            with _local_kernel() as kernel_config:
-                papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters,
-                                           kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
-                                           config=kernel_config)
-        except papermill.PapermillExecutionError as exc:
-            failed = output.with_name(f"{output.stem}.failed.ipynb")
-            if executed.exists():
-                os.replace(executed, failed)
-            line = str(exc.evalue).strip().splitlines()[0] if str(exc.evalue).strip() else ""
-            raise NotebookFailed(f"{chapter_name}: {exc.ename}: {line} (the failed notebook is kept in {failed}; "
-                                 "--debug shows the traceback)") from exc
-        _show_one_parameters_cell(executed)
-        _drop_progress_lines(executed)
-        os.replace(executed, output)
-
-
-@contextmanager
-def _local_kernel():
-    """The notebook kernel's traitlets config: it talks to papermill over IPC sockets in a
-    private temporary folder (mode 0700), not over TCP on localhost, which any local user
-    could reach and which made ipykernel warn on every run that it is unencrypted. The folder
-    is under the system's temporary root: a socket path must stay under about 100 characters."""
-    from traitlets.config import Config
-
-    folder = tempfile.mkdtemp(prefix="advbook-kernel-")
-    try:
-        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _show_one_parameters_cell(notebook: Path) -> None:
-    """The book shows the parameters the run used (papermill's injected cell) and hides the
-    notebook's defaults cell beside it (tag `remove-cell`: kept in the file, not rendered)."""
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
-    tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
-    if any("injected-parameters" in t for t in tags):
-        for cell, t in zip(nb.cells, tags):
-            if "parameters" in t and "remove-cell" not in t:
-                cell.setdefault("metadata", {})["tags"] = [*t, "remove-cell"]
-        nbformat.write(nb, notebook)
-
-
-PROGRESS_LINE = re.compile(r"^\[\d+/\d+\] .*$\n?", re.M)
-
-
-def _drop_progress_lines(notebook: Path) -> None:
-    """Computing progress (`experiments.say`, "[3/12] primer pgd seed 0: epoch 2 of at most 8")
-    is for the terminal, but the kernel captures its stderr into the cell: the book keeps every
-    other output, warnings included, and drops those lines."""
-    import nbformat
-
-    nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        if cell.get("cell_type") != "code":
-            continue
-        kept = []
-        for output in cell.get("outputs", []):
-            if output.get("output_type") == "stream" and output.get("name") == "stderr":
-                output["text"] = PROGRESS_LINE.sub("", output["text"])
-                if not output["text"]:
-                    continue
-            kept.append(output)
-        cell["outputs"] = kept
-    nbformat.write(nb, notebook)
 
 
 def cmd_run(args) -> int:
@@ -368,120 +266,13 @@ def _report_failures(failures, debug: bool = False) -> int:
     return 1 if failures else 0
 
 
-def _parse_grid(chapter, specs: list[str]) -> dict[str, list]:
-    grid = {}
-    for spec in specs:
-        if "=" not in spec:
-            raise ParameterError(f"--grid takes NAME=V1,V2,..., got {spec!r}")
-        name, values = spec.split("=", 1)
-        parameter = chapter.parameter(name)
-        if parameter.type is list:  # a list parameter's values are separated by ';' in a grid
-            grid[name] = [parameter.parse(v) for v in values.split(";")]
-        else:
-            grid[name] = [parameter.parse(v) for v in values.split(",")]
-    return grid
-
-
 def cmd_sweep(args) -> int:
-    from .experiments import NotComputed, get_or_compute
-    from .store import key
-
-    def load(config):
-        try:
-            return get_or_compute(config, compute=False)
-        except NotComputed:
-            return None
+    from .sweeps import parse_grid, run
 
     chapter, overrides, _ = _validated(args)
-    grid = _parse_grid(chapter, args.grid)
-    points = [dict(zip(grid, combo)) for combo in itertools.product(*grid.values())]
-    for point in points:  # validate every point before the first one runs
-        chapter.settings(args.profile, **overrides, **point)
-    label = "_".join(f"{k}-{'-'.join(map(str, v))}" for k, v in grid.items()).replace("/", "_")
-    if overrides:  # the same grid under other overrides is another sweep, in another folder
-        label += f"_overrides-{key(overrides)[:8]}"
-    folder = args.output_dir or PROJECT_ROOT / "data" / "sweeps" / chapter.name / f"{args.profile}_{label}"
-    described = {"profile": args.profile, "overrides": overrides, "grid": grid}
-    if (folder / "grid.json").exists() and json.loads((folder / "grid.json").read_text()) != \
-            json.loads(json.dumps(described)):
-        raise ParameterError(f"{folder} holds a sweep with other settings ({folder / 'grid.json'}); "
-                             "choose another --output-dir")
-    folder.mkdir(parents=True, exist_ok=True)
-    failures, failed = [], set()
-    if args.engine == "ray":  # every point's computations at once; the notebooks then only read records
-        from .engines import compute
-
-        configs, labels = [], []
-        for i, point in enumerate(points):
-            if not (folder / f"point-{i:03d}.ipynb").exists():
-                point_configs = chapter.experiments(chapter.settings(args.profile, **overrides, **point))
-                configs += point_configs
-                labels += [f"point {i} {point}"] * len(point_configs)
-        failures = compute(configs, engine="ray", address=args.address, labels=labels,
-                           desc=f"{chapter.name} sweep ({args.profile})")
-        failed = {key(c) for f in failures for c in f.configs}
-    rows = []
-    for i, point in enumerate(points):
-        notebook = folder / f"point-{i:03d}.ipynb"
-        if notebook.exists():
-            print(f"point {i} {point}: done already")
-        elif failed and any(key(c) in failed for c in
-                            chapter.experiments(chapter.settings(args.profile, **overrides, **point))):
-            print(f"point {i} {point}: skipped, its computations failed (below); a rerun computes them", flush=True)
-            continue
-        else:
-            print(f"point {i} {point}: running", flush=True)
-            execute_notebook(chapter.name, {"profile": args.profile, "overrides": {**overrides, **point}}, notebook)
-        settings = chapter.settings(args.profile, **overrides, **point)
-        records = [load(c) for c in chapter.experiments(settings)]
-        for row in chapter.summary(settings, [r for r in records if r is not None]):
-            rows.append({**{k: (",".join(map(str, v)) if isinstance(v, list) else v) for k, v in point.items()},
-                         **row})
-    if failures and not rows:  # every point failed: nothing to collect
-        return _report_failures(failures, args.debug)
-    csv_path = folder / "results.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        writer.writeheader()
-        writer.writerows(rows)
-    (folder / "grid.json").write_text(json.dumps(described, indent=1))
-    _sweep_plot(chapter, rows, list(grid)[0], folder / "results.png", f"{chapter.name} sweep ({args.profile} profile)")
-    print(f"wrote {csv_path} and {folder / 'results.png'}")
+    failures, _ = run(chapter, args.profile, overrides, parse_grid(chapter, args.grid), output_dir=args.output_dir,
+                      engine=args.engine, address=args.address)
     return _report_failures(failures, args.debug)
-
-
-def _sweep_plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) -> None:
-    """Each of the chapter's headline metrics against the first grid parameter: one line per
-    variant (the chapter's `group_by`) and metric, one panel per dataset when there are several."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .reporting import curve_figure
-
-    metrics = [m for m in chapter.plot_metrics if any(m in r for r in rows)]
-    panels = list(dict.fromkeys(r.get("dataset", "") for r in rows)) or [""]
-    order = list(dict.fromkeys(r[x_name] for r in rows))
-    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in order)
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        curves = {}
-        for row in rows:
-            if row.get("dataset", "") != panel:
-                continue
-            for metric in metrics:
-                if row.get(metric) is None:
-                    continue
-                x = row[x_name] if numeric else order.index(row[x_name])
-                label = f"{row[chapter.group_by]}: {metric}" if chapter.group_by in row else metric
-                curves.setdefault(label, {}).setdefault(x, []).append(row[metric])
-        curve_figure(curves, x_name, "accuracy (%), mean over seeds", panel or title, ax=ax,
-                     xticklabels=None if numeric else [str(v) for v in order])
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def cmd_verdicts(args) -> int:

@@ -7,7 +7,10 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
+
+from .errors import ParameterError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
@@ -29,3 +32,14 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
         return Path(root)
     env = os.environ.get("ADVBOOK_DATA")
     return Path(env) if env else PROJECT_ROOT / "data" / "datasets"
+
+
+def writable(folder: Path, what: str) -> None:
+    """Refuse, before any work, a folder that cannot be written (a one-line ParameterError)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".advbook-write-test-"):
+            pass
+    except OSError as exc:
+        raise ParameterError(f"the {what} {folder} is not writable ({exc.strerror}); point "
+                             f"{'ADVBOOK_RESULTS' if what == 'results store' else '--output'} elsewhere") from None

@@ -1,0 +1,100 @@
+"""Executing a chapter's notebook: its Jupytext source through papermill into an executed
+notebook for the book, replaced only when the run succeeds, with the book's clean-ups (one
+parameters cell shown, computing progress dropped)."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import NotebookFailed
+from .paths import NOTEBOOKS, writable
+
+
+def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
+    """Jupytext source -> papermill (kernel python3) -> `output`, replaced only on success.
+    A failed run leaves `output` untouched and keeps the failed notebook beside it."""
+    import jupytext
+    import papermill
+
+    source = NOTEBOOKS / f"{chapter_name}.py"
+    if not source.exists():
+        raise FileNotFoundError(f"no notebook source {source}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    writable(output.parent, "output folder")
+    # work beside the output, so the final rename is atomic and a failed run leaves it untouched
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{chapter_name}-run-") as tmp:
+        unexecuted = Path(tmp) / f"{chapter_name}.ipynb"
+        jupytext.write(jupytext.read(source), unexecuted)
+        executed = Path(tmp) / f"{chapter_name}.executed.ipynb"
+        try:
+            with _local_kernel() as kernel_config:
+                papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters,
+                                           kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
+                                           config=kernel_config)
+        except papermill.PapermillExecutionError as exc:
+            failed = output.with_name(f"{output.stem}.failed.ipynb")
+            if executed.exists():
+                os.replace(executed, failed)
+            line = str(exc.evalue).strip().splitlines()[0] if str(exc.evalue).strip() else ""
+            raise NotebookFailed(f"{chapter_name}: {exc.ename}: {line} (the failed notebook is kept in {failed}; "
+                                 "--debug shows the traceback)") from exc
+        show_one_parameters_cell(executed)
+        drop_progress_lines(executed)
+        os.replace(executed, output)
+
+
+@contextmanager
+def _local_kernel():
+    """The notebook kernel's traitlets config: it talks to papermill over IPC sockets in a
+    private temporary folder (mode 0700), not over TCP on localhost, which any local user
+    could reach and which made ipykernel warn on every run that it is unencrypted. The folder
+    is under the system's temporary root: a socket path must stay under about 100 characters."""
+    from traitlets.config import Config
+
+    folder = tempfile.mkdtemp(prefix="advbook-kernel-")
+    try:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def show_one_parameters_cell(notebook: Path) -> None:
+    """The book shows the parameters the run used (papermill's injected cell) and hides the
+    notebook's defaults cell beside it (tag `remove-cell`: kept in the file, not rendered)."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
+    if any("injected-parameters" in t for t in tags):
+        for cell, t in zip(nb.cells, tags):
+            if "parameters" in t and "remove-cell" not in t:
+                cell.setdefault("metadata", {})["tags"] = [*t, "remove-cell"]
+        nbformat.write(nb, notebook)
+
+
+PROGRESS_LINE = re.compile(r"^\[\d+/\d+\] .*$\n?", re.M)
+
+
+def drop_progress_lines(notebook: Path) -> None:
+    """Computing progress (`experiments.say`, "[3/12] primer pgd seed 0: epoch 2 of at most 8")
+    is for the terminal, but the kernel captures its stderr into the cell: the book keeps every
+    other output, warnings included, and drops those lines."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                output["text"] = PROGRESS_LINE.sub("", output["text"])
+                if not output["text"]:
+                    continue
+            kept.append(output)
+        cell["outputs"] = kept
+    nbformat.write(nb, notebook)
