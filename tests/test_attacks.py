@@ -168,8 +168,8 @@ def test_autoattack_never_leaves_robust_an_image_that_apgd_ce_fools(trained, dig
     # and through an evaluation spec (the same batch of 100): never above APGD-CE's robust accuracy
     with torch.no_grad():
         apgd_accuracy = ((trained(x).argmax(1) == y) & ~fooled_alone).sum().item() / len(y)
-    spec = {"name": "aa", "attack": "autoattack", "n": 100, "eps": eps, "apgdt_steps": 5, "fab_steps": 5,
-            "square_queries": 20}
+    spec = {"name": "aa", "attack": "autoattack", "n": 100,
+            "params": {"eps": eps, "apgdt_steps": 5, "fab_steps": 5, "square_queries": 20}}
     out = evaluate.evaluate_spec(trained, digits, spec, device=torch.device("cpu"))
     assert out["accuracy"] <= apgd_accuracy
     assert out["attack_label"] == "AutoAttack standard (APGD-CE 100, APGD-T 5x9, FAB-T 5x9, Square 20, p_init 0.8)"

@@ -23,7 +23,7 @@ def config(chapter="a", variant="A", seed=0, specs=("clean",), **extra):
     """A tiny experiment on digits (small CNN, one epoch); each variant its own learning rate, so
     its own model."""
     evaluate = [{"name": name, "attack": "clean", "n": 50} if name == "clean" else
-                {"name": name, "attack": "fgsm", "n": 50, "eps": 0.1} for name in specs]
+                {"name": name, "attack": "fgsm", "params": {"eps": 0.1}, "n": 50} for name in specs]
     return {"chapter": chapter, "profile": "smoke", "dataset": "digits", "variant": variant,
             "subset": {"test": 100}, "model": {"name": "small-cnn", "width": 4},
             "train": {"defense": "standard", "epochs": 1, "batch_size": 128, "lr": 0.01 + sum(map(ord, variant)) / 1000,
@@ -63,8 +63,8 @@ def test_claims_first_then_chapters_then_seeds_grouped():
 def test_a_transfer_source_is_trained_before_the_model_it_attacks():
     source = config("a", "source", 0)
     target = config("a", "target", 0, specs=("clean",))
-    target["evaluate"].append({"name": "transfer", "attack": "transfer", "source": store.model_key(source), "n": 50,
-                               "eps": 0.1, "alpha": 0.05, "steps": 2})
+    target["evaluate"].append({"name": "transfer", "attack": "transfer", "n": 50,
+                               "params": {"source": store.model_key(source), "eps": 0.1, "alpha": 0.05, "steps": 2}})
     # the chapter ranks the source as an extra, which alone would put it after its target
     items, _ = planning.plan([(chapter("a", [target, source], lambda c, s: EXTRA if c["variant"] == "source"
                                        else CLAIMS), {})], RATES)

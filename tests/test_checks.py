@@ -87,7 +87,7 @@ def test_every_evaluation_reports_its_checks_in_eval_mode(digits, make_model, mo
     calls = []
     original = evaluate.sanity_checks
     monkeypatch.setattr(evaluate, "sanity_checks", lambda *a: calls.append(a[1].shape) or original(*a))
-    result = evaluate.evaluate_spec(model, digits, {"name": "fgsm", "attack": "fgsm", "n": 100, "eps": 0.1},
+    result = evaluate.evaluate_spec(model, digits, {"name": "fgsm", "attack": "fgsm", "params": {"eps": 0.1}, "n": 100},
                                     device=CPU)
     assert calls == [torch.Size([32, 1, 8, 8])]
     assert result["checks"]["randomized"] is False and result["checks"]["n"] == 32

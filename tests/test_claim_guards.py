@@ -33,7 +33,9 @@ def test_cells_measured_on_different_images_are_refused():
 
 
 def test_images_of_a_record_name_subset_count_and_seed():
-    record = {"evaluations": {
+    sweep_point = {"name": "eps_sweep:0.1", "attack": "pgd", "params": {"eps": 0.1}, "seed": 3,
+                   "sweep": {"name": "eps_sweep", "value": 0.1}}
+    record = {"config": {"evaluate": [sweep_point]}, "evaluations": {
         "pgd": {"test": {"test": 500, "seed": 0}, "spec": {"attack": "pgd", "n": 200}, "result": {"n": 200}},
         "clean": {"test": {"test": 500, "seed": 0}, "spec": {"attack": "clean"}, "result": {"n": 500}},
         "eps_sweep:0.1": {"test": None, "spec": {"attack": "pgd", "seed": 3}, "result": {"n": 100}}}}

@@ -109,8 +109,8 @@ def test_sign_memory_is_eq_13():
 
 def test_efgsm_run_keeps_one_memory_per_dataset_index_and_counts_an_epoch():
     """The memory follows the image by its dataset index, not its place in the batch; catches a memory
-    indexed by batch position, or one shared by all images. After n_train images the epoch's high-risk
-    share is logged."""
+    indexed by batch position, or one shared by all images. At the epoch's end the high-risk share of
+    the images trained on is handed over and the count starts afresh."""
     model = models.build("efgsm-mnist", 10, 1, image_size=8, options={"reconstructor": False})
     run = DEFENSES["efgsm"](n_train=6, device=CPU)
     assert isinstance(run, EfgsmRun) and run.wants_index
@@ -119,9 +119,9 @@ def test_efgsm_run_keeps_one_memory_per_dataset_index_and_counts_an_epoch():
     assert logits.shape == (3, 10) and loss.requires_grad
     touched = run.gamma.flatten(1).abs().sum(1) > 0
     assert touched.tolist() == [True, False, True, False, True, False]
-    assert run.risk_by_epoch == []
     run(model, x, y, eps=0.2, sigma=0.1, reconstruct=False, index=torch.tensor([1, 3, 5]))
-    assert len(run.risk_by_epoch) == 1 and 0 <= run.risk_by_epoch[0] <= 1
+    assert (run._risky, run._seen) != (0, 0) and 0 <= run.end_epoch()["high_risk"] <= 1
+    assert (run._risky, run._seen) == (0, 0)
 
 
 def test_joint_loss_is_eq_16_and_reconstruction_trains_the_classifier():
@@ -205,8 +205,8 @@ def test_apgd_is_at_least_as_strong_as_clean_and_rejects_unknown_losses(trained,
     x, y = digits.x_test[:100], digits.y_test[:100]
     clean = evaluate_spec(trained, digits, {"name": "c", "attack": "clean", "n": 100})["accuracy"]
     for loss in ("ce", "dlr"):
-        robust = evaluate_spec(trained, digits, {"name": "a", "attack": "apgd", "n": 100, "eps": 0.2, "steps": 10,
-                                                 "loss": loss})["accuracy"]
+        robust = evaluate_spec(trained, digits, {"name": "a", "attack": "apgd", "n": 100,
+                                                 "params": {"eps": 0.2, "steps": 10, "loss": loss}})["accuracy"]
         assert robust < clean
     with pytest.raises(ValueError):
         apgd(trained, x.float() / 255, y, 0.1, loss="cw")
@@ -230,15 +230,15 @@ def test_transfer_crafts_on_the_source_and_never_queries_the_target(digits):
             raise AssertionError("the target was queried while crafting")
 
     x, y = digits.x_test[:20].float() / 255, digits.y_test[:20]
-    spec = {"name": "t", "attack": "transfer", "source": key, "eps": 0.2, "alpha": 0.05, "steps": 5}
+    spec = {"name": "t", "attack": "transfer", "params": {"source": key, "eps": 0.2, "alpha": 0.05, "steps": 5}}
     torch.manual_seed(0)
-    loaded = experiments.resolved(spec)["source"]  # the runner resolves the key; loading draws nothing
+    loaded = experiments.resolved(spec)["params"]["source"]  # the runner resolves the key; loading draws nothing
     ours = transfer(Untouchable(), x, y, source=loaded, eps=0.2, alpha=0.05, steps=5)
     torch.manual_seed(0)
     assert torch.equal(ours, pgd(source, x, y, 0.2, 0.05, 5))
     assert experiments.load_trained(key) is loaded  # rebuilt once per process
     with pytest.raises(ValueError, match="not in the results store"):
-        experiments.resolved({**spec, "source": "0" * 16})
+        experiments.resolved({**spec, "params": {**spec["params"], "source": "0" * 16}})
     with pytest.raises(TypeError, match="load_trained"):
         transfer(Untouchable(), x, y, source=key, eps=0.2, alpha=0.05, steps=5)
 

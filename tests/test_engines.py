@@ -12,7 +12,7 @@ import torch
 from advbook import chapters
 from advbook.cli import main
 from advbook.engines import plan, store_files
-from advbook.store import model_key
+from advbook.store import model_key, spec_identity
 
 ray = pytest.importorskip("ray", reason="the ray engine's tests need Ray (pinned in requirements.txt)")
 
@@ -72,8 +72,8 @@ def test_ray_writes_the_records_the_serial_engine_writes(two_stores):
             assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in b["history"]]
         else:
             # one evaluation asked for under two names (primer's eps sweep at 1 x eps is its PGD) is
-            # stored under the name that asked first: the serial engine computes the claims' part first
-            unnamed = [{k: v for k, v in r["spec"].items() if k != "name"} for r in (a, b)]
+            # stored under the spec that asked first: the serial engine computes the claims' part first
+            unnamed = [spec_identity(r["spec"]) for r in (a, b)]
             assert (unnamed[0], a["test"], a["model"]) == (unnamed[1], b["test"], b["model"])
             assert a["result"]["accuracy"] == b["result"]["accuracy"] and a["result"]["n"] == b["result"]["n"]
             assert a["code"] == b["code"]

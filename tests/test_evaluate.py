@@ -25,9 +25,11 @@ def test_robust_accuracy_never_exceeds_clean(trained, digits):
 
 def test_attack_specs_give_their_metrics(trained, digits):
     specs = [{"name": "clean", "attack": "clean", "n": 100},
-             {"name": "fgsm", "attack": "fgsm", "n": 100, "eps": 0.1},
-             *evaluate.sweep({"attack": "pgd", "n": 100, "eps": 0.1, "alpha": 0.025}, "steps", [1, 5], name="steps"),
-             *evaluate.sweep({"attack": "pgd", "n": 100, "steps": 5}, "eps", [0.0, 0.1], scale={"alpha": 0.25})]
+             {"name": "fgsm", "attack": "fgsm", "params": {"eps": 0.1}, "n": 100},
+             *evaluate.sweep({"attack": "pgd", "params": {"eps": 0.1, "alpha": 0.025}, "n": 100}, "steps", [1, 5],
+                             name="steps"),
+             *evaluate.sweep({"attack": "pgd", "params": {"steps": 5}, "n": 100}, "eps", [0.0, 0.1],
+                             scale={"alpha": 0.25})]
     out = {s["name"]: evaluate.evaluate_spec(trained, digits, s, device=CPU)["accuracy"] for s in specs}
     assert out["eps_sweep:0.0"] == out["clean"]
     assert out["steps:5"] <= out["steps:1"] <= out["clean"]
@@ -40,7 +42,14 @@ def test_a_bad_spec_is_refused_by_name():
     with pytest.raises(ValueError, match="unknown attack 'pgdd' in 'x'"):
         evaluate.check_spec({"name": "x", "attack": "pgdd"})
     with pytest.raises(ValueError, match="eps must be a finite number"):
-        evaluate.check_spec({"name": "x", "attack": "pgd", "eps": float("nan")})
+        evaluate.check_spec({"name": "x", "attack": "pgd", "params": {"eps": float("nan")}})
+    # an attack's argument outside `params` would be taken for something else: refused, saying where it goes
+    with pytest.raises(ValueError, match="unknown spec key.*eps.*go under 'params'"):
+        evaluate.check_spec({"name": "x", "attack": "pgd", "eps": 0.1})
+    with pytest.raises(ValueError, match="takes no attack params"):
+        evaluate.check_spec({"name": "x", "attack": "clean", "params": {"eps": 0.1}})
+    with pytest.raises(ValueError, match="sweep must be"):
+        evaluate.check_spec({"name": "x", "attack": "pgd", "params": {}, "sweep": {"name": "eps"}})
 
 
 def test_require_clean_false_scores_the_transformed_images_alone(trained, digits):
@@ -69,7 +78,7 @@ def test_evaluation_is_fp32_inside_an_enclosing_autocast(digits, make_model):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert model(digits.x_test[:4].float() / 255).dtype == torch.bfloat16  # the autocast is on
         dtypes.clear()
-        evaluate.evaluate_spec(model, digits, {"name": "pgd", "attack": "pgd", "n": 20, "eps": 0.1, "alpha": 0.05,
-                                               "steps": 2}, device=CPU)
+        evaluate.evaluate_spec(model, digits, {"name": "pgd", "attack": "pgd", "n": 20,
+                                               "params": {"eps": 0.1, "alpha": 0.05, "steps": 2}}, device=CPU)
         evaluate.accuracy(model, digits.x_test[:20], digits.y_test[:20], device=CPU)
     assert dtypes and set(dtypes) == {torch.float32}

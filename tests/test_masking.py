@@ -22,8 +22,23 @@ GOOD = {"clean": 0.9, "fgsm": 0.6, "pgd": 0.5, "autoattack": 0.45, "steps_sweep"
 
 def test_a_healthy_model_passes_every_check():
     row = masking.checklist(_record(GOOD), ROLES)
-    assert all(v is True for k, v in row.items() if k not in ("model", "seed") and not k.startswith("largest"))
+    assert all(v is True for k, v in row.items()
+               if k not in ("model", "seed", "sanity checks") and not k.startswith("largest"))
     assert masking.violations([row]) == []
+
+
+def test_the_sanity_checks_findings_reach_the_checklist():
+    """What advbook.checks found before any evaluation is shown in the model's row, each finding once."""
+    clean = {"n": 32, "randomized": False, "zero_gradients": 0.0, "probabilities": False, "non_finite": 0.0}
+    record = _record(GOOD)
+    assert masking.checklist(record, ROLES)["sanity checks"] == "n/a: not recorded"
+    for evaluation in record["evaluations"].values():
+        evaluation["result"]["checks"] = clean
+    assert masking.checklist(record, ROLES)["sanity checks"] == "none"
+    for evaluation in record["evaluations"].values():
+        evaluation["result"]["checks"] = {**clean, "zero_gradients": 0.25}
+    found = masking.checklist(record, ROLES)["sanity checks"]
+    assert found.startswith("25% of the images have an all-zero input gradient") and found.count("25%") == 1
 
 
 def test_each_check_fails_on_its_own_symptom():

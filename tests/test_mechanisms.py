@@ -50,8 +50,8 @@ def test_evaluation_runs_every_forward_in_eval_mode_and_restores_the_mode(digits
         x, y = digits.x_test[:40], digits.y_test[:40]
         evaluate.robust_accuracy(model, x, y, attacks.pgd, device=CPU, eps=0.1, alpha=0.025, steps=2)
         evaluate.accuracy(model, x, y, device=CPU)
-        for spec in ({"name": "pgd", "attack": "pgd", "n": 40, "eps": 0.1, "alpha": 0.025, "steps": 2},
-                     {"name": "fgsm", "attack": "fgsm", "n": 40, "eps": 0.1},
+        for spec in ({"name": "pgd", "attack": "pgd", "n": 40, "params": {"eps": 0.1, "alpha": 0.025, "steps": 2}},
+                     {"name": "fgsm", "attack": "fgsm", "n": 40, "params": {"eps": 0.1}},
                      {"name": "clean", "attack": "clean", "n": 40}):
             evaluate.evaluate_spec(model, digits, spec, device=CPU)
     finally:

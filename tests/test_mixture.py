@@ -149,6 +149,6 @@ def test_advprop_test_time_attacks_meet_the_main_batch_norms():
     assert calls["aux"] > 0 and not any(d.route_aux for d in duals)  # training used the auxiliary norms, then let go
     calls.update(main=0, aux=0)
     dataset = SimpleNamespace(x_test=(x * 255).to(torch.uint8), y_test=y, num_classes=10)
-    evaluate_spec(net, dataset, {"name": "pgd", "attack": "pgd", "eps": 0.1, "alpha": 0.05, "steps": 3},
+    evaluate_spec(net, dataset, {"name": "pgd", "attack": "pgd", "params": {"eps": 0.1, "alpha": 0.05, "steps": 3}},
                   device=torch.device("cpu"))
     assert calls["main"] > 0 and calls["aux"] == 0

@@ -92,7 +92,7 @@ def test_grayscale_flip_and_an_empty_jitter():
 
 
 def test_a_disturbance_spec_is_seeded_and_scored_alone(trained, digits):
-    spec = {"name": "crop", "attack": "random-crop", "require_clean": False, "scale": [0.5, 1.0], "n": 200}
+    spec = {"name": "crop", "attack": "random-crop", "require_clean": False, "params": {"scale": [0.5, 1.0]}, "n": 200}
     a, b = (evaluate.evaluate_spec(trained, digits, spec, device=CPU)["accuracy"] for _ in range(2))
     assert a == b                                       # every model sees the same disturbed images
     assert a != evaluate.evaluate_spec(trained, digits, {**spec, "seed": 1}, device=CPU)["accuracy"]

@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 
-from advbook import claims, experiments, published, reporting, store
+from advbook import claims, evaluate, experiments, published, reporting, store
 from advbook.claims import CONFIRMED, INCONCLUSIVE, NOT_CONFIRMED, Claim, judge
 
 
@@ -13,7 +13,7 @@ def config(**changes):
     base = {"chapter": "test", "profile": "smoke", "dataset": "digits", "subset": {"train": 300, "test": 100},
             "model": {"name": "small-cnn", "width": 4},
             "train": {"defense": "standard", "epochs": 1, "batch_size": 64, "seed": 0},
-            "evaluate": [{"name": "clean", "attack": "clean"}, {"name": "fgsm", "attack": "fgsm", "eps": 0.1}]}
+            "evaluate": [{"name": "clean", "attack": "clean"}, {"name": "fgsm", "attack": "fgsm", "params": {"eps": 0.1}}]}
     base.update(changes)
     return base
 
@@ -25,9 +25,9 @@ def test_keys_are_stable_order_independent_and_separate_models_from_evaluations(
     assert store.model_key(a) != store.model_key(config(dataset="mnist"))
     # the test images and the attacks are not part of what the model is
     assert store.model_key(a) == store.model_key(config(subset={"train": 300, "test": 50}, evaluate=[]))
-    spec = {"name": "x", "attack": "fgsm", "eps": 0.1}
+    spec = {"name": "x", "attack": "fgsm", "params": {"eps": 0.1}}
     assert store.eval_key("m", spec) == store.eval_key("m", {**spec, "name": "another label"})
-    assert store.eval_key("m", spec) != store.eval_key("m", {**spec, "eps": 0.2})
+    assert store.eval_key("m", spec) != store.eval_key("m", {**spec, "params": {"eps": 0.2}})
     assert store.eval_key("m", spec, {"test": 100, "seed": 0}) != store.eval_key("m", spec, {"test": 50, "seed": 0})
 
 
@@ -58,8 +58,8 @@ def test_adding_an_attack_evaluates_the_stored_model_without_retraining(monkeypa
     monkeypatch.setattr(experiments, "train_model", lambda *a, **k: trainings.append(1) or train(*a, **k))
     monkeypatch.setattr(experiments, "evaluate_spec", lambda *a, **k: evaluations.append(a[2]["name"])
                         or evaluate_spec(*a, **k))
-    more = config(evaluate=config()["evaluate"] + [{"name": "pgd", "attack": "pgd", "eps": 0.1, "alpha": 0.05,
-                                                    "steps": 3}])
+    more = config(evaluate=config()["evaluate"] + [{"name": "pgd", "attack": "pgd",
+                                                    "params": {"eps": 0.1, "alpha": 0.05, "steps": 3}}])
     record = experiments.get_or_compute(more)
     assert trainings == [] and evaluations == ["pgd"]
     assert set(record["metrics"]) == {"clean", "fgsm", "pgd"}
@@ -76,8 +76,8 @@ def test_a_model_trained_again_is_evaluated_again_never_mixed_with_the_old_weigh
     evaluate_spec = experiments.evaluate_spec
     monkeypatch.setattr(experiments, "evaluate_spec", lambda *a, **k: evaluations.append(a[2]["name"])
                         or evaluate_spec(*a, **k))
-    more = config(evaluate=config()["evaluate"] + [{"name": "pgd", "attack": "pgd", "eps": 0.1, "alpha": 0.05,
-                                                    "steps": 3}])
+    more = config(evaluate=config()["evaluate"] + [{"name": "pgd", "attack": "pgd",
+                                                    "params": {"eps": 0.1, "alpha": 0.05, "steps": 3}}])
     record = experiments.get_or_compute(more)
     assert sorted(evaluations) == ["clean", "fgsm", "pgd"]
     created = store.load_model(mkey)["created"]
@@ -89,9 +89,33 @@ def test_a_model_trained_again_is_evaluated_again_never_mixed_with_the_old_weigh
         experiments.get_or_compute(config(), compute=False)
 
 
+def test_records_stored_before_specs_had_params_keep_their_keys():
+    """The key is the spec's identity with `params` written flat, as specs were stored before; an
+    attack argument named like an evaluation option keeps its nesting, never colliding with it."""
+    nested = {"name": "p", "attack": "pgd", "params": {"eps": 0.1, "steps": 3}, "n": 50}
+    flat = {"name": "p", "attack": "pgd", "eps": 0.1, "steps": 3, "n": 50}
+    assert store.eval_key("m", nested) == store.eval_key("m", flat)
+    assert store.eval_key("m", {**nested, "sweep": {"name": "p", "value": 0.1}}) == store.eval_key("m", nested)
+    argument_n = {"name": "p", "attack": "pgd", "params": {"eps": 0.1, "steps": 3, "n": 50}}
+    assert store.eval_key("m", argument_n) != store.eval_key("m", nested)
+    # a validation spec keeps its name in the model's key, as before
+    train = {"defense": "standard", "validation_spec": {"name": "v", "attack": "pgd", "params": {"eps": 0.1}}}
+    old = {"defense": "standard", "validation_spec": {"name": "v", "attack": "pgd", "eps": 0.1}}
+    assert store.model_key(config(train=train)) == store.model_key(config(train=old))
+
+
+def test_a_sweep_is_grouped_by_its_mark_not_by_its_name():
+    marked = evaluate.sweep({"attack": "fgsm", "params": {}}, "eps", [0.2])[0]
+    unmarked = {**marked, "name": "fgsm:at 0.2"}
+    del unmarked["sweep"]
+    record = experiments.get_or_compute(config(evaluate=[{"name": "clean", "attack": "clean"}, marked, unmarked]),
+                                        progress=False)
+    assert record["metrics"]["eps_sweep"] == {"0.2": record["metrics"]["fgsm:at 0.2"]}
+
+
 def test_a_sweep_is_grouped_back_into_one_metric():
     specs = [{"name": "clean", "attack": "clean"}] + \
-        [{"name": f"eps_sweep:{e}", "attack": "fgsm", "eps": e} for e in (0.0, 0.2)]
+        evaluate.sweep({"attack": "fgsm", "params": {}}, "eps", [0.0, 0.2])
     record = experiments.get_or_compute(config(evaluate=specs), progress=False)
     assert set(record["metrics"]["eps_sweep"]) == {"0.0", "0.2"}
     assert record["metrics"]["eps_sweep"]["0.0"] == record["metrics"]["clean"]
@@ -299,3 +323,16 @@ def test_the_model_key_covers_every_training_parameter():
     for field, value in (("dataset", "mnist"), ("validation", 100), ("model", {"name": "small-cnn", "width": 8}),
                          ("subset", {"train": 200, "test": 100})):
         assert store.model_key(config(**{field: value})) != store.model_key(base), f"the key ignores {field}"
+
+
+def test_a_config_outside_its_schema_is_refused_in_one_line_before_any_work():
+    for bad, message in (({**config(), "evalute": []}, "unknown config key.*evalute"),
+                         ({k: v for k, v in config().items() if k != "model"}, "'model' is missing"),
+                         (config(train={"defense": "standard", "epoch": 3}), "train: .*epoch"),
+                         (config(train={"defense": "standard", "lr": -1.0}), "train: lr must be"),
+                         (config(subset={"train": 10, "tset": 5}), "unknown subset key.*tset"),
+                         (config(validation="100"), "'validation' must be a int"),
+                         (config(evaluate=[{"name": "a", "attack": "clean"}] * 2), "names repeat")):
+        with pytest.raises(ValueError, match=message) as info:
+            experiments.get_or_compute(bad)
+        assert "\n" not in str(info.value)

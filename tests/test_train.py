@@ -170,6 +170,31 @@ def test_a_stateful_defense_is_made_once_per_run(digits, make_model, monkeypatch
     assert made == [len(digits.y_train)]
 
 
+def test_a_defense_with_end_epoch_puts_its_statistics_in_that_epochs_history(digits, make_model, monkeypatch):
+    """The loop, not the defense, says where an epoch ends: with drop_last an epoch trains on fewer
+    images than the training set holds, and a defense counting to n_train would drift."""
+    from advbook import defenses
+
+    class Counting:
+        def __init__(self):
+            self.seen = 0
+
+        def __call__(self, model, x, y):
+            self.seen += len(y)
+            return defenses.standard(model, x, y)
+
+        def end_epoch(self):
+            seen, self.seen = self.seen, 0
+            return {"images_seen": seen}
+
+    monkeypatch.setitem(defenses.DEFENSES, "counting", lambda n_train, device: Counting())
+    defenses.DEFENSES["counting"].stateful = True
+    n, batch = len(digits.y_train), 128
+    history = fit(make_model(digits), digits, TrainConfig(defense="counting", epochs=2, batch_size=batch,
+                                                          drop_last=True), device=CPU, progress=False)
+    assert n % batch and [h["images_seen"] for h in history] == [n // batch * batch] * 2
+
+
 def test_parameters_marked_no_weight_decay_are_not_decayed(digits, make_model):
     """Catches a learned noise scale pulled to zero by weight decay (their loss gradient is zero here)."""
     model = make_model(digits)

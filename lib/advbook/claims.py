@@ -99,21 +99,20 @@ class Judgement:
 
 def images_of(record: dict) -> dict[str, str]:
     """{metric name: the test images and attack seed it was measured on} for a chapter record
-    (`experiments.combine`'s), one entry per evaluation; a sweep point 'NAME:VALUE' also answers
-    to 'NAME VALUE' and 'NAME {float(VALUE):g}', the forms chapters' rows use."""
+    (`experiments.combine`'s), one entry per evaluation; a sweep's point also answers to
+    'NAME VALUE' and 'NAME {float(VALUE):g}', the forms chapters' rows use."""
+    marks = {spec["name"]: spec.get("sweep") for spec in (record.get("config") or {}).get("evaluate", [])}
     out = {}
     for name, evaluation in record["evaluations"].items():
         test = evaluation.get("test") or {}
         selection = f"test subset {test['test']} (seed {test.get('seed', 0)})" if test.get("test") else "test split"
         spec = evaluation["spec"]
         out[name] = identity = f"{selection}, first {evaluation['result']['n']}, attack seed {spec.get('seed', 0)}"
-        if ":" in name:
-            group, value = name.split(":", 1)
+        if marks.get(name):
+            group, value = marks[name]["name"], marks[name]["value"]
             out[f"{group} {value}"] = identity
-            try:
+            if isinstance(value, (int, float)):
                 out[f"{group} {float(value):g}"] = identity
-            except ValueError:
-                pass
     return out
 
 

@@ -2,19 +2,23 @@
 
 An attack spec is a plain dict, the unit an evaluation record is stored under:
 
-    {"name": "PGD-20 8/255", "attack": "pgd", "n": 1000, "eps": 8/255, "alpha": 2/255, "steps": 20}
+    {"name": "PGD-20 8/255", "attack": "pgd", "params": {"eps": 8/255, "alpha": 2/255, "steps": 20},
+     "n": 1000}
 
-`attack` is "clean" or a name in `advbook.attacks.ATTACKS`; every other key but the ones below is
-passed to it. `n`: test images (default: all). `seed`: the attack's random stream (default 0).
-For models that are random at test time (`models.is_randomized`): `draws` (R, default 1)
-evaluates clean and attacked images under R fresh noise draws and reports the mean and spread,
-so an attack's success is judged on fresh draws, never on the lucky draw it was found with;
-`attacker_noise` False lets the attacker see the model with its noise switched off (one of the
-threat models for randomized defenses); EOT is the attack's own `eot` parameter. For SAT models,
-`exact_relu_gradient` True makes the attacker differentiate the true ReLU instead of the smooth
-surrogate the model was trained with. `require_clean` (default True) counts an image only if its
-clean version is classified correctly too (robust accuracy); False scores the transformed images
-alone, as for a benign disturbance (a crop, a colour jitter) whose accuracy is the point.
+`attack` is "clean" or a name in `advbook.attacks.ATTACKS`; `params` are its keyword arguments
+(the attack's own call shape, `attack(model, x, y, **params)`). Every other key is one of the
+evaluation's OPTIONS, which no attack ever sees. `n`: test images (default: all). `seed`: the
+attack's random stream (default 0). For models that are random at test time
+(`models.is_randomized`): `draws` (R, default 1) evaluates clean and attacked images under R
+fresh noise draws and reports the mean and spread, so an attack's success is judged on fresh
+draws, never on the lucky draw it was found with; `attacker_noise` False lets the attacker see
+the model with its noise switched off (one of the threat models for randomized defenses); EOT is
+the attack's own `eot` parameter. For SAT models, `exact_relu_gradient` True makes the attacker
+differentiate the true ReLU instead of the smooth surrogate the model was trained with.
+`require_clean` (default True) counts an image only if its clean version is classified correctly
+too (robust accuracy); False scores the transformed images alone, as for a benign disturbance (a
+crop, a colour jitter) whose accuracy is the point. `sweep`: {"name", "value"} marks the spec as
+one point of a sweep (`sweep`), which a results record groups back as {name: {value: accuracy}}.
 
 Evaluation runs the model in eval mode (batch norm with running statistics, no dropout) and
 puts back whatever mode it found, and in fp32 even inside a caller's autocast. `evaluate_spec`
@@ -36,7 +40,9 @@ from .device import autocast, default_device, flush_denormals
 from .models import exact_relu_gradient as exact_gradient
 from .models import noise_off
 
-SPEC_KEYS = ("name", "attack", "n", "seed", "draws", "attacker_noise", "exact_relu_gradient", "require_clean")
+# what a spec holds besides its name, its attack and the attack's `params`: the evaluation's own options
+OPTIONS = ("n", "seed", "draws", "attacker_noise", "exact_relu_gradient", "require_clean")
+SPEC_FIELDS = ("name", "attack", "params", "sweep", *OPTIONS)
 
 
 @contextmanager
@@ -103,14 +109,26 @@ def robust_accuracy(model, x_u8, y, attack, *, device=None, batch_size=500, seed
 
 def check_spec(spec: dict) -> None:
     """A clear error for a malformed attack spec, before any work."""
-    if not isinstance(spec.get("name"), str) or not spec["name"]:
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"]:
         raise ValueError(f"an attack spec needs a name: {spec}")
+    name = spec["name"]
     if spec.get("attack") != "clean" and spec.get("attack") not in ATTACKS:
-        raise ValueError(f"unknown attack {spec.get('attack')!r} in '{spec['name']}'; "
-                         f"known: clean, {', '.join(ATTACKS)}")
-    for key, value in spec.items():
+        raise ValueError(f"unknown attack {spec.get('attack')!r} in '{name}'; known: clean, {', '.join(ATTACKS)}")
+    unknown = [k for k in spec if k not in SPEC_FIELDS]
+    if unknown:
+        raise ValueError(f"'{name}': unknown spec key(s) {', '.join(unknown)}: an attack's arguments go under "
+                         f"'params', the evaluation's options are {', '.join(OPTIONS)}")
+    params = spec.get("params", {})
+    if not isinstance(params, dict):
+        raise ValueError(f"'{name}': params must be a dict of the attack's arguments, got {params!r}")
+    if spec["attack"] == "clean" and params:
+        raise ValueError(f"'{name}': a clean evaluation takes no attack params, got {sorted(params)}")
+    sweep_point = spec.get("sweep")
+    if sweep_point is not None and (not isinstance(sweep_point, dict) or set(sweep_point) != {"name", "value"}):
+        raise ValueError(f"'{name}': sweep must be {{'name': ..., 'value': ...}}, got {sweep_point!r}")
+    for key, value in [*spec.items(), *params.items()]:
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"'{spec['name']}': {key} must be a finite number, got {value}")
+            raise ValueError(f"'{name}': {key} must be a finite number, got {value}")
 
 
 def evaluate_spec(model, dataset, spec: dict, *, device=None) -> dict:
@@ -121,7 +139,7 @@ def evaluate_spec(model, dataset, spec: dict, *, device=None) -> dict:
     device = device or default_device()
     n = spec.get("n") or len(dataset.y_test)
     x, y = dataset.x_test[:n], dataset.y_test[:n]
-    params = {k: v for k, v in spec.items() if k not in SPEC_KEYS}
+    params = spec.get("params", {})
     attack = None if spec["attack"] == "clean" else ATTACKS[spec["attack"]]
     flush_denormals(device)
     with eval_mode(model), autocast(device, "fp32"):
@@ -143,14 +161,15 @@ def evaluate_spec(model, dataset, spec: dict, *, device=None) -> dict:
 
 
 def sweep(base: dict, parameter: str, values, *, name: str | None = None, scale: dict | None = None) -> list[dict]:
-    """Specs for a sweep of one parameter of `base`, named 'NAME:VALUE' (a results record groups
-    them back into {VALUE: accuracy} under NAME). `scale`: other parameters that scale with it,
-    e.g. {"alpha": 0.25} for a step a quarter of eps."""
+    """Specs for a sweep of one attack parameter of `base`, one per value, each marked
+    {"sweep": {"name": NAME, "value": VALUE}} and named 'NAME:VALUE' (a spec's name is unique in
+    its experiment). `scale`: other parameters that scale with it, e.g. {"alpha": 0.25} for a
+    step a quarter of eps."""
     name = name or f"{parameter}_sweep"
     specs = []
     for v in values:
-        spec = {**base, "name": f"{name}:{v}", parameter: v}
+        params = {**base.get("params", {}), parameter: v}
         for other, factor in (scale or {}).items():
-            spec[other] = round(factor * v, 10)
-        specs.append(spec)
+            params[other] = round(factor * v, 10)
+        specs.append({**base, "name": f"{name}:{v}", "params": params, "sweep": {"name": name, "value": v}})
     return specs

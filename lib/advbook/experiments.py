@@ -4,8 +4,11 @@
               "subset": {"train": None, "test": 300}, "validation": None,
               "model": {"name": "small-cnn", "width": 16},
               "train": {...TrainConfig fields...},
-              "evaluate": [{"name": "clean", "attack": "clean"}, {"name": "pgd", "attack": "pgd", ...}]}
+              "evaluate": [{"name": "clean", "attack": "clean"}, {"name": "pgd", "attack": "pgd", "params": {...}}]}
     record = get_or_compute(config)
+
+`CONFIG_FIELDS` is the config's one schema (`check_config` holds a config to it before any work);
+the training part is `train.TrainConfig`, the attack specs are `evaluate`'s.
 
 The trained model is stored once (weights and history, `store.model_path`) and each attack spec
 once per model (`store.eval_path`): a chapter that adds an attack evaluates the stored models
@@ -35,6 +38,61 @@ from .train import TrainConfig, fit
 
 # what an evaluation is for (a chapter's `priority(config, spec)`): deciding a claim, or an extra
 CLAIMS, EXTRA = 0, 1
+
+# The experiment config: {key: (type, required, meaning)}. Only the dataset, subset, validation,
+# model and train parts define the trained model (`store.model_config`); the labels name a point
+# for a chapter's rows and enter no key.
+CONFIG_FIELDS = {
+    "dataset": (str, True, "a name in advbook.data (its offline file under $ADVBOOK_DATA)"),
+    "model": (dict, True, "{'name': an architecture of advbook.models, ...its builder's arguments}"),
+    "train": (dict, True, "the fields of advbook.train.TrainConfig"),
+    "evaluate": (list, True, "attack specs (advbook.evaluate), names unique"),
+    "subset": (dict, False, "{'train': images or None, 'test': images or None, 'seed': the draw}"),
+    "validation": (int, False, "training images held out as the validation split"),
+    "data_root": (str, False, "a folder holding the dataset file instead of $ADVBOOK_DATA"),
+    "chapter": (str, False, "label: the chapter that asks for it"),
+    "profile": (str, False, "label: the chapter's profile"),
+    "variant": (str, False, "label: the training variant"),
+    "arch": (str, False, "label: the architecture"),
+    "table": (str, False, "label: the paper's table"),
+    "configuration": (str, False, "label: the table's configuration"),
+}
+SUBSET_FIELDS = ("train", "test", "seed")
+
+
+def check_config(config: dict) -> None:
+    """A one-line ValueError for a config that does not fit `CONFIG_FIELDS`, before any work."""
+    if not isinstance(config, dict):
+        raise ValueError(f"experiment config: a config is a dict, got {type(config).__name__}")
+    where = config.get("chapter") or "experiment config"
+    unknown = sorted(set(config) - set(CONFIG_FIELDS))
+    if unknown:
+        raise ValueError(f"{where}: unknown config key(s) {', '.join(unknown)}; known: {', '.join(CONFIG_FIELDS)}")
+    for name, (kind, required, meaning) in CONFIG_FIELDS.items():
+        value = config.get(name)
+        if value is None:
+            if required:
+                raise ValueError(f"{where}: '{name}' is missing ({meaning})")
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(f"{where}: '{name}' must be a {kind.__name__} ({meaning}), got {value!r}")
+    if not isinstance(config["model"].get("name"), str):
+        raise ValueError(f"{where}: model needs a 'name' (an architecture of advbook.models)")
+    extra = sorted(set(config.get("subset") or {}) - set(SUBSET_FIELDS))
+    if extra:
+        raise ValueError(f"{where}: unknown subset key(s) {', '.join(extra)}; known: {', '.join(SUBSET_FIELDS)}")
+    try:
+        TrainConfig(**config["train"])
+    except TypeError as exc:  # an unknown field
+        raise ValueError(f"{where}: train: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{where}: train: {exc}") from None
+    names = []
+    for spec in config["evaluate"]:
+        check_spec(spec)
+        names.append(spec["name"])
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: attack spec names repeat: {names}")
 
 
 def prepare_data(config: dict) -> data.Dataset:
@@ -74,8 +132,9 @@ def load_trained(mkey: str) -> torch.nn.Module:
 
 def resolved(spec: dict) -> dict:
     """`spec` with a store key it names as an attack's source model replaced by that model."""
-    if spec.get("attack") == "transfer" and isinstance(spec.get("source"), str):
-        return {**spec, "source": load_trained(spec["source"])}
+    params = spec.get("params", {})
+    if spec.get("attack") == "transfer" and isinstance(params.get("source"), str):
+        return {**spec, "params": {**params, "source": load_trained(params["source"])}}
     return spec
 
 
@@ -167,14 +226,10 @@ def _evaluations(mkey: str, specs: list[dict], test, model_record: dict | None) 
 def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=None, label: str = "") -> dict:
     """The record of `config`: its trained model and every evaluation it lists, computing (and
     storing) only what is missing. Returns one record with the model's provenance, its history,
-    `metrics` ({spec name: accuracy}; a sweep's 'NAME:VALUE' specs grouped as {NAME: {VALUE: acc}})
+    `metrics` ({spec name: accuracy}; a sweep's points grouped as {NAME: {VALUE: acc}})
     and `evaluations` (each spec's own record)."""
+    check_config(config)
     specs = config["evaluate"]
-    for spec in specs:
-        check_spec(spec)
-    names = [s["name"] for s in specs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"attack spec names repeat in {config.get('chapter')}: {names}")
     mkey, test = store.model_key(config), store.test_selection(config)
     model_record = store.load_model(mkey)
     evals = _evaluations(mkey, specs, test, model_record)
@@ -284,13 +339,14 @@ def stored_records(configs: list[dict]) -> list[dict]:
 
 
 def combine(config: dict, model_record: dict, evals: dict[str, dict]) -> dict:
-    """One record for a chapter: the model's provenance and history, the evaluations' metrics."""
+    """One record for a chapter: the model's provenance and history, the evaluations' metrics
+    ({spec name: accuracy}; the points of a sweep grouped as {sweep name: {str(value): accuracy}})."""
+    marks = {spec["name"]: spec.get("sweep") for spec in config["evaluate"]}
     metrics: dict = {}
     for name, record in evals.items():
         accuracy = record["result"]["accuracy"]
-        if ":" in name:  # a sweep point
-            group, value = name.split(":", 1)
-            metrics.setdefault(group, {})[value] = accuracy
+        if marks.get(name):
+            metrics.setdefault(marks[name]["name"], {})[str(marks[name]["value"])] = accuracy
         else:
             metrics[name] = accuracy
     devices = list(dict.fromkeys([model_record["device"]] + [e["device"] for e in evals.values()]))

@@ -10,7 +10,9 @@ Robustness"). Every chapter runs the same checks on its headline models:
 - **signs of masking** (a failure means an estimate we should not believe): multi-step PGD not
   above one-step FGSM by more than `TOLERANCE["pgd_over_fgsm"]` points; the eps sweep down to
   at most `TOLERANCE["largest_eps"]` points at its largest budget; AutoAttack never above
-  APGD-CE or PGD (AutoAttack runs APGD-CE first, so it can only be lower).
+  APGD-CE or PGD (AutoAttack runs APGD-CE first, so it can only be lower);
+- **sanity checks** (`advbook.checks`, run before every evaluation): what they found on any of
+  the model's evaluations, in words ("none", or "n/a" for records made before they existed).
 
 Two numbers are compared only when they were measured on the same test images with the same
 attack seed (`claims.images_of`); otherwise the check says "n/a: different images" instead of
@@ -18,6 +20,7 @@ subtracting unlike things.
 """
 from __future__ import annotations
 
+from .checks import warnings
 from .claims import images_of
 
 TOLERANCE = {
@@ -80,7 +83,17 @@ def checklist(record: dict, roles: dict[str, str], label: str | None = None) -> 
         check = at_most("autoattack", other, TOLERANCE["autoattack"])
         if check is not None:
             out[f"AutoAttack <= {'APGD-CE' if other == 'apgd' else 'PGD'}"] = check
+    out["sanity checks"] = sanity_findings(record)
     return out
+
+
+def sanity_findings(record: dict) -> str:
+    """What `checks.sanity_checks` found on any of the record's evaluations, each finding once:
+    "none", or "n/a: not recorded" when no evaluation carries checks (records made before them)."""
+    found = [e["result"]["checks"] for e in record["evaluations"].values() if e["result"].get("checks")]
+    if not found:
+        return "n/a: not recorded"
+    return "; ".join(dict.fromkeys(w for checks in found for w in warnings(checks))) or "none"
 
 
 def violations(rows: list[dict], kinds=BY_CONSTRUCTION) -> list[str]:

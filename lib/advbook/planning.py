@@ -45,7 +45,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import store
 from .chapters import CLAIMS, EXTRA
-from .experiments import describe
+from .experiments import check_config, describe
 from .paths import BENCH
 
 GPU_PROFILES = ("fast", "paper")
@@ -273,11 +273,12 @@ def attack_passes(spec: dict) -> tuple[float, float, float]:
     attacks then run on every image: an upper bound). The operators of torchattacks' attacks
     per step were counted on a small CNN: APGD 50, APGD-T 85, FAB-T 100, Square 75 a query
     (ours: PGD 15 a step)."""
-    attack, draws, eot = spec["attack"], spec.get("draws", 1), spec.get("eot", 1)
+    params = spec.get("params", {})
+    attack, draws, eot = spec["attack"], spec.get("draws", 1), params.get("eot", 1)
     if attack == "clean":
         return 0.0, float(draws), 0.0
     forwards = draws * (2 if spec.get("require_clean", True) else 1)
-    restarts, steps = spec.get("restarts", 1), spec.get("steps", 10)
+    restarts, steps = params.get("restarts", 1), params.get("steps", 10)
     if attack in ("pgd", "transfer"):  # transfer: PGD on the source, counted at the target's cost
         return restarts * steps * eot, forwards + restarts, 15.0 * restarts * steps
     if attack in ("fgsm", "efgsm"):
@@ -285,10 +286,10 @@ def attack_passes(spec: dict) -> tuple[float, float, float]:
     if attack == "torchattacks-pgd":
         return float(steps), forwards, 15.0 * steps
     if attack == "apgd":
-        steps = spec.get("steps", 100)
+        steps = params.get("steps", 100)
         return restarts * steps * eot, forwards + restarts, 50.0 * restarts * steps
     if attack == "autoattack":
-        if spec.get("version") == "rand":  # APGD-CE and APGD-DLR, 100 steps each, EOT over 20 draws
+        if params.get("version") == "rand":  # APGD-CE and APGD-DLR, 100 steps each, EOT over 20 draws
             return 2 * 100 * 20.0, forwards, 2 * 100 * 50.0
         # APGD-CE (100 steps), APGD-T (9 targets x 100), FAB-T (9 x 100, about 3 passes a step), Square (5,000 queries)
         return 100 + 900 + 2700.0, forwards + 5000, 100 * 50 + 900 * 85 + 900 * 100 + 5000 * 75.0
@@ -426,6 +427,7 @@ def plan(chapter_settings: list[tuple], rates: Rates) -> tuple[list[Item], int]:
     complete = set()
     for ci, (chapter, settings) in enumerate(chapter_settings):
         for position, config in enumerate(chapter.experiments(settings)):
+            check_config(config)  # a malformed config fails here, before any work is planned
             mkey, test = store.model_key(config), store.test_selection(config)
             entry = models.setdefault(mkey, {"chapter": chapter.name, "ci": ci, "position": position,
                                               "config": config, "levels": {}, "all_levels": set()})
@@ -452,7 +454,8 @@ def plan(chapter_settings: list[tuple], rates: Rates) -> tuple[list[Item], int]:
             label = describe(config) + (f" [{PRIORITY_NAMES.get(level, f'priority {level}')}]")
             item = Item(entry["chapter"], entry["ci"], mkey, level, seed, entry["position"], configs,
                         trains and i == 0, label, arch=config["model"]["name"])
-            item.sources = {s["source"] for c in configs for s in c["evaluate"] if s.get("attack") == "transfer"}
+            item.sources = {s["params"]["source"] for c in configs for s in c["evaluate"]
+                            if s.get("attack") == "transfer"}
             try:
                 item.seconds = _item_seconds(item, rates)
             except data.DataUnavailable as exc:

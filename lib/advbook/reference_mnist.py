@@ -139,9 +139,9 @@ def train_ours(model: nn.Module, dataset: data_mod.Dataset, *, epochs: int, batc
 def eval_specs(s: dict) -> list[dict]:
     n = s["n_eval"]
     return [{"name": "clean", "attack": "clean"},
-            {"name": "fgsm", "attack": "fgsm", "n": n, "eps": s["eps"]},
-            {"name": "pgd", "attack": "pgd", "n": n, "eps": s["eps"], "alpha": s["eval_alpha"],
-             "steps": s["eval_steps"], "restarts": s["eval_restarts"]}]
+            {"name": "fgsm", "attack": "fgsm", "params": {"eps": s["eps"]}, "n": n},
+            {"name": "pgd", "attack": "pgd", "params": {"eps": s["eps"], "alpha": s["eval_alpha"],
+             "steps": s["eval_steps"], "restarts": s["eval_restarts"]}, "n": n}]
 
 
 def run_one(arm: str, seed: int, dataset: data_mod.Dataset, s: dict) -> dict:

@@ -29,6 +29,7 @@ import torch
 
 from .atomic import create_new, save_torch, write_atomic
 from .errors import CorruptRecord  # noqa: F401  (raised here, part of this module's API)
+from .evaluate import OPTIONS
 from .paths import PROJECT_ROOT, results_root
 
 LIBRARY = Path(__file__).resolve().parent
@@ -50,10 +51,31 @@ def key(obj) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def spec_identity(spec: dict) -> dict:
+    """What identifies an attack spec (`advbook.evaluate`): all but its display name and sweep
+    mark, with its `params` written flat beside the options, as specs were before they had
+    `params`, so that the records stored then keep their keys. A spec already flat (an old
+    record's) is its own identity. A param named like an option or "attack" would make the flat
+    form ambiguous; such a spec keeps its nested form (none was stored flat: it could not be
+    written then)."""
+    out = {k: v for k, v in spec.items() if k not in ("name", "sweep")}
+    params = out.pop("params", None)
+    if params is None:
+        return out
+    if set(params) & {*OPTIONS, "attack", "params"}:
+        return {**out, "params": params}
+    return {**out, **params}
+
+
 def model_config(config: dict) -> dict:
     """The part of an experiment's config that defines the trained model (the test subset does
-    not: it belongs to the evaluations, see `test_selection`)."""
+    not: it belongs to the evaluations, see `test_selection`). A validation spec counts by its
+    name and identity (`spec_identity`), as it did before specs had `params`."""
     out = {k: config[k] for k in MODEL_FIELDS if config.get(k) is not None}
+    if (out.get("train") or {}).get("validation_spec"):
+        spec = out["train"]["validation_spec"]
+        named = {"name": spec["name"]} if "name" in spec else {}
+        out["train"] = {**out["train"], "validation_spec": {**named, **spec_identity(spec)}}
     subset = {k: v for k, v in (config.get("subset") or {}).items() if k != "test" and v is not None}
     if subset.get("train") is None:
         subset.pop("seed", None)
@@ -77,8 +99,8 @@ def model_key(config: dict) -> str:
 
 
 def eval_key(mkey: str, spec: dict, test: dict | None = None) -> str:
-    """An evaluation's key: the model, the test images and the spec without its display name."""
-    content = {"model": mkey, "spec": {k: v for k, v in spec.items() if k != "name"}}
+    """An evaluation's key: the model, the test images and the spec's identity (`spec_identity`)."""
+    content = {"model": mkey, "spec": spec_identity(spec)}
     if test is not None:
         content["test"] = test
     return key(content)

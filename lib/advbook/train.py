@@ -31,7 +31,7 @@ from . import defenses
 from .attacks import GRADIENTS
 from .attacks.gradient import add_queued_gradients
 from .device import autocast, default_device, enable_cudnn_autotuning, flush_denormals
-from .evaluate import evaluate_spec
+from .evaluate import check_spec, evaluate_spec
 
 SCHEDULES = ("constant", "piecewise", "cosine", "cyclic")
 OPTIMIZERS = ("sgd", "adam")
@@ -83,6 +83,8 @@ class TrainConfig:
             raise ValueError(f"random_erasing is a probability, got {self.random_erasing}")
         if self.select_best and not self.validation_spec:
             raise ValueError("select_best needs a validation_spec to select by")
+        if self.validation_spec:
+            check_spec(self.validation_spec)
         defenses.get(self.defense)
 
 
@@ -142,11 +144,13 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
     `before_epoch(model, x_train_u8, y_train, generator)`: runs at the start of every epoch and
     may return an object with `apply(idx, x)` and `count` that replaces training samples for the
     epoch; by default, Algorithm 1 of Kamath et al. when `cfg.epoch_perturbation` is set.
-    The defense protocol has two options: a defense with `wants_index = True` is also given
+    The defense protocol has three options: a defense with `wants_index = True` is also given
     `index=`, the dataset indices of the batch (for per-example state such as a sign memory); a
     DEFENSES entry with `stateful = True` is a factory, called once per run as
     `entry(n_train=..., device=...)`, whose result is the defense for the run (its state is not
-    checkpointed: a resumed run starts it afresh).
+    checkpointed: a resumed run starts it afresh); a defense with an `end_epoch()` method is
+    called at the end of every epoch and the statistics it returns ({name: number}) enter that
+    epoch's history (the loop knows where an epoch ends, drop_last or not).
     `checkpoint`: a file written after every epoch and resumed from if present.
     `stop_after`: stop after this many epochs of this call (to test resumption).
     `progress`: a tqdm bar per epoch; None shows it only on a terminal.
@@ -238,6 +242,8 @@ def fit(model: torch.nn.Module, dataset: data_mod.Dataset, cfg: TrainConfig, *,
                   "gradient_images": GRADIENTS.images - gradients_before + seen}
         if replaced is not None:
             record["perturbed"] = replaced.count
+        if hasattr(defense, "end_epoch"):
+            record.update(defense.end_epoch())
         if cfg.validation_spec:
             record["val_accuracy"] = validation_accuracy(model, dataset, cfg.validation_spec, device)
             if cfg.select_best and (best is None or record["val_accuracy"] > best[0]):

@@ -6,7 +6,7 @@ The contract every registered attack keeps (the contract tests check each): it r
 in [0, 1] within the eps ball of x; it never changes the model's mode (the caller decides it:
 evaluation runs in eval mode, training attacks in train mode); it takes gradients with respect
 to the input only, so it leaves no gradient in the model's parameters. Arguments beyond
-(model, x, y) are keywords an evaluation spec names.
+(model, x, y) are keywords an evaluation spec names under its `params`.
 
 `gradient.py`: FGSM and PGD (restarts, best iterate, EOT, early exit); `apgd.py`: APGD;
 `external.py`: torchattacks' PGD and AutoAttack built from its components at the published

@@ -87,7 +87,7 @@ def _default_eot(version: str) -> int:
 def autoattack_label(**params) -> str:
     """AutoAttack's display name with the parameters that set its strength (the defaults of
     `autoattack` for those not given), e.g. 'AutoAttack standard (APGD-CE 100, APGD-T 100x9,
-    FAB-T 100x9, Square 5000, p_init 0.8)'. Other spec keys (eps, n) are ignored."""
+    FAB-T 100x9, Square 5000, p_init 0.8)'. Other params (eps) are ignored."""
     defaults = {name: p.default for name, p in inspect.signature(autoattack).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     p = {**defaults, **{k: v for k, v in params.items() if k in defaults}}

@@ -4,8 +4,8 @@ evaluated (target) model.
 A spec names the source by its results-store key, so the evaluation record says exactly which
 trained model made the images:
 
-    {"name": "transfer from PGD-AT", "attack": "transfer", "source": "<model key>",
-     "eps": 0.3, "alpha": 0.01, "steps": 100}
+    {"name": "transfer from PGD-AT", "attack": "transfer",
+     "params": {"source": "<model key>", "eps": 0.3, "alpha": 0.01, "steps": 100}}
 
 The experiment runner resolves the key to the trained model (`experiments.load_trained`) before
 the attack runs, so this file needs no store: the attack receives the source model itself. The

@@ -70,7 +70,7 @@ PROFILES = {
 def priority(config: dict, spec: dict) -> int:
     """Claims 1 to 4 compare none, every adaptive variant and all FGSM by clean and PGD accuracy
     and epoch time; the every-sample PGD run (the appendix) and the eps sweeps are extras."""
-    return EXTRA if config["variant"] == "all PGD" or spec["name"].startswith("eps_sweep:") else CLAIMS
+    return EXTRA if config["variant"] == "all PGD" or "sweep" in spec else CLAIMS
 
 
 def variants(s: dict) -> list[tuple[str, dict | None]]:
@@ -91,9 +91,11 @@ def evaluation_specs(s: dict, eps: float) -> list[dict]:
     step scaled to each budget."""
     n, steps = s["n_eval"], s["eval_steps"]
     alpha = 2.5 * eps / steps
-    pgd = {"attack": "pgd", "n": n, "steps": steps, "restarts": 1}
-    return ([{"name": "clean", "attack": "clean", "n": n}, {"name": "pgd", **pgd, "eps": eps, "alpha": alpha}]
-            + [{"name": f"eps_sweep:{e}", **pgd, "eps": e, "alpha": e * alpha / eps}
+    pgd = {"steps": steps, "restarts": 1}
+    return ([{"name": "clean", "attack": "clean", "n": n},
+             {"name": "pgd", "attack": "pgd", "params": {**pgd, "eps": eps, "alpha": alpha}, "n": n}]
+            + [{"name": f"eps_sweep:{e}", "attack": "pgd", "params": {**pgd, "eps": e, "alpha": e * alpha / eps}, "n": n,
+                "sweep": {"name": "eps_sweep", "value": e}}
                for e in [round(f * eps, 6) for f in s["eps_factors"]]])
 
 

@@ -8,14 +8,12 @@ profiles add the ResNet-20 / VGG11 / ResNet-18 models of Tables 2, 3, 5 and 6.
 from __future__ import annotations
 
 import functools
-import math
 
 from .. import data, masking, published
 from ..claims import INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fields, judge, paired_differences, row
 from ..claims import diffs as _claims_diffs
 from ..claims import mean as _claims_mean
 from ..evaluate import sweep
-from ..train import SCHEDULES
 from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
 
 ARCHS = ("basicnet", "resnet20", "vgg11-bn", "resnet18-noisy")
@@ -109,7 +107,7 @@ def priority(config: dict, spec: dict) -> int:
     """The BasicNet models the claims compare (C1 to C7, C10, C12 to C15: the training variants and
     Figure 1's budgets) under the attacks and threat models the claims read; the other
     architectures, the BasicNet mix, AutoAttack and the sweeps are extras."""
-    if config["arch"] != "basicnet" or spec["name"] == "autoattack" or ":" in spec["name"]:
+    if config["arch"] != "basicnet" or spec["name"] == "autoattack" or "sweep" in spec:
         return EXTRA
     variant = config["variant"]
     return CLAIMS if variant in CLAIM_VARIANTS or variant.startswith("PGD-inf eps_train=") else EXTRA
@@ -158,31 +156,34 @@ def evaluation(s: dict, randomized: bool, detailed: bool) -> list[dict]:
     # clean accuracy on all: the claims decline those comparisons (the GPU profiles use n_eval for all)
     n = s["n_random"] if randomized else s["n_eval"]
     steps, eps, l2 = s["eval_steps"], s["eps"], s["eps_l2"]
-    linf = {"attack": "pgd", "eps": eps, "alpha": s["alpha"], "steps": steps, "restarts": s["restarts"]}
-    l2pgd = {"attack": "pgd", "norm": "l2", "eps": l2, "alpha": l2 / 4, "steps": steps, "restarts": s["restarts"]}
-    fgsm = {"attack": "fgsm", "eps": eps}
-    attacks = {"pgd-linf": linf, "pgd-l2": l2pgd, "fgsm": fgsm}
+    linf = {"eps": eps, "alpha": s["alpha"], "steps": steps, "restarts": s["restarts"]}
+    l2pgd = {"norm": "l2", "eps": l2, "alpha": l2 / 4, "steps": steps, "restarts": s["restarts"]}
+    attacks = {"pgd-linf": ("pgd", linf), "pgd-l2": ("pgd", l2pgd), "fgsm": ("fgsm", {"eps": eps})}
+    eot = {"eot": s["eot"]} if randomized else {}
     extra = {"draws": s["draws"]} if randomized else {}
     specs = [{"name": "clean", "attack": "clean", **({"n": s["n_clean"]} if s["n_clean"] else {}), **extra}]
-    specs += [{"name": k, "n": n, **v, **extra} for k, v in attacks.items()]
+    specs += [{"name": k, "attack": a, "params": p, "n": n, **extra} for k, (a, p) in attacks.items()]
     if randomized:
-        specs += [{"name": f"unaware {k}", "n": n, **v, **extra, "attacker_noise": False} for k, v in attacks.items()]
-        specs += [{"name": f"eot {k}", "n": n, **v, **extra, "eot": s["eot"]} for k, v in attacks.items()]
+        specs += [{"name": f"unaware {k}", "attack": a, "params": p, "n": n, **extra, "attacker_noise": False}
+                  for k, (a, p) in attacks.items()]
+        specs += [{"name": f"eot {k}", "attack": a, "params": {**p, **eot}, "n": n, **extra}
+                  for k, (a, p) in attacks.items()]
         # the best iterate is picked on the attacker's own draws; the last iterate, scored on fresh
         # draws too, guards against a selection that luck made weaker
-        specs.append({"name": "eot-last pgd-linf", "n": n, **linf, **extra, "eot": s["eot"], "restarts": 1,
-                      "keep_best": False})
-    specs += sweep({**l2pgd, "n": s["n_detail"], **extra, **({"eot": s["eot"]} if randomized else {})}, "eps",
+        specs.append({"name": "eot-last pgd-linf", "attack": "pgd",
+                      "params": {**linf, **eot, "restarts": 1, "keep_best": False}, "n": n, **extra})
+    specs += sweep({"attack": "pgd", "params": {**l2pgd, **eot}, "n": s["n_detail"], **extra}, "eps",
                    s["l2_sweep"], name="l2_sweep", scale={"alpha": 0.25})
     if detailed:
         if s["autoattack_n"]:
-            specs.append({"name": "autoattack", "attack": "autoattack", "n": s["autoattack_n"], "eps": eps,
-                          "version": "rand" if randomized else "standard", **extra})
+            specs.append({"name": "autoattack", "attack": "autoattack",
+                          "params": {"eps": eps, "version": "rand" if randomized else "standard"},
+                          "n": s["autoattack_n"], **extra})
         if not randomized:
             # one random start, so that more steps can never help the model (best iterate)
-            specs += sweep({"attack": "pgd", "n": s["n_detail"], "eps": eps, "alpha": s["alpha"]}, "steps",
-                           s["steps_sweep"], name="steps_sweep")
-            specs += sweep({"attack": "pgd", "n": s["n_detail"], "steps": steps}, "eps", s["eps_sweep"],
+            specs += sweep({"attack": "pgd", "params": {"eps": eps, "alpha": s["alpha"]}, "n": s["n_detail"]},
+                           "steps", s["steps_sweep"], name="steps_sweep")
+            specs += sweep({"attack": "pgd", "params": {"steps": steps}, "n": s["n_detail"]}, "eps", s["eps_sweep"],
                            name="eps_sweep", scale={"alpha": 0.25})
     return specs
 
@@ -231,8 +232,9 @@ def experiments(s: dict) -> list[dict]:
                           # robust accuracy on held-out training images after every epoch (Figure 2),
                           # never the test set; the attacker sees the model without its noise, and the
                           # score is one draw of the noisy model (noise on), as it predicts
-                          "validation_spec": {"name": "pgd-linf-10", "attack": "pgd", "eps": s["eps"],
-                                              "alpha": s["alpha"], "steps": 10, "attacker_noise": False},
+                          "validation_spec": {"name": "pgd-linf-10", "attack": "pgd",
+                                              "params": {"eps": s["eps"], "alpha": s["alpha"], "steps": 10},
+                                              "attacker_noise": False},
                           "select_best": variant == "mix + early stop",
                           **fast_path(s["precision"])},
                 "evaluate": evaluation(s, randomized, detailed=i < s["detail_seeds"] and

@@ -187,7 +187,7 @@ def priority(config: dict, spec: dict) -> int:
     if variant not in CLAIM_VARIANTS:
         return EXTRA
     name = spec["name"]
-    return EXTRA if name in CHECKLIST_SPECS or ":" in name or name.startswith("transfer-") else CLAIMS
+    return EXTRA if name in CHECKLIST_SPECS or "sweep" in spec or name.startswith("transfer-") else CLAIMS
 
 
 def defense(s: dict, variant: str) -> tuple[str, dict]:
@@ -238,8 +238,9 @@ def model_config(s: dict, variant: str, seed: int) -> dict:
     if variant == "free":  # the same passes over the data: epochs / m data epochs, each batch m times
         extra = {"replay": s["free_replay"]}
     if variant in VALIDATED:
-        extra["validation_spec"] = {"name": "val-pgd", "attack": "pgd", "eps": s["eps"],
-                                    "alpha": 2.5 * s["eps"] / s["val_steps"], "steps": s["val_steps"]}
+        extra["validation_spec"] = {"name": "val-pgd", "attack": "pgd",
+                                    "params": {"eps": s["eps"], "alpha": 2.5 * s["eps"] / s["val_steps"],
+                                               "steps": s["val_steps"]}}
     epochs = max(1, math.ceil(s["epochs"] / s["free_replay"])) if variant == "free" else s["epochs"]
     return {**_base(s, model, _train(s, name, params, seed, epochs, **extra)), "variant": variant}
 
@@ -248,30 +249,30 @@ def evaluation(s: dict, variant: str, seed_index: int, sources: dict[str, str]) 
     """The paper's attacks (natural, PGD-ADP, PGD_CE, PGD_CW) and ours beyond them: FGSM (catastrophic
     overfitting), APGD-DLR, and for the checklist models AutoAttack, the sweeps of Figures 2-3 and transfer."""
     eps, n = s["eps"], s["n_eval"]
-    pgd = {"attack": "pgd", "n": n, "eps": eps, "alpha": s["eval_alpha"], "steps": s["eval_steps"]}
+    pgd = {"eps": eps, "alpha": s["eval_alpha"], "steps": s["eval_steps"]}
+    apgd = {"eps": eps, "steps": s["eval_steps"]}
     specs = [{"name": "clean", "attack": "clean", "n": s["n_clean"]},
-             {"name": "fgsm", "attack": "fgsm", "n": n, "eps": eps},
-             {"name": "pgd-adp", "attack": "apgd", "n": n, "eps": eps, "steps": s["eval_steps"]},
-             {"name": "pgd-ce", **pgd}]
+             {"name": "fgsm", "attack": "fgsm", "params": {"eps": eps}, "n": n},
+             {"name": "pgd-adp", "attack": "apgd", "params": apgd, "n": n},
+             {"name": "pgd-ce", "attack": "pgd", "params": pgd, "n": n}]
     if variant in EFGSM_FAMILY + ("rec", "pgd") or variant.startswith("combined@"):
-        specs.append({"name": "pgd-cw", **pgd, "loss": "cw"})
+        specs.append({"name": "pgd-cw", "attack": "pgd", "params": {**pgd, "loss": "cw"}, "n": n})
     if variant in ("combined", "combined-nols"):  # scale-invariant: the label-smoothing masking probe
-        specs.append({"name": "apgd-dlr", "attack": "apgd", "n": n, "eps": eps, "steps": s["eval_steps"],
-                      "loss": "dlr"})
+        specs.append({"name": "apgd-dlr", "attack": "apgd", "params": {**apgd, "loss": "dlr"}, "n": n})
     detailed = variant in CHECKLIST and (seed_index == 0 or (variant == "combined" and seed_index < s["detail_seeds"]))
     if detailed:
         if s["autoattack_n"]:
-            specs += [{"name": "autoattack", "attack": "autoattack", "n": s["autoattack_n"], "eps": eps},
-                      {"name": "pgd-adp-aa", "attack": "apgd", "n": s["autoattack_n"], "eps": eps,
-                       "steps": s["eval_steps"]}]
-        specs += sweep({"attack": "pgd", "n": s["sweep_n"], "eps": eps, "alpha": s["eval_alpha"]}, "steps",
-                       s["steps_sweep"])
+            specs += [{"name": "autoattack", "attack": "autoattack", "params": {"eps": eps}, "n": s["autoattack_n"]},
+                      {"name": "pgd-adp-aa", "attack": "apgd", "params": apgd, "n": s["autoattack_n"]}]
+        specs += sweep({"attack": "pgd", "params": {"eps": eps, "alpha": s["eval_alpha"]}, "n": s["sweep_n"]},
+                       "steps", s["steps_sweep"])
         # Figure 3: 50 steps of 2.5 eps / 50 at every budget
-        specs += sweep({"attack": "pgd", "n": s["sweep_n"], "steps": 50}, "eps", s["eps_sweep"],
+        specs += sweep({"attack": "pgd", "params": {"steps": 50}, "n": s["sweep_n"]}, "eps", s["eps_sweep"],
                        scale={"alpha": 2.5 / 50})
         for label, key in sources.items():
-            specs.append({"name": f"transfer-{label}", "attack": "transfer", "source": key, "n": n, "eps": eps,
-                          "alpha": 2.5 * eps / s["transfer_steps"], "steps": s["transfer_steps"]})
+            specs.append({"name": f"transfer-{label}", "attack": "transfer", "n": n,
+                          "params": {"source": key, "eps": eps, "alpha": 2.5 * eps / s["transfer_steps"],
+                                     "steps": s["transfer_steps"]}})
     return specs
 
 
@@ -553,8 +554,8 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
     out.append(row(c6b, judge(c6b, diffs("combined", "pgd-adp", "advtrain"), profile)))
     out.append(not_run(Claim("C7 (Section 3.2) the Delta estimate detects catastrophic overfitting without PGD; "
                              "the final high-risk share is 14.7 % on MNIST", "14.7 %"),
-                       "the estimate is computed every epoch (EfgsmRun.risk_by_epoch), but the training loop's "
-                       "history has no slot for a defense's statistics, so no record holds it (a train.py change)"))
+                       "the estimate now enters every epoch's history as `high_risk` (the defense's end_epoch), "
+                       "but the stored models were trained before it, so no record holds it yet"))
     out.append(not_run(Claim("C8 (Section 4.2) TRADES + eFGSM beats ours and is 6x faster than TRADES on CIFAR-10",
                              "48.05 % vs 46.06 %; 250 s vs 1,526 s an epoch"), "CIFAR-10 only; not in this profile"))
     last, before = sorted(s["steps_sweep"])[-1], sorted(s["steps_sweep"])[-2]

@@ -95,22 +95,23 @@ def evaluation(s: dict, sat: bool) -> list[dict]:
     best-iterate PGD-20 with restarts at 8/255 and at 0.1, AutoAttack at 8/255 on a subset,
     and for SAT models the same PGD through the true ReLU gradient."""
     n, k = s["n_eval"], s["eval_steps"]
-    last = {"attack": "pgd", "n": n, "steps": k, "keep_best": False}
-    strong = {"attack": "pgd", "n": n, "steps": s["strong_steps"], "restarts": s["strong_restarts"]}
+    last = {"steps": k, "keep_best": False}
+    strong = {"steps": s["strong_steps"], "restarts": s["strong_restarts"]}
     specs = [
         {"name": "Test Accuracy", "attack": "clean", "n": n},
-        {"name": "FGSM 0.1", "attack": "fgsm", "n": n, "eps": 0.1},
-        {"name": "PGD 0.1", **last, "eps": 0.1, "alpha": 2 / 255},
-        {"name": "FGSM 0.5", "attack": "fgsm", "n": n, "eps": 0.5},
-        {"name": "PGD 0.5", **last, "eps": 0.5, "alpha": 0.5},
-        {"name": "PGD-20 8/255", **strong, "eps": 8 / 255, "alpha": 2 / 255},
-        {"name": "PGD-20 0.1", **strong, "eps": 0.1, "alpha": 0.025},
+        {"name": "FGSM 0.1", "attack": "fgsm", "params": {"eps": 0.1}, "n": n},
+        {"name": "PGD 0.1", "attack": "pgd", "params": {**last, "eps": 0.1, "alpha": 2 / 255}, "n": n},
+        {"name": "FGSM 0.5", "attack": "fgsm", "params": {"eps": 0.5}, "n": n},
+        {"name": "PGD 0.5", "attack": "pgd", "params": {**last, "eps": 0.5, "alpha": 0.5}, "n": n},
+        {"name": "PGD-20 8/255", "attack": "pgd", "params": {**strong, "eps": 8 / 255, "alpha": 2 / 255}, "n": n},
+        {"name": "PGD-20 0.1", "attack": "pgd", "params": {**strong, "eps": 0.1, "alpha": 0.025}, "n": n},
     ]
     if sat:
         specs += [{**spec, "name": spec["name"] + " (ReLU gradient)", "exact_relu_gradient": True}
                   for spec in specs if spec["name"] in ("PGD-20 8/255", "PGD-20 0.1")]
     if s["autoattack_n"]:
-        specs.append({"name": "AutoAttack 8/255", "attack": "autoattack", "n": s["autoattack_n"], "eps": 8 / 255})
+        specs.append({"name": "AutoAttack 8/255", "attack": "autoattack", "params": {"eps": 8 / 255},
+                      "n": s["autoattack_n"]})
     return specs
 
 

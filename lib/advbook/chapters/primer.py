@@ -68,7 +68,7 @@ PROFILES = {
 def priority(config: dict, spec: dict) -> int:
     """Every model's attack suite decides the page's conclusions; AutoAttack and the iteration
     and eps sweeps are extras."""
-    return EXTRA if spec["name"] == "autoattack" or ":" in spec["name"] else CLAIMS
+    return EXTRA if spec["name"] == "autoattack" or "sweep" in spec else CLAIMS
 
 
 def defense_params(name: str, eps: float, train_steps: int, dataset: str = "mnist") -> dict:
@@ -88,19 +88,19 @@ def evaluation(s: dict, detailed: bool) -> list[dict]:
     detailed evaluation adds AutoAttack and the iteration and eps sweeps."""
     eps, steps, n = s["eps"], s["eval_steps"], s["n_eval"]
     alpha = 2.5 * eps / steps
-    pgd = {"attack": "pgd", "n": n, "eps": eps, "alpha": alpha, "steps": steps, "restarts": s["restarts"]}
+    pgd = {"eps": eps, "alpha": alpha, "steps": steps, "restarts": s["restarts"]}
     specs = [{"name": "clean", "attack": "clean", "n": n},
-             {"name": "fgsm", "attack": "fgsm", "n": n, "eps": eps},
-             {"name": "pgd", **pgd},
-             {"name": "pgd-cw", **pgd, "loss": "cw"},
-             {"name": "torchattacks-pgd", "attack": "torchattacks-pgd", "n": n, "eps": eps, "alpha": alpha,
-              "steps": steps}]
+             {"name": "fgsm", "attack": "fgsm", "params": {"eps": eps}, "n": n},
+             {"name": "pgd", "attack": "pgd", "params": pgd, "n": n},
+             {"name": "pgd-cw", "attack": "pgd", "params": {**pgd, "loss": "cw"}, "n": n},
+             {"name": "torchattacks-pgd", "attack": "torchattacks-pgd",
+              "params": {"eps": eps, "alpha": alpha, "steps": steps}, "n": n}]
     if detailed:
         if s["autoattack_n"]:
-            specs.append({"name": "autoattack", "attack": "autoattack", "n": s["autoattack_n"], "eps": eps})
+            specs.append({"name": "autoattack", "attack": "autoattack", "params": {"eps": eps}, "n": s["autoattack_n"]})
         # one random start, so that more steps can never help the model (best iterate)
-        specs += sweep({"attack": "pgd", "n": n, "eps": eps, "alpha": alpha}, "steps", s["steps_sweep"])
-        specs += sweep({"attack": "pgd", "n": n, "steps": steps, "restarts": s["restarts"]}, "eps",
+        specs += sweep({"attack": "pgd", "params": {"eps": eps, "alpha": alpha}, "n": n}, "steps", s["steps_sweep"])
+        specs += sweep({"attack": "pgd", "params": {"steps": steps, "restarts": s["restarts"]}, "n": n}, "eps",
                        [round(f * eps, 6) for f in s["eps_factors"]], scale={"alpha": 2.5 / steps})
     return specs
 

@@ -7,9 +7,8 @@ accuracy only; this chapter adds the adversarial evaluation its title implies.
 """
 from __future__ import annotations
 
-import math
 
-from .. import data, masking, published
+from .. import masking, published
 from ..claims import (INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fields, diffs, judge, mean, row, shown,
                       untimed)
 from ..evaluate import sweep
@@ -109,7 +108,7 @@ def priority(config: dict, spec: dict) -> int:
     by clean, disturbed and PGD accuracy and epoch time; the Gaussian comparison, the FGSM sweep,
     AutoAttack and the iterations sweep (the masking checks) are extras."""
     name = spec["name"]
-    if config["variant"] == "Gaussian" or name == "autoattack" or name.startswith(("fgsm:", "steps:")):
+    if config["variant"] == "Gaussian" or name == "autoattack" or spec.get("sweep", {}).get("name") in ("fgsm", "steps"):
         return EXTRA
     return CLAIMS
 
@@ -154,19 +153,20 @@ def evaluation(s: dict, headline: bool) -> list[dict]:
     n, steps = s["n_eval"], s["eval_steps"]
     params = {"random-crop": {"scale": [s["crop_scale"], 1.0]}, "five-crop": {"size": s["five_crop"]}}
     specs = [{"name": "clean", "attack": "clean"}]
-    specs += [{"name": f"disturbed:{d}", "attack": d, "require_clean": False, **params.get(d, {})}
-              for d in s["disturbances"]]
-    specs += sweep({"attack": "fgsm", "n": n}, "eps", s["attack_eps"], name="fgsm")
+    # one group of metrics, {"disturbed": {d: accuracy}}: a sweep over the disturbances
+    specs += [{"name": f"disturbed:{d}", "attack": d, "params": params.get(d, {}), "require_clean": False,
+               "sweep": {"name": "disturbed", "value": d}} for d in s["disturbances"]]
+    specs += sweep({"attack": "fgsm", "params": {}, "n": n}, "eps", s["attack_eps"], name="fgsm")
     top = max(s["attack_eps"])
     extra = {0.0, round(s["attack_eps"][0] / 2, 6), round(4 * top / 3, 6), round(5 * top / 3, 6)}
     budgets = sorted(set(s["attack_eps"]) | (extra if headline else set()))
-    specs += sweep({"attack": "pgd", "n": n, "steps": steps, "restarts": s["restarts"]}, "eps", budgets,
+    specs += sweep({"attack": "pgd", "params": {"steps": steps, "restarts": s["restarts"]}, "n": n}, "eps", budgets,
                    name="pgd", scale={"alpha": 2.5 / steps})
     if headline:
         eps = s["attack_eps"][0]
         if s["autoattack_n"]:
-            specs.append({"name": "autoattack", "attack": "autoattack", "n": s["autoattack_n"], "eps": eps})
-        specs += sweep({"attack": "pgd", "n": n, "eps": eps, "alpha": 2.5 * eps / steps}, "steps",
+            specs.append({"name": "autoattack", "attack": "autoattack", "params": {"eps": eps}, "n": s["autoattack_n"]})
+        specs += sweep({"attack": "pgd", "params": {"eps": eps, "alpha": 2.5 * eps / steps}, "n": n}, "steps",
                        s["steps_sweep"], name="steps")
     return specs
 

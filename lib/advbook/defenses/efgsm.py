@@ -5,7 +5,7 @@ The eFGSM defense keeps a sign memory Gamma per training image (N x C x H x W), 
 `stateful` factory (`fit` calls it once per run with the training-set size) whose defense
 `wants_index`: the batch's dataset indices say whose memory to read and update. It also counts,
 per epoch, the share of "high-risk" images (Delta < eps or misclassified at x^e), the paper's
-free early-stopping estimate, in `run.risk_by_epoch` of the returned defense.
+free early-stopping estimate, which `end_epoch` hands to the epoch's history as `high_risk`.
 """
 from __future__ import annotations
 
@@ -48,7 +48,6 @@ class EfgsmRun:
     def __init__(self, n_train: int, device):
         self.n_train, self.device = n_train, torch.device(device)
         self.gamma = None       # allocated at the first batch, when the image shape is known
-        self.risk_by_epoch: list[float] = []
         self._risky = self._seen = 0
 
     def __call__(self, model, x, y, eps: float, sigma: float, lam: float = 0.1, smoothing: float = 0.1,
@@ -60,15 +59,15 @@ class EfgsmRun:
         example = efgsm_example(model, x, y, eps, sigma, self.gamma[index], classes=classes, project=project)
         # each image is seen once per epoch, so updating its row now equals an end-of-epoch update
         self.gamma[index] = update_sign_memory(self.gamma[index].float(), example.x_adv, x, decay).to(self.gamma.dtype)
-        self._count(example.at_risk)
+        self._risky += int(example.at_risk.sum())
+        self._seen += len(y)
         return joint_loss(model, example.x_adv, x, y, lam, smoothing, reconstruct)
 
-    def _count(self, at_risk):
-        self._risky += int(at_risk.sum())
-        self._seen += len(at_risk)
-        if self._seen >= self.n_train:  # an epoch is complete
-            self.risk_by_epoch.append(self._risky / self._seen)
-            self._risky = self._seen = 0
+    def end_epoch(self) -> dict:
+        """The epoch's share of high-risk images among those trained on (`fit` calls it)."""
+        share = self._risky / self._seen if self._seen else float("nan")
+        self._risky = self._seen = 0
+        return {"high_risk": share}
 
 
 def efgsm_training(n_train: int, device):
