@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 
-from advbook import claims, evaluate, experiments, published, reporting, store
+from advbook import chapters, claims, evaluate, experiments, published, reporting, store
 from advbook.claims import CONFIRMED, INCONCLUSIVE, NOT_CONFIRMED, Claim, judge
 
 
@@ -134,6 +134,35 @@ def test_records_from_other_library_code_are_flagged_with_the_changed_file(monke
     assert record["stale"] == ["attacks/gradient.py"]
     assert "computed by other library code" in reporting.provenance([record], {"profile": "cpu"})
     assert "`attacks/gradient.py`" in reporting.provenance([record], {"profile": "cpu"})
+
+
+def test_stale_records_are_computed_again_only_when_asked(monkeypatch):
+    """`recompute_stale` (advbook compute --stale): a record of other model code retrains the model
+    and evaluates it again; one of other evaluation code alone evaluates the stored model again; without
+    it the stored records serve, flagged. Catches a recompute that trusts stale records or retrains for nothing."""
+    from advbook import planning
+
+    trained, evaluated = [], []
+    real_train, real_evaluate = experiments.train_model, experiments.evaluate_spec
+    monkeypatch.setattr(experiments, "train_model", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    monkeypatch.setattr(experiments, "evaluate_spec", lambda *a, **k: evaluated.append(1) or real_evaluate(*a, **k))
+    experiments.get_or_compute(config(), progress=False)
+    assert (len(trained), len(evaluated)) == (1, 2)
+    # one evaluation made by older evaluation code (its manifest says so): evaluated again alone
+    mkey, spec, test = store.model_key(config()), config()["evaluate"][1], store.test_selection(config())
+    old = store.load_eval(mkey, spec, test)
+    store.write({**old, "code_files": {**old["code_files"], "evaluate.py": "older"}}, store.eval_path(mkey, spec, test))
+    assert experiments.get_or_compute(config())["stale"] == ["evaluate.py"] and len(evaluated) == 2
+    assert experiments.get_or_compute(config(), recompute_stale=True, progress=False)["stale"] == []
+    assert (len(trained), len(evaluated)) == (1, 3)
+    _library_as_if(monkeypatch, lambda m: {**m, "train.py": "edited"} if "train.py" in m else m)  # training code
+    chapter, rates = chapters.Chapter("test", "t", [], {"smoke": {}}, lambda s: [config()]), \
+        planning.Rates("test CPU", "cpu", "test", 1e10, 1e10, 1e-4, 1.0, 0.0)
+    assert planning.plan([(chapter, {})], rates)[1] == 1  # complete, as stored
+    items, complete = planning.plan([(chapter, {})], rates, recompute_stale=True)
+    assert complete == 0 and items[0].trains
+    record = experiments.get_or_compute(config(), recompute_stale=True, progress=False)
+    assert record["stale"] == [] and (len(trained), len(evaluated)) == (2, 5)
 
 
 def test_a_new_library_file_does_not_mark_older_records_stale(monkeypatch):

@@ -4,7 +4,7 @@
     advbook run CHAPTER [--profile P] [-p NAME VALUE ...] [--if-missing] [--output PATH] [--[no-]compute]
     advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P] [--engine ray [--address A]]
     advbook compute CHAPTER... | all [--profile P] [-p NAME VALUE ...] [--budget SECONDS] [--dry-run]
-                    [--engine ray [--address A]]
+                    [--stale] [--engine ray [--address A]]
     advbook verdicts    (book/verdicts.md, every chapter's claims, from the executed notebooks)
     advbook export --output ARCHIVE [--since COMMIT | --all] [--chapter NAME --profile P] [--weights]
     advbook import ARCHIVE_OR_RECORD [...]     (see advbook.exchange)
@@ -77,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     compute.add_argument("--bench", type=Path, metavar="PATH", help="estimate with this bench record (or the newest "
                          "in this folder) instead of the newest of this device in data/bench/")
     compute.add_argument("--force-cpu", action="store_true", help="allow a GPU profile (fast, paper) with no GPU")
+    compute.add_argument("--stale", action="store_true", help="also compute again the records made by other library "
+                         "code than this checkout's (those the provenance flags as stale); each is replaced only "
+                         "when its successor is written whole")
     sweep = chapter_command("sweep", "one run per grid point, collected into a CSV and a plot")
     engine_options(sweep)
     sweep.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2",
@@ -228,6 +231,8 @@ def cmd_compute(args) -> int:
         raise ParameterError(f"--budget must be a positive number of seconds, got {args.budget:g}")
     if args.budget is not None and args.engine != "serial":
         raise ParameterError("--budget needs --engine serial (one GPU: the models run one after the other)")
+    if args.stale and args.engine != "serial":
+        raise ParameterError("--stale needs --engine serial")
     if args.bench is not None and not args.bench.exists():
         raise ParameterError(f"--bench {args.bench} does not exist")
     selected = []
@@ -245,11 +250,12 @@ def cmd_compute(args) -> int:
         return _report_failures(failures, args.debug)
     # a GPU profile's dry run on a machine with no GPU plans for the GPU of the newest GPU bench record
     rates = planning.device_rates(default_device(), args.bench, for_gpu=args.profile in GPU_PROFILES)
-    items, complete = planning.plan(selected, rates)
+    items, complete = planning.plan(selected, rates, recompute_stale=args.stale)
     print(planning.plan_table(items, rates, complete=complete, budget=args.budget), flush=True)
     if args.dry_run:
         return 0
-    return _report_failures(run_queue(items, budget=args.budget, started=started), args.debug)
+    return _report_failures(run_queue(items, budget=args.budget, started=started, recompute_stale=args.stale),
+                            args.debug)
 
 
 def _report_failures(failures, debug: bool = False) -> int:

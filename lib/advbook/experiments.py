@@ -212,35 +212,42 @@ def model_lock(mkey: str):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _evaluations(mkey: str, specs: list[dict], test, model_record: dict | None) -> dict:
-    """The stored evaluation of each spec, None where missing or made of other weights than the
-    stored model's (a model trained again since: the evaluation names the model it scored)."""
-    evals = {s["name"]: store.load_eval(mkey, s, test) for s in specs}
+def stored(config: dict, *, recompute_stale: bool = False) -> tuple[dict | None, dict]:
+    """The stored model record of `config` and {spec name: its stored evaluation}, None where
+    missing or made of other weights than the stored model's (a model trained again since: the
+    evaluation names the model it scored). With `recompute_stale`, a record computed by other
+    library code than this checkout's (`store.is_stale`, what the provenance flags) counts as
+    missing too: it is computed again, and replaced only when its successor is written whole."""
+    mkey, test = store.model_key(config), store.test_selection(config)
+    model_record = store.load_model(mkey)
+    if model_record is not None and recompute_stale and store.is_stale(model_record, "model"):
+        model_record = None
+    evals = {s["name"]: store.load_eval(mkey, s, test) for s in config["evaluate"]}
     for name, record in evals.items():
         if record is not None and (model_record is None or
-                                   record.get("model_created", model_record["created"]) != model_record["created"]):
+                                   record.get("model_created", model_record["created"]) != model_record["created"]
+                                   or (recompute_stale and store.is_stale(record, "eval"))):
             evals[name] = None
-    return evals
+    return model_record, evals
 
 
-def get_or_compute(config: dict, *, compute: bool = True, device=None, progress=None, label: str = "") -> dict:
+def get_or_compute(config: dict, *, compute: bool = True, recompute_stale: bool = False, device=None, progress=None,
+                   label: str = "") -> dict:
     """The record of `config`: its trained model and every evaluation it lists, computing (and
     storing) only what is missing. Returns one record with the model's provenance, its history,
     `metrics` ({spec name: accuracy}; a sweep's points grouped as {NAME: {VALUE: acc}})
-    and `evaluations` (each spec's own record)."""
+    and `evaluations` (each spec's own record). `recompute_stale`: see `stored`."""
     check_config(config)
     specs = config["evaluate"]
     mkey, test = store.model_key(config), store.test_selection(config)
-    model_record = store.load_model(mkey)
-    evals = _evaluations(mkey, specs, test, model_record)
+    model_record, evals = stored(config, recompute_stale=recompute_stale)
     missing = [s for s in specs if evals[s["name"]] is None]
     if model_record is None or missing:
         if not compute:
             raise NotComputed(f"{config.get('chapter')}: model {mkey} or {len(missing)} of its evaluations are not "
                               f"stored; run `advbook compute {config.get('chapter')} --profile {config.get('profile')}`")
         with model_lock(mkey):  # another process may have computed them meanwhile: look again
-            model_record = store.load_model(mkey)
-            evals = _evaluations(mkey, specs, test, model_record)
+            model_record, evals = stored(config, recompute_stale=recompute_stale)
             missing = [s for s in specs if evals[s["name"]] is None]
             if model_record is None or missing:
                 model_record = _compute(config, mkey, test, model_record, evals, missing, device, progress, label)
@@ -310,13 +317,13 @@ def collect(configs: list[dict], priority=None, **kwargs) -> tuple[list[dict], l
             if config["dataset"] not in unavailable:
                 unavailable.append(config["dataset"])
             continue
-        mkey, test, specs = store.model_key(config), store.test_selection(config), config["evaluate"]
-        model_record = store.load_model(mkey)
-        evals = _evaluations(mkey, specs, test, model_record) if model_record else {}
+        mkey, specs = store.model_key(config), config["evaluate"]
+        model_record, evals = stored(config)
+        evals = evals if model_record else {}
         if evals and all(evals[s["name"]] for s in specs if priority is None or priority(config, s) == CLAIMS):
             records.append(combine(config, model_record, {k: v for k, v in evals.items() if v is not None}))
-            stored = sum(v is not None for v in evals.values())
-            missing[mkey] = f"{describe(config)}: {len(specs) - stored} of {len(specs)} evaluations (extras) missing"
+            n_stored = sum(v is not None for v in evals.values())
+            missing[mkey] = f"{describe(config)}: {len(specs) - n_stored} of {len(specs)} evaluations (extras) missing"
         else:
             missing[mkey] = f"{describe(config)}: not computed"
     if missing:

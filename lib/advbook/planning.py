@@ -45,7 +45,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import store
 from .chapters import CLAIMS, EXTRA
-from .experiments import check_config, describe
+from .experiments import check_config, describe, stored
 from .paths import BENCH
 
 GPU_PROFILES = ("fast", "paper")
@@ -418,9 +418,10 @@ def _item_seconds(item: Item, rates: Rates) -> float:
     return seconds
 
 
-def plan(chapter_settings: list[tuple], rates: Rates) -> tuple[list[Item], int]:
+def plan(chapter_settings: list[tuple], rates: Rates, *, recompute_stale: bool = False) -> tuple[list[Item], int]:
     """The missing work of the chapters' experiments, ordered, each item with its estimate; and
-    how many models are stored complete already. `chapter_settings`: [(Chapter, settings)]."""
+    how many models are stored complete already. `chapter_settings`: [(Chapter, settings)].
+    `recompute_stale`: records of other library code count as missing (`experiments.stored`)."""
     from . import data
 
     models: dict[str, dict] = {}   # model key -> what is missing of it, by priority
@@ -428,14 +429,14 @@ def plan(chapter_settings: list[tuple], rates: Rates) -> tuple[list[Item], int]:
     for ci, (chapter, settings) in enumerate(chapter_settings):
         for position, config in enumerate(chapter.experiments(settings)):
             check_config(config)  # a malformed config fails here, before any work is planned
-            mkey, test = store.model_key(config), store.test_selection(config)
+            mkey = store.model_key(config)
             entry = models.setdefault(mkey, {"chapter": chapter.name, "ci": ci, "position": position,
                                               "config": config, "levels": {}, "all_levels": set()})
-            record = store.load_model(mkey)
+            record, evals = stored(config, recompute_stale=recompute_stale)
             for spec in config["evaluate"]:
                 level = chapter.priority(config, spec) if chapter.priority else CLAIMS
                 entry["all_levels"].add(level)
-                if record is None or store.load_eval(mkey, spec, test) is None:
+                if record is None or evals[spec["name"]] is None:
                     by_config = entry["levels"].setdefault(level, {})
                     by_config.setdefault(id(config), {**config, "evaluate": []})["evaluate"].append(spec)
             entry["train"] = record is None
