@@ -12,6 +12,7 @@ OVERRIDES = {
     "biparo": ("train_steps", 3, "L-inf PGD training (PGD-inf)"),
     "mixture": ("train_steps", 3, "Adversarial (PGD training)"),
     "adaptive": ("eps_mnist", 0.2, "all FGSM (every sample perturbed)"),
+    "primer": ("train_steps", 3, "PGD-AT"),
     "random_sign": ("fgsm_eps", 0.15, "FGSM (Goodfellow et al.'s objective), MNIST"),
 }
 

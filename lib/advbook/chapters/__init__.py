@@ -30,7 +30,7 @@ BUDGET = "this profile's compute budget (the paper profile has the paper's)"
 def budget(v: float) -> str:
     """An L-inf budget or step as the papers write it: 8/255 for a whole number of 255ths below 1/10."""
     k = v * 255
-    return f"{round(k)}/255" if 0 < v < 0.1 and abs(k - round(k)) < 1e-6 else f"{v:g}"
+    return f"{round(k)}/255" if 0 < v < 0.1 and abs(k - round(k)) < 1e-6 else f"{v:.4g}"
 
 
 def baseline_row(baseline: str, items: list[tuple[str, str, str, str]]) -> tuple[str, str, str, str]:
