@@ -60,7 +60,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from advbook import reporting
-from advbook.chapters.adaptive import (CHAPTER, appendix_curves, claims, clean_vs_count, results_table,
+from advbook.chapters.adaptive import (CHAPTER, appendix_curves, baselines, claims, clean_vs_count, results_table,
                                       robustness_curves, summary)
 from advbook.experiments import collect
 
@@ -74,6 +74,12 @@ display(Markdown("**Verdicts at a glance** (the claims, their operational defini
 if missing:
     display(Markdown(f"> **Not run here:** {', '.join(missing)}: the data are not available on this machine "
                      "(no offline copy, no network). Their panels and claims are missing below."))
+
+# %% [markdown]
+# Every baseline against the paper's settings, for the profile this page was run with:
+
+# %% tags=["hide-input"]
+display(Markdown(reporting.baselines_markdown(baselines(settings))))
 
 # %% [markdown]
 # ## Robustness against the PGD budget (the paper's Figures 1 to 3)

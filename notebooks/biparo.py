@@ -38,8 +38,8 @@ from IPython.display import Markdown, display
 from advbook import reporting
 import pandas as pd
 
-from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, claims, masking_checks, paper_table, summary,
-                                     takeaways, threat_table)
+from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, baselines, claims, masking_checks, paper_table,
+                                     summary, takeaways, threat_table)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
@@ -293,6 +293,11 @@ fig = reporting.scatter_figure(points, "natural accuracy (%)", "L-inf PGD accura
 # model with three of four numbers moved by exactly 2 or 3 points; Table 4's ResNet-18 numbers
 # are Table 3's although the text says $L_\infty$ PGD training; Table 6's baseline matches Table
 # 2's $L_\infty$ model on two rows only. The published CSV keeps them as printed.
+#
+# Every baseline against the paper's settings, for the profile this page was run with:
+
+# %% tags=["hide-input"]
+display(Markdown(reporting.baselines_markdown(baselines(settings))))
 
 # %% [markdown]
 # ## Claims and verdicts

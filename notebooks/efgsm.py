@@ -77,9 +77,7 @@ display(Markdown("**Verdicts at a glance** (the claims, their operational defini
 
 # %% tags=["hide-input"]
 display(Markdown("| item | our choice |\n|---|---|\n" + "\n".join(f"| {a} | {b} |" for a, b in CHOICES)))
-display(Markdown("Every baseline against the paper's settings:\n\n| baseline | this run | the paper | why they differ |\n"
-                 "|---|---|---|---|\n" + "\n".join(f"| {a} | {b} | {c} | {d or 'they do not'} |"
-                                                     for a, b, c, d in baselines(settings))))
+display(Markdown("Every baseline against the paper's settings:\n\n" + reporting.baselines_markdown(baselines(settings))))
 print(f"this run: eps = {settings['eps']}, sigma = {settings['sigma']} eps, lambda = {settings['lam']}, "
       f"smoothing = {settings['smoothing']}, {settings['epochs']} epochs of Adam at lr {settings['lr']}, "
       f"batch {settings['batch_size']}, {settings['train_subset'] or 'all'} training images; PGD-AT "

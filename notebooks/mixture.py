@@ -73,7 +73,7 @@ import torch
 from IPython.display import Markdown, display
 
 from advbook import models, published, reporting
-from advbook.chapters.mixture import (CHAPTER, COLUMNS, PAPER, TECHNIQUES, claims, ours_for_comparison,
+from advbook.chapters.mixture import (CHAPTER, COLUMNS, PAPER, TECHNIQUES, baselines, claims, ours_for_comparison,
                                       strong_ranking, summary)
 from advbook.experiments import collect
 
@@ -85,6 +85,13 @@ display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profil
 judged = claims(settings, rows)
 display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
                  "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
+
+# %% [markdown]
+# Every configuration the claims compare, against the paper's settings, for the profile this
+# page was run with:
+
+# %% tags=["hide-input"]
+display(Markdown(reporting.baselines_markdown(baselines(settings))))
 
 # %% [markdown]
 # ## Figure 3: ReLU and the parametric softplus

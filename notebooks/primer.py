@@ -59,6 +59,14 @@ rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
 
 # %% [markdown]
+# The four recipes as this page trained them, against Wong et al.'s (2020) CIFAR-10 settings:
+
+# %% tags=["hide-input"]
+from advbook.chapters.primer import baselines
+
+display(Markdown(reporting.baselines_markdown(baselines(settings))))
+
+# %% [markdown]
 # ## Clean and robust accuracy
 #
 # Each row is one training recipe; each cell is the mean ± standard deviation over the

@@ -45,8 +45,8 @@ from IPython.display import Markdown, display
 from advbook import published, reporting
 import pandas as pd
 
-from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_LABELS, HEADLINE, block, claims,
-                                         masking_checks, paper_table, summary, takeaways, variants)
+from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_LABELS, HEADLINE, baselines, block,
+                                         claims, masking_checks, paper_table, summary, takeaways, variants)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
@@ -216,6 +216,11 @@ for label, b, rows_d in per_dataset:
 # | the WRN's recipe (CIFAR-10) | Zagoruyko and Komodakis's: dropout 0.3 in each block, crop and flip, random erasing with probability 0.5 (Zhong et al.), SGD with momentum 0.9, learning rate 0.1, cosine schedule; FGSM at $8/255$ |
 # | the disturbances' parameters | torchvision's usual ones: random resized crop (area 0.7 to 1 on MNIST), five-crop of 24 of 28 pixels |
 # | how many runs | 3 paired seeds, judged by the book's rule |
+#
+# Every baseline against the paper's settings, for the profile this page was run with:
+
+# %% tags=["hide-input"]
+display(Markdown(reporting.baselines_markdown(baselines(settings))))
 
 # %% [markdown]
 # ## Claims and verdicts

@@ -227,6 +227,14 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
+def baselines_markdown(rows: list[tuple[str, str, str, str]]) -> str:
+    """A chapter's `baselines(settings)` rows, (baseline, this run, the paper, why they differ), as
+    a Markdown table; an empty reason reads "they do not"."""
+    frame = pd.DataFrame([(b, mine, theirs, why or "they do not") for b, mine, theirs, why in rows],
+                         columns=["baseline", "this run", "the paper", "why they differ"]).set_index("baseline")
+    return markdown_table(frame)
+
+
 def sweep_curves(records: list[dict], sweep: str, label) -> dict[str, dict]:
     """{label(record): {x: [accuracy per seed]}} from the records that hold `metrics[sweep]`."""
     curves: dict[str, dict] = {}

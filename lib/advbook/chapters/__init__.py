@@ -21,6 +21,31 @@ from ..experiments import CLAIMS, EXTRA  # noqa: E402,F401  (what a chapter's pr
 
 
 
+# what a chapter's `baselines(settings)` says of a hyperparameter its paper leaves open
+NOT_GIVEN = "not given"
+# why a profile's value differs from the paper's when it is the profile's own choice
+BUDGET = "this profile's compute budget (the paper profile has the paper's)"
+
+
+def budget(v: float) -> str:
+    """An L-inf budget or step as the papers write it: 8/255 for a whole number of 255ths below 1/10."""
+    k = v * 255
+    return f"{round(k)}/255" if 0 < v < 0.1 and abs(k - round(k)) < 1e-6 else f"{v:.4g}"
+
+
+def baseline_row(baseline: str, items: list[tuple[str, str, str, str]]) -> tuple[str, str, str, str]:
+    """One row of a chapter's `baselines(settings)`, (baseline, this run, the paper, why they differ),
+    from the hyperparameters that reach its training step, each (name, this run, the paper, why
+    they differ): a column lists "name value"s, the reason gathers those of the items that differ
+    (empty when every item agrees). An item that differs must say why."""
+    for name, mine, theirs, why in items:
+        if mine != theirs and not why:
+            raise ValueError(f"baseline {baseline!r}: {name} differs from the paper's ({mine} against {theirs}) "
+                             "and says no reason")
+    return (baseline, "; ".join(f"{name} {mine}" for name, mine, _, _ in items),
+            "; ".join(f"{name} {theirs}" for name, _, theirs, _ in items),
+            "; ".join(f"{name}: {why}" for name, mine, theirs, why in items if mine != theirs))
+
 
 @dataclass(frozen=True)
 class Parameter:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, Judgement, all_of, cell_fields, fact, judge, row, untimed
 from ..claims import diffs as paired
 from ..reporting import aggregate, seed_table, sweep_curves
-from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
+from . import BUDGET, CLAIMS, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
 
 SAMPLINGS = {"norm": 1, "squared-norm": 2}
 # the paper's models, budgets and splits; digits stands in for MNIST in the smoke profile
@@ -84,6 +84,43 @@ def variants(s: dict) -> list[tuple[str, dict | None]]:
     if s["all_pgd"]:
         out.append(("all PGD", {"selection": "all", "attack": "pgd", "steps": s["train_pgd_steps"]}))
     return out
+
+
+def baselines(s: dict) -> list[tuple[str, str, str, str]]:
+    """The baselines, no perturbed samples and every sample perturbed (FGSM; PGD in the appendix),
+    their hyperparameters in this run against the paper's, and why they differ: (baseline, this
+    run, the paper, why). The paper gives the datasets and models (StdCNN of its Table 1, ResNet-18
+    on CIFAR-10 with crop and flip), 100 epochs for every network and FGSM at eps 0.3 (MNIST,
+    Fashion-MNIST) and 0.02 (CIFAR-10) ("Adversarial Training Settings", Section 4; Appendix A for
+    PGD); its profile holds these. It gives no optimizer and no PGD steps."""
+    p = PROFILES["paper"]
+
+    def models(x):
+        return ", ".join(f"{d} {SETUPS[d]['model']['name']}" for d in x["datasets"])
+
+    def optimizer(x):
+        return (f"SGD from {x['lr']:g} (CIFAR-10 {x['cifar_lr']:g}), cosine, momentum 0.9, weight decay 5e-4, "
+                f"batch {x['batch_size']}")
+    cifar = "cifar10-jpeg" in s["datasets"]
+    common = [
+        ("datasets and models", models(s), models(p), BUDGET),
+        ("epochs", f"{s['epochs']}" + (f" (CIFAR-10 {s['cifar_epochs']})" if cifar else ""),
+         f"{p['epochs']} (CIFAR-10 {p['cifar_epochs']})", BUDGET),
+        ("optimizer", optimizer(s), NOT_GIVEN, "not given: the usual SGD recipe, our choice"
+         + ("" if optimizer(s) == optimizer(p) else f" (the paper profile: {optimizer(p)})")),
+    ]
+    eps = [("eps", f"{budget(s['eps_mnist'])} (CIFAR-10 {budget(s['eps_cifar'])})",
+            f"{budget(p['eps_mnist'])} (CIFAR-10 {budget(p['eps_cifar'])})", BUDGET)]
+    pgd = f"{s['train_pgd_steps']} steps of 2.5 eps / steps" if s["all_pgd"] else "not trained"
+    return [
+        baseline_row("every variant", common),
+        baseline_row("none (no perturbed samples)", [("perturbed samples", "none", "none", "")]),
+        baseline_row("all FGSM (every sample perturbed)", [
+            ("perturbed samples", "all, once per epoch", "all, once per epoch", ""), *eps]),
+        baseline_row("all PGD (Appendix A)", [
+            ("PGD", pgd, NOT_GIVEN, f"not given: {p['train_pgd_steps']} steps in the paper profile, step 2.5 eps / "
+             "steps after Madry et al." + ("" if s["all_pgd"] else "; not trained here: " + BUDGET)), *eps]),
+    ]
 
 
 def evaluation_specs(s: dict, eps: float) -> list[dict]:

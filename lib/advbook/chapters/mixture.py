@@ -6,7 +6,7 @@ from .. import data
 from .. import published
 from ..claims import Claim, all_of, by_seed, cell_fields, judge, paired_differences, row
 from ..reporting import mean_spread
-from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
+from . import BUDGET, CLAIMS, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
 
 PAPER = "mixture"
 # configuration -> (adversarial examples, AdvProp, ALS, SAT). ALS alone trains on clean inputs
@@ -113,6 +113,53 @@ def evaluation(s: dict, sat: bool) -> list[dict]:
         specs.append({"name": "AutoAttack 8/255", "attack": "autoattack", "params": {"eps": 8 / 255},
                       "n": s["autoattack_n"]})
     return specs
+
+
+def baselines(s: dict) -> list[tuple[str, str, str, str]]:
+    """Every configuration the claims compare, its hyperparameters in this run against the paper's,
+    and why they differ: (baseline, this run, the paper, why). The paper gives ResNet-18 on
+    CIFAR-10 with standard augmentation, 100 epochs and "a decreasing learning rate" (Section 4),
+    a 2-step PGD trainer at eps 0.1 with "a very small step-size" (Table 1) and at eps 0.5 with
+    step 0.5 (Table 2), and SAT's alpha 10 (Section 3); its profile holds these."""
+    p = PROFILES["paper"]
+
+    def model(x):
+        return x["model"] + (f", width {x['width']}" if x["width"] else "")
+    common = [
+        ("data", "the CIFAR-10 JPEG q75 copy" if s["dataset"] == "cifar10-jpeg" else s["dataset"], "CIFAR-10",
+         "the copy available offline (JPEG q75)" if s["dataset"] == "cifar10-jpeg" else BUDGET),
+        ("training images", f"{s['train_subset'] or 'all'}", f"{p['train_subset'] or 'all'}", BUDGET),
+        ("model", model(s), model(p), BUDGET),
+        ("epochs", str(s["epochs"]), str(p["epochs"]), BUDGET),
+        ("augmentation", "crop and flip" if s["augment"] else "none", "crop and flip" if p["augment"] else "none",
+         BUDGET),
+        ("optimizer", f"SGD from {s['lr']:g}, cosine decay, momentum 0.9, weight decay 5e-4, batch {s['batch_size']}",
+         NOT_GIVEN, "only 'a decreasing learning rate': the usual SGD recipe with cosine decay, our choice"),
+    ]
+
+    def trainer(x, table2=False):
+        if table2:
+            return f"{x['train_steps']} steps of 0.5 at eps 0.5, from x" if x["table2"] else "not trained"
+        return f"{x['train_steps']} steps of {budget(x['train_alpha'])} at eps 0.1, from x"
+    trainers = [("trainer", trainer(s), f"{p['train_steps']} steps of 'a very small step-size' at eps 0.1, from x",
+                 f"the step is not given: {budget(p['train_alpha'])}, the step of its PGD 0.1 evaluation, in the "
+                 "paper profile" + ("" if s["train_alpha"] == p["train_alpha"] else ", this run's own here")
+                 + ("" if s["train_steps"] == p["train_steps"] else "; the steps: " + BUDGET)),
+                ("Table 2's trainer", trainer(s, True), trainer(p, True), BUDGET)]
+    return [
+        baseline_row("every configuration", common),
+        baseline_row("Traditional (natural training)", [("adversarial examples", "none", "none", "")]),
+        baseline_row("Adversarial (PGD training)", trainers),
+        baseline_row("AdvProp (Xie et al. 2019)", [
+            *trainers, ("batch norm", "auxiliary for adversarial inputs", "auxiliary for adversarial inputs", "")]),
+        baseline_row("ALS (Goibert and Dohmatob)", [
+            ("alpha", f"{s['als_alpha']:g}", NOT_GIVEN, f"not given: the usual label-smoothing weight {p['als_alpha']:g} in the paper profile"
+             + ("" if s["als_alpha"] == p["als_alpha"] else ", this run's own here")),
+            ("adversarial examples", "none alone, the trainer's in combinations",
+             "none alone, the trainer's in combinations", "")]),
+        baseline_row("SAT (Xie et al. 2020)", [*trainers, ("softplus alpha", f"{s['sat_alpha']:g}",
+                                                            f"{p['sat_alpha']:g}", BUDGET)]),
+    ]
 
 
 def experiments(s: dict) -> list[dict]:

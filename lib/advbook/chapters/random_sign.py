@@ -14,7 +14,7 @@ from ..claims import (INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fiel
 from ..evaluate import sweep
 from ..models.random_sign import PLACEMENTS
 from ..train import SCHEDULES
-from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
+from . import BUDGET, CLAIMS, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
 
 # the disturbances that mean something for each kind of image (digits are not flip-invariant
 # and MNIST has no colour: Section 3.1.4 of our reading)
@@ -135,6 +135,62 @@ def block(s: dict, dataset: str) -> dict:
                  attack_eps=s["cifar_attack_eps"], disturbances=s["cifar_disturbances"],
                  crop_scale=s["cifar_crop_scale"])
     return b
+
+
+def baselines(s: dict) -> list[tuple[str, str, str, str]]:
+    """The two baselines, base models trained plainly and Goodfellow et al.'s FGSM objective, their
+    hyperparameters in this run against the paper's, and why they differ: (baseline, this run, the
+    paper, why). The paper gives only the models and the checkmarks of its Tables 4 and 5 (LeNet
+    with dropout on MNIST; WRN-28-10 with dropout, standard augmentation and random erasing on
+    CIFAR-10) and "FGSM for base models" (Section 4), nothing else: the rest is marked not given,
+    with the source of our choice (our reading, Sections 3.1.3 and 3.1.5)."""
+    p = PROFILES["paper"]
+
+    def own(key, source):  # the reason for a value the paper leaves open
+        return f"not given: {source}" + ("" if s[key] == p[key] else "; this run's own value")
+
+    def recipe(b):
+        return (f"SGD from {b['lr']:g}, {b['schedule']}, momentum 0.9, weight decay 5e-4, batch {b['batch_size']}, "
+                f"{b['epochs']} epochs")
+    lenet = [d for d in s["datasets"] if BLOCKS[d] == "lenet5"]
+    cifar = "cifar10-jpeg" in s["datasets"]
+    b, bp = block(s, lenet[0] if lenet else "mnist"), block(p, "mnist")
+    c, cp = block(s, "cifar10-jpeg"), block(p, "cifar10-jpeg")
+    base_mnist = [
+        ("data", DATASET_LABELS[lenet[0]] if lenet else "not trained", "MNIST", BUDGET),
+        ("model", f"LeNet-5 (ReLU, max-pooling), dropout {s['dropout']:g}", "LeNet with dropout (Table 4)",
+         "the paper names LeNet with dropout only: LeNet-5 with dropout 0.5 (our reading, 3.1.5)"
+         + ("" if s["dropout"] == p["dropout"] else "; this run's own dropout")),
+        ("recipe", recipe(b), NOT_GIVEN, "not given: LeNet's usual SGD recipe (our reading, 3.1.5)"
+         + ("" if recipe(b) == recipe(bp) else "; this run's own values (the paper profile: "
+            + recipe(bp) + ")")),
+    ]
+    wrn = f"WRN-{s['wrn_depth']}-{s['wrn_widen']}" if cifar else "not trained"
+    base_cifar = [
+        ("model", wrn, f"WRN-{p['wrn_depth']}-{p['wrn_widen']}", BUDGET),
+        ("regularisers", f"dropout {s['wrn_dropout']:g}, crop and flip, random erasing {s['random_erasing']:g}"
+         if cifar else "not trained",
+         "dropout, standard augmentation, random erasing (Table 5's checkmarks)",
+         "rates not given: Zagoruyko and Komodakis's dropout 0.3, Zhong et al.'s erasing 0.5"
+         + ("" if (s["wrn_dropout"], s["random_erasing"]) == (p["wrn_dropout"], p["random_erasing"])
+            else "; this run's own values")),
+        ("recipe", recipe(c) if cifar else "not trained", NOT_GIVEN,
+         "not given: Zagoruyko and Komodakis's rate 0.1 for 200 epochs in the paper profile, with a cosine schedule"
+         + ("" if not cifar or recipe(c) == recipe(cp) else "; this run's own values")),
+    ]
+    return [
+        baseline_row("base, MNIST (plain training)", base_mnist),
+        baseline_row("base, CIFAR-10 (plain training)", base_cifar),
+        baseline_row("FGSM (Goodfellow et al.'s objective), MNIST", [
+            ("eps", budget(s["fgsm_eps"]), NOT_GIVEN, own("fgsm_eps", "Goodfellow et al.'s 0.25 on MNIST")),
+            ("clean-loss weight", f"{s['fgsm_weight']:g}", NOT_GIVEN, own("fgsm_weight", "Goodfellow et al.'s 0.5")),
+            ("model and recipe", "the base model's", "the base model's", "")]),
+        baseline_row("FGSM (Goodfellow et al.'s objective), CIFAR-10", [
+            ("eps", budget(s["cifar_fgsm_eps"]) if cifar else "not trained", NOT_GIVEN,
+             own("cifar_fgsm_eps", "8/255, the usual CIFAR-10 budget")),
+            ("clean-loss weight", f"{s['fgsm_weight']:g}" if cifar else "not trained", NOT_GIVEN,
+             own("fgsm_weight", "Goodfellow et al.'s 0.5"))]),
+    ]
 
 
 def model_config(b: dict, perturbation: dict | None) -> dict:
