@@ -38,8 +38,8 @@ from IPython.display import Markdown, display
 from advbook import reporting
 import pandas as pd
 
-from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, baselines, claims, masking_checks, paper_table,
-                                     summary, takeaways, threat_table)
+from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, baselines, claims, learning_diagnostic, masking_checks,
+                                     paper_table, summary, takeaways, threat_table)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
@@ -298,6 +298,27 @@ fig = reporting.scatter_figure(points, "natural accuracy (%)", "L-inf PGD accura
 
 # %% tags=["hide-input"]
 display(Markdown(reporting.baselines_markdown(baselines(settings))))
+
+# %% [markdown]
+# ## Why PGD training fails at this scale
+#
+# Several $L_\infty$ PGD models of the cpu profile end at chance, and the claims that involve
+# them are inconclusive. Is it the learning rate, the bf16 arithmetic, or too little training?
+# The diagnostic runs below are the cpu profile's PGD-inf model trained in fp32, at three initial
+# learning rates on its 4,000 images, and at its rate on five times the images (the same six
+# epochs, so five times the weight updates). Each is a stored record like every other model of
+# the book; nothing here is computed when the page is built.
+
+# %% tags=["hide-input"]
+diagnostic = learning_diagnostic()
+if diagnostic:
+    frame = pd.DataFrame(diagnostic)
+    display(Markdown(reporting.markdown_table(frame)))
+    for images, group in frame.groupby("training images"):
+        print(f"{images:,} training images ({group['weight updates'].iloc[0]} weight updates): "
+              f"{int(group['learned'].sum())} of {len(group)} runs learned")
+else:
+    display(Markdown("The diagnostic runs are not in this store."))
 
 # %% [markdown]
 # ## Claims and verdicts

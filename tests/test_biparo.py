@@ -216,3 +216,24 @@ def test_published_numbers_match_the_paper_text():
         hits = [line for line in lines if labels[r["row"]] in line and
                 any(cell.strip() in forms for cell in line.split("\t")[1:])]
         assert hits, (r["table"], r["row"], r["column"], r["value"])
+
+
+def test_the_learning_diagnostic_shows_stored_runs_only_and_judges_them_by_the_guard(monkeypatch):
+    """Nothing is computed for the page: a run not in the store is left out; a stored one is said to
+    have learned exactly when its clean accuracy reaches the claims' guard (chance + 10 points)."""
+    from advbook import store
+    from advbook.chapters import biparo
+
+    s = biparo.CHAPTER.settings("cpu", precision="fp32", variants=["PGD-inf"], eps_train=[biparo.PROFILES["cpu"]["eps"]],
+                                seeds=[0], lr=0.05, train_subset=20000)
+    config = next(c for c in biparo.experiments(s) if c["variant"] == "PGD-inf" and c["train"]["defense"] == "pgd")
+    wanted, clean = store.model_key(config), {"accuracy": 0.31}
+    record = {"key": wanted, "history": [{"train_loss": 2.1, "train_acc": 0.2}] * 6,
+              "dataset": {"n_train": 20000, "num_classes": 10}, "created": "2026-11-29T02:00:00+00:00",
+              "commit": "abcdef0123"}
+    monkeypatch.setattr(store, "load_model", lambda mkey: record if mkey == wanted else None)
+    monkeypatch.setattr(store, "load_eval", lambda mkey, spec, test: {"result": clean} if spec["name"] == "clean" else None)
+    rows = biparo.learning_diagnostic()
+    assert [(r["training images"], r["weight updates"], r["learned"]) for r in rows] == [(20000, 6 * 157, True)]
+    clean["accuracy"] = 0.19
+    assert [r["learned"] for r in biparo.learning_diagnostic()] == [False]

@@ -602,5 +602,42 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
     return out
 
 
+# Does PGD-inf training of BasicNet leave chance within the cpu profile's budget? The runs that
+# answer it, each the cpu profile's PGD-inf model in fp32 but for what is named: its 4,000
+# training images at three initial learning rates, and five times the images at its rate
+LEARNING_RUNS = [{"lr": lr, "train_subset": 4000} for lr in (0.05, 0.02, 0.01)] + [{"lr": 0.05, "train_subset": 20000}]
+
+
+def learning_diagnostic(seeds=(0, 1)) -> list[dict]:
+    """One row per stored model of `LEARNING_RUNS` (nothing is computed; a run not in the store
+    is left out): its training images, epochs, weight updates, initial learning rate, seed, the
+    last epoch's adversarial training loss and accuracy, clean test accuracy, whether it learned
+    by the claims' guard (`claims.learned_need`), and when and at which commit it was trained."""
+    from .. import store
+    from ..claims import learned_need
+
+    rows, eps = [], PROFILES["cpu"]["eps"]
+    for run in LEARNING_RUNS:  # eps_train = eps: no Figure 1 budgets beside it
+        s = CHAPTER.settings("cpu", precision="fp32", variants=["PGD-inf"], eps_train=[eps], seeds=list(seeds), **run)
+        for config in experiments(s):
+            if config["variant"] != "PGD-inf" or config["arch"] != "basicnet" or config["train"]["defense"] != "pgd":
+                continue
+            record = store.load_model(store.model_key(config))
+            if record is None:
+                continue
+            clean = store.load_eval(record["key"], config["evaluate"][0], store.test_selection(config))
+            epochs, n_train = len(record["history"]), record["dataset"]["n_train"]
+            rows.append({"training images": n_train, "epochs": epochs,
+                         "weight updates": epochs * -(-n_train // config["train"]["batch_size"]),
+                         "initial lr": config["train"]["lr"], "seed": config["train"]["seed"],
+                         "adversarial train loss": round(record["history"][-1]["train_loss"], 3),
+                         "adversarial train acc. (%)": round(100 * record["history"][-1]["train_acc"], 1),
+                         "clean test acc. (%)": round(100 * clean["result"]["accuracy"], 1) if clean else None,
+                         "learned": bool(clean) and 100 * clean["result"]["accuracy"] >= learned_need(
+                             1 / record["dataset"].get("num_classes", 10)),
+                         "computed": f"{record['created'][:10]}, commit {record['commit'][:7]}"})
+    return rows
+
+
 CHAPTER = Chapter("biparo", "Adversarial training for image classification (BIPARO)", PARAMETERS, PROFILES,
                   experiments, summary, group_by="variant", plot_metrics=("clean", "pgd-linf"))
