@@ -57,10 +57,11 @@ PROFILES = {
              "epochs": 15, "batch_size": 512, "lr": 0.2, "augment": True, "train_subset": 0, "eps": 8 / 255,
              "train_steps": 7, "eval_steps": 20, "restarts": 1, "n_eval": 2000, "autoattack_n": 500, "detail_seeds": 3,
              "steps_sweep": [1, 2, 5, 10, 20, 50]},
-    # Wong et al. (2020) settings: 15 epochs of cyclic lr; PGD-10 AT; PGD-50 with 10 restarts
+    # Wong et al. (2020) settings: 15 epochs of cyclic lr; their PGD baseline's 7 steps of 2/255
+    # (CIFAR10/train_pgd.py); PGD-50 with 10 restarts
     "paper": {**COMMON, "dataset": "cifar10-jpeg", "model": "preact-resnet18", "width": 0, "seeds": [0, 1, 2],
               "epochs": 15, "batch_size": 128, "lr": 0.2, "augment": True, "train_subset": 0, "eps": 8 / 255,
-              "train_steps": 10, "eval_steps": 50, "restarts": 10, "n_eval": 10000, "autoattack_n": 1000, "detail_seeds": 3,
+              "train_steps": 7, "eval_steps": 50, "restarts": 10, "n_eval": 10000, "autoattack_n": 1000, "detail_seeds": 3,
               "steps_sweep": [1, 2, 5, 10, 20, 50, 100]},
 }
 
@@ -72,14 +73,16 @@ def priority(config: dict, spec: dict) -> int:
 
 
 def defense_params(name: str, eps: float, train_steps: int, dataset: str = "mnist") -> dict:
-    # Wong et al.'s CIFAR-10 code clips the random start into the image before the gradient, their
-    # MNIST code does not (attacks.fgsm's clip_start); each dataset gets its reference's start
-    cifar = {"clip_start": True} if dataset.startswith("cifar") else {}
+    # each dataset gets its reference code's recipe: Wong et al.'s CIFAR-10 code clips FGSM-RS's
+    # random start into the image before the gradient, their MNIST code does not (attacks.fgsm's
+    # clip_start); their CIFAR-10 PGD baseline (train_pgd.py) steps 2/255 at 8/255, eps / 4,
+    # where Madry et al.'s MNIST rule is 2.5 eps / steps
+    cifar = dataset.startswith("cifar")
     return {
         "standard": {},
         "fgsm": {"eps": eps},
-        "fgsm-rs": {"eps": eps, "alpha": 1.25 * eps, **cifar},               # Wong et al. 2020
-        "pgd": {"eps": eps, "alpha": 2.5 * eps / train_steps, "steps": train_steps},  # Madry et al. 2018
+        "fgsm-rs": {"eps": eps, "alpha": 1.25 * eps, **({"clip_start": True} if cifar else {})},  # Wong et al. 2020
+        "pgd": {"eps": eps, "alpha": eps / 4 if cifar else 2.5 * eps / train_steps, "steps": train_steps},
     }[name]
 
 
@@ -87,10 +90,9 @@ def baselines(s: dict) -> list[tuple[str, str, str, str]]:
     """The four recipes, as trained in this run against Wong et al.'s (2020) CIFAR-10 settings, and
     why they differ: (baseline, this run, the paper, why). The paper profile holds their setup
     (PreAct ResNet-18, 15 epochs of a cyclic rate up to 0.2, batch 128, crop and flip, eps 8/255)
-    and FGSM-RS's step 1.25 eps from a start clipped into the image; their PGD baseline is a
-    constant, 7 steps of 2/255 from a random start (their CIFAR-10 train_pgd.py's defaults), which
-    the paper profile's PGD-10 at 2.5 eps / steps does not reproduce. The recipes' steps in this
-    run come from `defense_params`, the function that trains them."""
+    and FGSM-RS's step 1.25 eps from a start clipped into the image, PGD's 7 steps of 2/255 from a
+    random start (their CIFAR-10 train_pgd.py's defaults). The recipes' steps in this run come from
+    `defense_params`, the function that trains them."""
     p = PROFILES["paper"]
 
     def setup(x):
@@ -105,15 +107,14 @@ def baselines(s: dict) -> list[tuple[str, str, str, str]]:
                 "fgsm": f"one step of {budget(d.get('eps', 0))} (eps), no random start",
                 "fgsm-rs": f"one step of {budget(d.get('alpha', 0))} (1.25 eps) from U(-eps, eps)"
                            + (", clipped into the image first" if d.get("clip_start") else ", unclipped"),
-                "pgd": f"{d.get('steps')} steps of {budget(d.get('alpha', 0))} (2.5 eps / steps), random start",
+                "pgd": f"{d.get('steps')} steps of {budget(d.get('alpha', 0))} "
+                       f"({'eps / 4' if x['dataset'].startswith('cifar') else '2.5 eps / steps'}), random start",
                 }[name]
     theirs = {name: recipe(name, p) for name in DEFENSE_ORDER}
-    theirs["pgd"] = "7 steps of 2/255, random start"  # their train_pgd.py: 7 iterations of 2/255
     why = {"fgsm-rs": "the start follows each dataset's reference code: Wong et al.'s MNIST code leaves it "
                       "unclipped, their CIFAR-10 code clips it; otherwise " + BUDGET,
-           "pgd": "the library's step is 2.5 eps / steps (Madry et al.), 2/255 only at 10 steps at 8/255; "
-                  + (BUDGET if s["train_steps"] != p["train_steps"] else
-                     "the paper profile trains PGD-10, not their PGD-7: to be reconciled")}
+           "pgd": "the step follows each dataset's reference: Madry et al.'s 2.5 eps / steps on MNIST, Wong et "
+                  "al.'s CIFAR-10 code's eps / 4; otherwise " + BUDGET}
     data = ("data", "the CIFAR-10 JPEG q75 copy" if s["dataset"] == "cifar10-jpeg" else s["dataset"], "CIFAR-10",
             "the copy available offline (JPEG q75)" if s["dataset"] == "cifar10-jpeg" else BUDGET)
     return [baseline_row("every recipe", [data] + [(k, mine, theirs_, BUDGET) for (k, mine), (_, theirs_)
