@@ -10,7 +10,7 @@ from advbook.chapters import baseline_row, budget
 # chapter -> (a parameter that reaches a baseline's training step, a value no profile has, the baseline)
 OVERRIDES = {
     "biparo": ("train_steps", 3, "L-inf PGD training (PGD-inf)"),
-    "efgsm": ("pgd_steps", 3, "PGD-AT (Madry)"),
+    "efgsm": ("pgd_steps", 3, "PGD-AT (Madry; the paper does not restate the step: Madry et al.'s)"),
     "mixture": ("train_steps", 3, "Adversarial (PGD training)"),
     "adaptive": ("eps_mnist", 0.2, "all FGSM (every sample perturbed)"),
     "primer": ("train_steps", 3, "PGD-AT"),

@@ -65,6 +65,17 @@ CHOICES = [
     ("Free-AT budget", "the same passes over the data as ours: epochs / m data epochs, each minibatch m times"),
 ]
 
+def attack_step(s: dict, steps: int) -> float:
+    """The step of PGD-AT's and TRADES's attack: the profile's `attack_step` (the GPU profiles:
+    Madry et al.'s and Zhang et al.'s MNIST 0.01, which the eFGSM paper does not restate), or
+    2.5 eps / steps where it is 0."""
+    return s["attack_step"] or 2.5 * s["eps"] / steps
+
+
+def _step_text(s: dict, steps: int) -> str:
+    return f"{attack_step(s, steps):.3g}" + ("" if s["attack_step"] else " (2.5 eps / steps)")
+
+
 def baselines(s: dict) -> list[tuple[str, str, str, str]]:
     """Every baseline's hyperparameters in this run against the paper's (its MNIST settings, the paper
     profile), and why they differ: (baseline, this run, the paper, why)."""
@@ -74,15 +85,17 @@ def baselines(s: dict) -> list[tuple[str, str, str, str]]:
         return "" if same else reason
     budget = "a CPU budget (the GPU profiles use the paper's)"
     return [
-        # PGD_CE-40 (Section 4.1); the step is Madry et al.'s 0.01 on MNIST, the library's 2.5 eps / steps here
-        ("PGD-AT (Madry)", f"{s['pgd_steps']} steps of 2.5 eps / steps",
-         f"{paper['pgd_steps']} steps (the step not given: Madry et al.'s 0.01)",
-         "; ".join(filter(None, [why(s["pgd_steps"] == paper["pgd_steps"], budget),
-                                 "the step is the library's 2.5 eps / steps (0.019 at 40 steps of eps 0.3), "
-                                 "not Madry et al.'s 0.01"]))),
-        ("TRADES", f"{s['trades_steps']} steps, beta {s['trades_beta']:g}",
-         f"{paper['trades_steps']} steps, beta {paper['trades_beta']:g}",
-         why((s["trades_steps"], s["trades_beta"]) == (paper["trades_steps"], paper["trades_beta"]), budget)),
+        # PGD_CE-40 (Section 4.1); the step is not restated by the paper: Madry et al.'s MNIST 0.01
+        ("PGD-AT (Madry; the paper does not restate the step: Madry et al.'s)",
+         f"{s['pgd_steps']} steps of {_step_text(s, s['pgd_steps'])}",
+         f"{paper['pgd_steps']} steps of {_step_text(paper, paper['pgd_steps'])}",
+         why((s["pgd_steps"], attack_step(s, s["pgd_steps"])) == (paper["pgd_steps"], attack_step(paper, paper["pgd_steps"])),
+             budget)),
+        ("TRADES (the paper does not restate the step: Zhang et al.'s)",
+         f"{s['trades_steps']} steps of {_step_text(s, s['trades_steps'])}, beta {s['trades_beta']:g}",
+         f"{paper['trades_steps']} steps of {_step_text(paper, paper['trades_steps'])}, beta {paper['trades_beta']:g}",
+         why((s["trades_steps"], attack_step(s, s["trades_steps"]), s["trades_beta"]) ==
+             (paper["trades_steps"], attack_step(paper, paper["trades_steps"]), paper["trades_beta"]), budget)),
         ("AdvFree (Free-AT)", f"m = {s['free_replay']}, step {s['free_step']:g}",
          f"m = {paper['free_replay']}, step {paper['free_step']:g}",
          why((s["free_replay"], s["free_step"]) == (paper["free_replay"], paper["free_step"]),
@@ -112,8 +125,10 @@ PARAMETERS = [
     Parameter("lam_grid", list, "other lambdas trained for Ours (Table 2; empty list not allowed: repeat lam)", 0.0,
               100.0, item_type=float),
     Parameter("smoothing", float, "label smoothing s", 0.0, 0.99),
-    Parameter("pgd_steps", int, "PGD-AT steps (step 2.5 eps / steps; Madry: 40)", 1, 1000),
-    Parameter("trades_steps", int, "TRADES inner steps (step 2.5 eps / steps; TRADES: 40)", 1, 1000),
+    Parameter("pgd_steps", int, "PGD-AT steps (Madry: 40)", 1, 1000),
+    Parameter("trades_steps", int, "TRADES inner steps (TRADES: 40)", 1, 1000),
+    Parameter("attack_step", float, "step of PGD-AT's and TRADES's attack (0: 2.5 eps / steps; Madry et al. and "
+              "Zhang et al. on MNIST: 0.01)", 0.0, 1.0),
     Parameter("trades_beta", float, "TRADES beta (the paper: 1 on MNIST)", 0.0, 100.0),
     Parameter("free_replay", int, "Free-AT's m (the paper: 15 on MNIST)", 1, 100),
     Parameter("free_step", float, "Free-AT's step (the paper: 0.01 on MNIST; larger steps fail to converge)", 1e-5, 1.0),
@@ -139,7 +154,7 @@ PROFILES = {
     # seconds on a CPU, digits: a pipeline check, not a reproduction
     "smoke": {"dataset": "digits", "variants": ALL, "seeds": [0], "train_subset": 0, "validation": 200, "epochs": 2,
               "batch_size": 64, "lr": 2e-3, "schedule": "piecewise", "eps": 0.2, "sigma": 0.5, "lam": 0.1,
-              "lam_grid": [0.001], "smoothing": 0.1, "pgd_steps": 3, "trades_steps": 3, "trades_beta": 1.0, "free_replay": 2, "free_step": 0.01,
+              "lam_grid": [0.001], "smoothing": 0.1, "pgd_steps": 3, "trades_steps": 3, "attack_step": 0.0, "trades_beta": 1.0, "free_replay": 2, "free_step": 0.01,
               "n_clean": 200, "n_eval": 50, "eval_steps": 10, "eval_alpha": 0.05, "autoattack_n": 10,
               "detail_seeds": 1, "steps_sweep": [1, 2, 5, 10], "eps_sweep": [0.0, 0.1, 0.2, 0.5, 1.0],
               "sweep_n": 50, "transfer_steps": 10, "source_model": "small-cnn", "val_steps": 3, "precision": "fp32"},
@@ -149,7 +164,7 @@ PROFILES = {
             "train_subset": 5000, "validation": 300, "epochs": 4, "batch_size": 64, "lr": 1e-3,
             "schedule": "piecewise", "eps": 0.3, "sigma": 0.5, "lam": 0.1, "lam_grid": [1.0, 0.01, 0.001],
             "smoothing": 0.1, "pgd_steps": 5,
-            "trades_steps": 5, "trades_beta": 1.0, "free_replay": 4, "free_step": 0.3, "n_clean": 1000, "n_eval": 100,
+            "trades_steps": 5, "attack_step": 0.0, "trades_beta": 1.0, "free_replay": 4, "free_step": 0.3, "n_clean": 1000, "n_eval": 100,
             "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 40, "detail_seeds": 3,
             "steps_sweep": [1, 2, 5, 10, 20, 50, 100], "eps_sweep": [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
             "sweep_n": 100, "transfer_steps": 40, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16"},
@@ -160,7 +175,7 @@ PROFILES = {
     "fast": {"dataset": "mnist", "variants": ALL, "seeds": [0, 1, 2], "train_subset": 0, "validation": 1000,
              "epochs": 10, "batch_size": 512, "lr": 1e-3, "schedule": "piecewise", "eps": 0.3, "sigma": 0.5,
              "lam": 0.1, "lam_grid": [1.0, 0.5, 0.01, 0.001], "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40,
-             "trades_beta": 1.0, "free_replay": 15, "free_step": 0.01,
+             "attack_step": 0.01, "trades_beta": 1.0, "free_replay": 15, "free_step": 0.01,
              "n_clean": 10000, "n_eval": 2000, "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 500,
              "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50, 100, 200],
              "eps_sweep": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0], "sweep_n": 1000,
@@ -168,8 +183,8 @@ PROFILES = {
     # the paper's MNIST settings (40 epochs, m = 15; declared, not run here)
     "paper": {"dataset": "mnist", "variants": ALL, "seeds": [0, 1, 2], "train_subset": 0, "validation": 1000,
               "epochs": 40, "batch_size": 128, "lr": 1e-3, "schedule": "piecewise", "eps": 0.3, "sigma": 0.5,
-              "lam": 0.1, "lam_grid": [1.0, 0.5, 0.01, 0.001], "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40, "trades_beta": 1.0,
-              "free_replay": 15, "free_step": 0.01, "n_clean": 10000, "n_eval": 10000, "eval_steps": 100, "eval_alpha": 0.01,
+              "lam": 0.1, "lam_grid": [1.0, 0.5, 0.01, 0.001], "smoothing": 0.1, "pgd_steps": 40, "trades_steps": 40, "attack_step": 0.01,
+              "trades_beta": 1.0, "free_replay": 15, "free_step": 0.01, "n_clean": 10000, "n_eval": 10000, "eval_steps": 100, "eval_alpha": 0.01,
               "autoattack_n": 1000, "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50, 100, 200],
               "eps_sweep": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0], "sweep_n": 1000,
               "transfer_steps": 100, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16"},
@@ -210,8 +225,8 @@ def defense(s: dict, variant: str) -> tuple[str, dict]:
         "fgsm": ("fgsm", {"eps": eps}),
         "fgsm-rs": ("fgsm-rs", {"eps": eps, "alpha": 1.25 * eps}),                      # Wong et al. 2020
         "free": ("free", {"eps": eps, "step": s["free_step"]}),     # Shafahi et al. 2019; the paper's MNIST step
-        "pgd": ("pgd", {"eps": eps, "alpha": 2.5 * eps / s["pgd_steps"], "steps": s["pgd_steps"]}),
-        "trades": ("trades", {"eps": eps, "alpha": 2.5 * eps / s["trades_steps"], "steps": s["trades_steps"],
+        "pgd": ("pgd", {"eps": eps, "alpha": attack_step(s, s["pgd_steps"]), "steps": s["pgd_steps"]}),
+        "trades": ("trades", {"eps": eps, "alpha": attack_step(s, s["trades_steps"]), "steps": s["trades_steps"],
                               "beta": s["trades_beta"]}),
     }[variant]
 
