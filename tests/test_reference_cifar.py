@@ -117,3 +117,29 @@ def test_the_command_line_writes_a_resumable_record(colours, tmp_path, monkeypat
     with pytest.raises(SystemExit):
         rc.main(argv[:2] + ["--epochs", "2"] + argv[4:] + ["--resume"])
     json.dumps(record)
+
+
+def test_every_arm_has_a_label():
+    assert list(rc.ARM_LABELS) == list(rc.ARMS)
+
+
+def test_the_primer_table_pairs_each_arm_with_the_reference_on_its_seeds(tmp_path, monkeypatch):
+    from advbook import paths
+    from advbook.chapters.primer import fgsm_rs_reference_cifar
+
+    monkeypatch.setattr(paths, "REFERENCE", tmp_path)
+    assert fgsm_rs_reference_cifar() is None
+    runs = [{"arm": "reference", "seed": s, "clean": c, "pgd": p} for s, c, p in ((0, 0.40, 0.20), (1, 0.44, 0.22))]
+    runs += [{"arm": "ours", "seed": s, "clean": c, "pgd": p} for s, c, p in ((0, 0.38, 0.17), (1, 0.40, 0.21))]
+    runs += [{"arm": "reference-batch-512", "seed": 0, "clean": 0.30, "pgd": 0.15}]
+    (tmp_path / "reference-fgsm-rs-cifar10.json").write_text(
+        json.dumps({"commit": "abc", "device": "cpu", "torch": "2", "runs": runs}))
+    table = fgsm_rs_reference_cifar()
+    assert list(table.index) == [rc.ARM_LABELS[a] for a in ("reference", "ours", "reference-batch-512")]
+    ours = table.loc[rc.ARM_LABELS["ours"]]
+    assert ours["seeds"] == 2 and ours["clean"] == "39.0 ± 1.4" and ours["PGD-50-10"] == "19.0 ± 2.8"
+    # paired differences -3 and -1 points: mean -2, standard error 1
+    assert ours["PGD − reference"] == "-2.0 ± 1.0 (n=2)" and ours["clean − reference"] == "-3.0 ± 1.0 (n=2)"
+    one = table.loc[rc.ARM_LABELS["reference-batch-512"]]
+    assert one["PGD − reference"] == "-5.0 (n=1)" and table.loc[rc.ARM_LABELS["reference"]]["PGD − reference"] == ""
+    assert "reference-fgsm-rs-cifar10.json: commit abc" in table.attrs["provenance"]

@@ -65,6 +65,13 @@ ARMS = {"reference": {}, "ours": None, "ours-fast": None,
         "reference-drop-last": {"drop_last": True},
         "reference-their-shortcut": {"their_shortcut": True}}
 DEFAULT_ARMS = ("reference", "ours")
+ARM_LABELS = {"reference": "Wong et al.'s loop, fp32", "ours": "advbook.train.fit, batch 128",
+              "ours-fast": "fit, the fast profile's batch 512 and drop_last (fp32)",
+              "reference-peak-2/5": "their loop, rate peaking at 2/5 (fit's)",
+              "reference-fixed-momentum": "their loop, momentum fixed at 0.9 (fit's)",
+              "reference-batch-512": "their loop, batch 512 (the fast profile's)",
+              "reference-drop-last": "their loop, last partial batch dropped",
+              "reference-their-shortcut": "their loop, preact_resnet.py's shortcut from the block's input"}
 MOMENTUM_RANGE = (0.8, 0.9)  # CyclicLR's base_momentum and max_momentum
 
 

@@ -6,6 +6,7 @@ data; each run names its commit)."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from . import data as data_mod
-from . import store
+from . import paths, store
 from .evaluate import evaluate_spec
 
 RESUME_KEYS = ("started", "commit", "device", "threads", "load_average_at_start")  # kept per resumption
@@ -88,6 +89,17 @@ def summary(runs: list[dict], arms) -> dict:
             if diffs:
                 out[f"{arm} - {BASELINE} {metric}"] = _spread(diffs)
     return out
+
+
+def read_records(pattern: str) -> tuple[list[dict], list[str]]:
+    """The runs of every record in data/reference whose name matches `pattern`, and per record a
+    line naming its file, commit, device and torch version."""
+    runs, provenance = [], []
+    for path in sorted(paths.REFERENCE.glob(pattern)):
+        record = json.loads(path.read_text())
+        runs += record["runs"]
+        provenance.append(f"{path.name}: commit {record['commit']}, {record['device']}, torch {record['torch']}")
+    return runs, provenance
 
 
 def main(argv, *, prog: str, doc: str, default_output: Path, settings: dict, arms, default_arms,
