@@ -14,7 +14,7 @@ FLOORS = [
     {"defenses", "checks"},
     {"train", "evaluate"},
     {"store"},
-    {"experiments", "masking", "reference_mnist"},
+    {"experiments", "masking", "reference_runs", "reference_mnist", "reference_cifar"},
     {"reporting", "verdicts", "bench", "notebooks"},
     {"chapters"},
     # what plans and runs whole chapters, and the command line

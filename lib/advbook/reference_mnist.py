@@ -30,14 +30,8 @@ sha256, device, torch version, commit and each run's wall time. `--epochs 1 --se
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
-import os
-import statistics
-import time
-from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,8 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import data as data_mod
-from . import paths, store
-from .evaluate import evaluate_spec
+from . import paths, reference_runs
 from .device import flush_denormals
 from .train import TrainConfig, _seed_epoch, fit, learning_rate
 
@@ -54,7 +47,6 @@ SETTINGS = {"epochs": 10, "batch_size": 100, "lr_max": 5e-3, "eps": 0.3, "alpha"
             "eval_steps": 50, "eval_alpha": 0.01, "eval_restarts": 10}
 ARMS = ("reference", "ours", "ours-clip-start", "reference-fit-streams", "reference-fit-exact")
 DEFAULT_ARMS = ("reference", "ours")
-RESUME_KEYS = ("started", "commit", "device", "threads", "load_average_at_start")  # kept per resumption
 
 
 def reference_cnn(image_size: int = 28) -> nn.Sequential:
@@ -113,13 +105,8 @@ def reference_loop(model: nn.Module, dataset: data_mod.Dataset, *, epochs: int, 
             (grad,) = torch.autograd.grad(loss, delta)
             delta = (delta.detach() + alpha * grad.sign()).clamp(-eps, eps)
             delta = torch.max(torch.min(1 - x, delta), -x)
-            output = model((x + delta).clamp(0, 1))
-            loss = F.cross_entropy(output, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.item() * len(y)
-            correct += (output.argmax(1) == y).sum().item()
+            batch_loss, batch_correct = reference_runs.train_step(model, optimizer, (x + delta).clamp(0, 1), y)
+            loss_sum, correct = loss_sum + batch_loss, correct + batch_correct
         history.append({"epoch": epoch + 1, "lr_end": lr, "train_loss": loss_sum / len(y_all),
                         "train_acc": correct / len(y_all)})
     model.eval()
@@ -136,97 +123,28 @@ def train_ours(model: nn.Module, dataset: data_mod.Dataset, *, epochs: int, batc
     return history, dataclasses.asdict(cfg)
 
 
-def eval_specs(s: dict) -> list[dict]:
-    n = s["n_eval"]
-    return [{"name": "clean", "attack": "clean"},
-            {"name": "fgsm", "attack": "fgsm", "params": {"eps": s["eps"]}, "n": n},
-            {"name": "pgd", "attack": "pgd", "params": {"eps": s["eps"], "alpha": s["eval_alpha"],
-             "steps": s["eval_steps"], "restarts": s["eval_restarts"]}, "n": n}]
-
-
 def run_one(arm: str, seed: int, dataset: data_mod.Dataset, s: dict) -> dict:
     torch.manual_seed(seed)
     model = reference_cnn()
-    started = time.perf_counter()
-    train_config = None
     kwargs = {k: s[k] for k in ("epochs", "batch_size", "lr_max", "eps", "alpha")}
     if arm.startswith("reference"):
-        history = reference_loop(model, dataset, seed=seed, fit_streams=arm.startswith("reference-fit"),
-                                 fit_arithmetic=arm == "reference-fit-exact", **kwargs)
+        history, train_config, seconds = reference_runs.timed(lambda: (reference_loop(
+            model, dataset, seed=seed, fit_streams=arm.startswith("reference-fit"),
+            fit_arithmetic=arm == "reference-fit-exact", **kwargs), None))
     else:
-        history, train_config = train_ours(model, dataset, seed=seed, clip_start=arm == "ours-clip-start",
-                                           **kwargs)
-    train_seconds = time.perf_counter() - started
-    results = {spec["name"]: evaluate_spec(model, dataset, spec, device=torch.device("cpu"))
-               for spec in eval_specs(s)}
-    run = {"arm": arm, "seed": seed, "train_seconds": train_seconds,
-           "eval_seconds": sum(r["seconds"] for r in results.values()),
-           **{name: r["accuracy"] for name, r in results.items()},
-           "checks": results["pgd"]["checks"], "history": history}
-    if train_config:
-        run["train_config"] = train_config
-    return run
-
-
-def summary(runs: list[dict]) -> dict:
-    out = {}
-    for arm in ARMS:
-        mine = [r for r in runs if r["arm"] == arm]
-        for metric in ("clean", "fgsm", "pgd"):
-            values = [r[metric] for r in mine]
-            if values:
-                out[f"{arm} {metric}"] = {"mean": statistics.mean(values), "values": values,
-                                          "std": statistics.stdev(values) if len(values) > 1 else None}
-    paired = {r["seed"]: r for r in runs if r["arm"] == "reference"}
-    for arm in ARMS[1:]:
-        diffs = [r["pgd"] - paired[r["seed"]]["pgd"] for r in runs if r["arm"] == arm and r["seed"] in paired]
-        if diffs:
-            out[f"{arm} - reference pgd"] = {"mean": statistics.mean(diffs), "values": diffs,
-                                             "std": statistics.stdev(diffs) if len(diffs) > 1 else None}
-    return out
+        history, train_config, seconds = reference_runs.timed(lambda: train_ours(
+            model, dataset, seed=seed, clip_start=arm == "ours-clip-start", **kwargs))
+    return reference_runs.scored_run(arm, seed, model, dataset, s, history, seconds, train_config)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m advbook.reference_mnist", description=__doc__.split("\n")[0])
-    parser.add_argument("--output", default=str(paths.REFERENCE / "reference-fgsm-rs-mnist.json"))
-    parser.add_argument("--data-root", default=None)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS))
-    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
-    parser.add_argument("--n-eval", type=int, default=SETTINGS["n_eval"])
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the runs already in --output (same settings) and compute only the others")
-    args = parser.parse_args(argv)
-    if args.epochs < 1 or args.n_eval < 1:
-        parser.error("--epochs and --n-eval must be at least 1")
-    s = {**SETTINGS, "epochs": args.epochs, "n_eval": args.n_eval}
-    dataset = data_mod.load("mnist", args.data_root)
-    record = {"kind": "reference-comparison", "what": "FGSM-RS on MNIST: the reference's training loop vs advbook.fit",
-              "reference": "locuslab/fast_adversarial MNIST/train_mnist.py, mnist_net.py, evaluate_mnist.py",
-              "settings": s, "eval_specs": eval_specs(s), "dataset": dataset.display_name,
-              "dataset_file": os.path.basename(dataset.source), "dataset_sha256": dataset.sha256,
-              "threads": torch.get_num_threads(),
-              "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-              "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              **store.environment(torch.device("cpu")), "runs": []}
-    if args.resume and Path(args.output).exists():
-        earlier = store.read(Path(args.output))
-        if earlier["settings"] != s or earlier["dataset_sha256"] != dataset.sha256:
-            parser.error(f"{args.output} holds runs of other settings or data; give another --output")
-        record = {**earlier, "resumed": [*earlier.get("resumed", []), {k: record[k] for k in RESUME_KEYS}]}
-    done = {(r["arm"], r["seed"]) for r in record["runs"]}
-    for seed in args.seeds:
-        for arm in args.arms:
-            if (arm, seed) in done:
-                continue
-            run = {**run_one(arm, seed, dataset, s), "commit": store.library_commit()}
-            record["runs"].append(run)
-            record["summary"] = summary(record["runs"])
-            store.write(record, Path(args.output))
-            print(f"{arm} seed {seed}: clean {run['clean']:.4f} fgsm {run['fgsm']:.4f} pgd {run['pgd']:.4f} "
-                  f"(train {run['train_seconds']:.0f} s, eval {run['eval_seconds']:.0f} s)", flush=True)
-    for name, value in record["summary"].items():
-        print(f"{name}: {100 * value['mean']:.1f} %", flush=True)
+    reference_runs.main(
+        argv, prog="python -m advbook.reference_mnist", doc=__doc__,
+        default_output=paths.REFERENCE / "reference-fgsm-rs-mnist.json", settings=SETTINGS, arms=ARMS,
+        default_arms=DEFAULT_ARMS, options=("epochs", "n_eval"), load=lambda s, root: data_mod.load("mnist", root),
+        run_one=run_one,
+        about={"what": "FGSM-RS on MNIST: the reference's training loop vs advbook.fit",
+               "reference": "locuslab/fast_adversarial MNIST/train_mnist.py, mnist_net.py, evaluate_mnist.py"})
 
 
 if __name__ == "__main__":

@@ -254,3 +254,44 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
 CHAPTER = Chapter("primer", "Primer: adversarial training in four recipes", PARAMETERS, PROFILES,
                   experiments, summary, group_by="defense",
                   plot_metrics=("clean", "pgd", "autoattack"))
+
+
+def fgsm_rs_reference_cifar():
+    """The committed records of Wong et al.'s CIFAR-10 FGSM-RS loop beside fit and the arms that
+    switch one difference each (`python -m advbook.reference_cifar`,
+    data/reference/reference-fgsm-rs-cifar10*.json): per arm, clean and PGD-50-10 accuracy in
+    percent (mean ± std over seeds) and the paired difference to the reference arm on the same
+    seeds (mean ± standard error, with n); None where no record is here."""
+    import math
+    import statistics
+
+    import pandas as pd
+
+    from ..reference_cifar import ARM_LABELS
+    from ..reference_runs import read_records
+
+    runs, provenance = read_records("reference-fgsm-rs-cifar10*.json")
+    if not runs:
+        return None
+
+    def spread(values, error=False):  # percent; std over seeds, or the standard error of a paired mean
+        if len(values) < 2:
+            return f"{100 * values[0]:{'+' if error else ''}.1f}"
+        scale = math.sqrt(len(values)) if error else 1.0
+        return f"{100 * statistics.mean(values):{'+' if error else ''}.1f} ± {100 * statistics.stdev(values) / scale:.1f}"
+
+    reference = {r["seed"]: r for r in runs if r["arm"] == "reference"}
+    rows = {}
+    for arm, label in ARM_LABELS.items():
+        mine = [r for r in runs if r["arm"] == arm]
+        if not mine:
+            continue
+        row = {"seeds": len(mine), "clean": spread([r["clean"] for r in mine]),
+               "PGD-50-10": spread([r["pgd"] for r in mine])}
+        for metric, name in (("clean", "clean − reference"), ("pgd", "PGD − reference")):
+            diffs = [r[metric] - reference[r["seed"]][metric] for r in mine if r["seed"] in reference]
+            row[name] = f"{spread(diffs, error=True)} (n={len(diffs)})" if diffs and arm != "reference" else ""
+        rows[label] = row
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.attrs["provenance"] = "; ".join(provenance)
+    return frame
