@@ -37,8 +37,9 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
     if stale:
         lines.append(f"> **{len(stale)} of {len(records)} records were computed by other library code** (of the "
                      "files they depend on) than this checkout's: their numbers may differ from a rerun. "
-                     f"Changed since: {', '.join(f'`{f}`' for f in changed_files)}. Move them away and rerun "
-                     "to recompute them.")
+                     f"Changed since: {', '.join(f'`{f}`' for f in changed_files)}. `advbook compute "
+                     f"{records[0]['config'].get('chapter')} --profile {settings.get('profile')} --stale` "
+                     "recomputes them.")
     autoattacks = autoattack_labels(records)
     if autoattacks:
         lines.append("**AutoAttack:** " + "; ".join(f"{label} ({n} evaluations)" for label, n in autoattacks.items()))
