@@ -42,7 +42,9 @@ from .models import noise_off
 
 # what a spec holds besides its name, its attack and the attack's `params`: the evaluation's own options
 OPTIONS = ("n", "seed", "draws", "attacker_noise", "exact_relu_gradient", "require_clean")
-SPEC_FIELDS = ("name", "attack", "params", "sweep", *OPTIONS)
+# what a spec shows but is not: its display name and sweep mark (no key includes them)
+DISPLAY = ("name", "sweep")
+SPEC_FIELDS = (*DISPLAY, "attack", "params", *OPTIONS)
 
 
 @contextmanager

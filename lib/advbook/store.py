@@ -29,7 +29,7 @@ import torch
 
 from .atomic import create_new, save_torch, write_atomic
 from .errors import CorruptRecord  # noqa: F401  (raised here, part of this module's API)
-from .evaluate import OPTIONS
+from .evaluate import DISPLAY, OPTIONS
 from .paths import PROJECT_ROOT, results_root
 
 LIBRARY = Path(__file__).resolve().parent
@@ -58,7 +58,7 @@ def spec_identity(spec: dict) -> dict:
     record's) is its own identity. A param named like an option or "attack" would make the flat
     form ambiguous; such a spec keeps its nested form (none was stored flat: it could not be
     written then)."""
-    out = {k: v for k, v in spec.items() if k not in ("name", "sweep")}
+    out = {k: v for k, v in spec.items() if k not in DISPLAY}
     params = out.pop("params", None)
     if params is None:
         return out

@@ -16,7 +16,7 @@ from ..claims import by_seed as cells
 from ..claims import diffs as paired
 from ..evaluate import sweep
 from ..train import SCHEDULES
-from . import CLAIMS, EXTRA, Chapter, Parameter, fast_path
+from . import BUDGET, CLAIMS, EXTRA, Chapter, Parameter, baseline_row, fast_path
 
 # training variants: label, defense, what distinguishes it
 VARIANTS = {
@@ -81,26 +81,18 @@ def baselines(s: dict) -> list[tuple[str, str, str, str]]:
     profile), and why they differ: (baseline, this run, the paper, why)."""
     paper = PROFILES["paper"]
 
-    def why(same, reason):
-        return "" if same else reason
-    budget = "a CPU budget (the GPU profiles use the paper's)"
+    def attack(x, steps):  # PGD_CE-40 and TRADES-40 (Section 4.1); the step is Madry's and Zhang's
+        return f"{x[steps]} steps of {_step_text(x, x[steps])}"
+    free_why = ("this profile's records were trained before the fix (step = eps, which the paper warns does not "
+                "converge): every comparison with AdvFree is inconclusive until they are recomputed")
     return [
-        # PGD_CE-40 (Section 4.1); the step is not restated by the paper: Madry et al.'s MNIST 0.01
-        ("PGD-AT (Madry; the paper does not restate the step: Madry et al.'s)",
-         f"{s['pgd_steps']} steps of {_step_text(s, s['pgd_steps'])}",
-         f"{paper['pgd_steps']} steps of {_step_text(paper, paper['pgd_steps'])}",
-         why((s["pgd_steps"], attack_step(s, s["pgd_steps"])) == (paper["pgd_steps"], attack_step(paper, paper["pgd_steps"])),
-             budget)),
-        ("TRADES (the paper does not restate the step: Zhang et al.'s)",
-         f"{s['trades_steps']} steps of {_step_text(s, s['trades_steps'])}, beta {s['trades_beta']:g}",
-         f"{paper['trades_steps']} steps of {_step_text(paper, paper['trades_steps'])}, beta {paper['trades_beta']:g}",
-         why((s["trades_steps"], attack_step(s, s["trades_steps"]), s["trades_beta"]) ==
-             (paper["trades_steps"], attack_step(paper, paper["trades_steps"]), paper["trades_beta"]), budget)),
-        ("AdvFree (Free-AT)", f"m = {s['free_replay']}, step {s['free_step']:g}",
-         f"m = {paper['free_replay']}, step {paper['free_step']:g}",
-         why((s["free_replay"], s["free_step"]) == (paper["free_replay"], paper["free_step"]),
-             "this profile's records were trained before the fix (step = eps, which the paper warns does not "
-             "converge): every comparison with AdvFree is inconclusive until they are recomputed")),
+        baseline_row("PGD-AT (Madry; the paper does not restate the step: Madry et al.'s)",
+                     [("attack", attack(s, "pgd_steps"), attack(paper, "pgd_steps"), BUDGET)]),
+        baseline_row("TRADES (the paper does not restate the step: Zhang et al.'s)",
+                     [("attack", attack(s, "trades_steps"), attack(paper, "trades_steps"), BUDGET),
+                      ("beta", f"{s['trades_beta']:g}", f"{paper['trades_beta']:g}", BUDGET)]),
+        baseline_row("AdvFree (Free-AT)", [("m, step", f"{s['free_replay']}, {s['free_step']:g}",
+                                            f"{paper['free_replay']}, {paper['free_step']:g}", free_why)]),
         ("FGSM-RS (Wong et al.)", "alpha 1.25 eps, start U(-eps, eps)", "the same, the start unclipped before the "
          "gradient (Wong et al.'s MNIST code)", "the library takes the unclipped start since 2026-11-28; the cpu records "
          "of this chapter were trained before, with the start clipped into [0, 1] first (the primer shows what that "

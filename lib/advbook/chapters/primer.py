@@ -192,17 +192,11 @@ def fgsm_rs_reference():
     """The committed records of Wong et al.'s MNIST FGSM-RS recipe (`python -m advbook.reference_mnist`,
     data/reference/reference-fgsm-rs-mnist*.json): per arm, PGD-50 with 10 restarts per seed and clean
     accuracy, in percent; None where no record is here."""
-    import json
-
     import pandas as pd
 
-    from ..paths import REFERENCE
+    from ..reference_runs import read_records
 
-    runs, provenance = [], []
-    for path in sorted(REFERENCE.glob("reference-fgsm-rs-mnist*.json")):
-        record = json.loads(path.read_text())
-        runs += record["runs"]
-        provenance.append(f"{path.name}: commit {record['commit']}, {record['device']}, torch {record['torch']}")
+    runs, provenance = read_records("reference-fgsm-rs-mnist*.json")
     if not runs:
         return None
     seeds = sorted({r["seed"] for r in runs})

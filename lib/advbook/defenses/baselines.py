@@ -1,7 +1,6 @@
 """The baselines every chapter compares against: standard training, FGSM-AT, FGSM-RS, PGD-AT."""
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from .. import attacks

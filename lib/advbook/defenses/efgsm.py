@@ -59,13 +59,13 @@ class EfgsmRun:
         example = efgsm_example(model, x, y, eps, sigma, self.gamma[index], classes=classes, project=project)
         # each image is seen once per epoch, so updating its row now equals an end-of-epoch update
         self.gamma[index] = update_sign_memory(self.gamma[index].float(), example.x_adv, x, decay).to(self.gamma.dtype)
-        self._risky += int(example.at_risk.sum())
+        self._risky += example.at_risk.sum()  # a device tensor: read once per epoch, no host sync per step
         self._seen += len(y)
         return joint_loss(model, example.x_adv, x, y, lam, smoothing, reconstruct)
 
     def end_epoch(self) -> dict:
         """The epoch's share of high-risk images among those trained on (`fit` calls it)."""
-        share = self._risky / self._seen if self._seen else float("nan")
+        share = float(self._risky) / self._seen if self._seen else float("nan")
         self._risky = self._seen = 0
         return {"high_risk": share}
 
