@@ -211,6 +211,22 @@ def test_the_audit_fails_a_book_whose_verdicts_its_records_no_longer_give(tmp_pa
     assert "measured on" in _audited(tmp_path, monkeypatch, claims.CONFIRMED, refused)[0]
 
 
+def test_a_chapter_whose_dataset_is_not_here_is_left_unaudited_with_a_warning(tmp_path, monkeypatch, capsys):
+    """A clone without the offline datasets (the README's `make test` with no $ADVBOOK_DATA) builds the
+    book: a chapter whose experiments need the missing file is named on stderr, not failed; one whose
+    records give another verdict still fails."""
+    from advbook import data
+    from advbook.chapters import adaptive
+
+    same = lambda claim: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
+
+    def missing(settings):
+        raise data.DataUnavailable("dataset 'cifar10-jpeg' is not available offline")
+    monkeypatch.setattr(adaptive.CHAPTER, "experiments", missing)
+    assert _audited(tmp_path, monkeypatch, claims.NOT_CONFIRMED, same) == []
+    assert "adaptive not re-judged here: dataset 'cifar10-jpeg'" in capsys.readouterr().err
+
+
 def test_a_claim_is_shown_at_its_largest_scale_with_the_smaller_beside(tmp_path):
     """A chapter rendered at cpu whose store also holds fast records: What holds names the fast verdict and
     its scale, with cpu's beside it; a page with no other scale is unchanged."""
