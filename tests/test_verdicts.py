@@ -259,3 +259,24 @@ def test_claims_by_scale_judges_every_other_profile_with_records(monkeypatch):
     judged = lambda s, rows: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
     by_scale = reporting.claims_by_scale(chapter, judged, {"profile": "cpu"})
     assert list(by_scale) == ["fast"] and by_scale["fast"][0]["verdict"] == claims.CONFIRMED
+
+
+def test_claims_by_scale_leaves_out_a_scale_whose_dataset_is_not_here(monkeypatch):
+    """A clone without the offline datasets renders a chapter (a smoke run) whose other scales'
+    configs need them: those scales are left out, nothing fails (the README's `make test`)."""
+    from types import SimpleNamespace
+
+    from advbook import data, experiments
+
+    def experiments_of(s):
+        if s["profile"] == "fast":
+            raise data.DataUnavailable("dataset 'cifar10-jpeg' is not available offline")
+        return [s["profile"]]
+    chapter = SimpleNamespace(profiles={"smoke": {}, "cpu": {}, "fast": {}},
+                              settings=lambda profile, **o: {"profile": profile},
+                              experiments=experiments_of, summary=lambda s, records: records)
+    stored = {"cpu": [{"dataset": {"display_name": "MNIST"}, "config": {"train": {"seed": 0}}, "device": "CPU"}]}
+    monkeypatch.setattr(experiments, "stored_records", lambda configs: stored.get(configs[0], []))
+    claim = claims.Claim("c", "p")
+    judged = lambda s, rows: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
+    assert list(reporting.claims_by_scale(chapter, judged, {"profile": "smoke"})) == ["cpu"]

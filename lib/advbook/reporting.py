@@ -145,7 +145,10 @@ def claims_by_scale(chapter, judge_claims, settings: dict, overrides: dict | Non
     """The chapter's claims judged at every other scale (profile) whose records the store holds,
     computing nothing: {profile: [{"verdict", "ours", "why"} per claim, in the claims' order]}.
     A verdict at any scale needs its own seeds, like any other; smoke runs decide nothing and
-    are left out. `judge_claims(settings, rows)` is the chapter's claims function."""
+    are left out, and so is a scale whose experiments need a dataset that is not here (its
+    configs cannot be built, e.g. a clone without the offline copies). `judge_claims(settings,
+    rows)` is the chapter's claims function."""
+    from .data import DataUnavailable
     from .experiments import stored_records
     from .verdicts import SCALES
 
@@ -154,7 +157,11 @@ def claims_by_scale(chapter, judge_claims, settings: dict, overrides: dict | Non
         if profile == settings["profile"] or profile not in chapter.profiles:
             continue
         other = chapter.settings(profile, **(overrides or {}))
-        records = stored_records(chapter.experiments(other))
+        try:
+            configs = chapter.experiments(other)
+        except DataUnavailable:
+            continue
+        records = stored_records(configs)
         if records:
             rows = judge_claims(other, chapter.summary(other, records))
             out[profile] = [{"verdict": r["verdict"], "ours": r["ours (A - B, mean ± SE)"], "why": r["why"],
