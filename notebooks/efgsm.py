@@ -49,9 +49,8 @@ from IPython.display import Markdown, display
 
 from advbook import reporting
 from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, baselines, claims,
-                                   masking_checklist,
-                                    paper_vs_ours, reconstruction_figure, summary, takeaways, time_to_robustness,
-                                    variant_label)
+                                    epoch_curves, masking_checklist, paper_vs_ours, reconstruction_figure, summary,
+                                    takeaways, time_to_robustness, variant_label)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
@@ -220,26 +219,24 @@ display(Markdown(f"AutoAttack (standard) on the first {settings['autoattack_n']}
 #
 # The paper proposes the share of "high-risk" training images ($\Delta < \epsilon$, free during
 # eFGSM training) as an early-stopping signal that detects catastrophic overfitting without
-# PGD. Our training defense computes that share every epoch (`EfgsmRun.risk_by_epoch`, tested),
-# but the library's training loop has no place in a model's record for a defense's own
-# statistics, so no stored record holds it and this page cannot show it (claim C7 below stays
-# inconclusive for that reason). What the records do hold is the reference the estimate would
-# be judged against: PGD accuracy on held-out validation images after every epoch, for eFGSM
-# ($\sigma = \epsilon/2$ and the deterministic $\sigma = 0$), plain FGSM (the run that is forced
-# toward catastrophic overfitting: no random start at $\epsilon = 0.3$), FGSM-RS and the others.
-# A curve that collapses after rising is catastrophic overfitting.
+# PGD. Our training defense computes that share over each epoch's batches and hands it to the
+# training loop, which enters it into the epoch's history (`high_risk`, from the defense's
+# `end_epoch`, tested). The left panel shows it for the eFGSM models; the right panel shows the
+# reference it would be judged against: PGD accuracy on held-out validation images after every
+# epoch, for eFGSM ($\sigma = \epsilon/2$ and the deterministic $\sigma = 0$), plain FGSM (the
+# run that is forced toward catastrophic overfitting: no random start at $\epsilon = 0.3$),
+# FGSM-RS and the others. A validation curve that collapses after rising is catastrophic
+# overfitting; a share that rises with it would be the signal doing its job. (AdvFree makes a
+# single data epoch in this profile, each minibatch replayed $m$ times, so it has no curve.)
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 
-fig, ax = plt.subplots(figsize=(6, 3.6))
-curves = {}
-for r in rows:
-    for epoch, acc in enumerate(r["val_by_epoch"], start=1):
-        if acc is not None and r["data_epochs"] > 1:
-            curves.setdefault(r["variant"], {}).setdefault(epoch, []).append(acc)
-fig = reporting.curve_figure(curves, "epoch", "PGD validation accuracy (%)",
-                             f"PGD-{settings['val_steps']} on {settings['validation']} validation images", ax=ax)
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+reporting.curve_figure(epoch_curves(rows, "high_risk_by_epoch"), "epoch", "high-risk share (%)",
+                       "training images with |Delta| < eps", ax=left)
+fig = reporting.curve_figure(epoch_curves(rows, "val_by_epoch"), "epoch", "PGD validation accuracy (%)",
+                             f"PGD-{settings['val_steps']} on {settings['validation']} validation images", ax=right)
 
 # %% [markdown]
 # ## What the re-constructor draws

@@ -317,3 +317,49 @@ def test_claims_gate_c11_on_efgsm_s_own_overfitting_signature_and_c1_reads_free_
     # C1 compares whole recipes: decided only at the paper's epochs, and AdvFree over ours
     assert by_claim(s, rows(0.5))["C1"] == "inconclusive at this scale"
     assert by_claim(chapter.CHAPTER.settings("paper"), rows(0.5))["C1"] == "not confirmed"
+
+
+def test_c7_shows_ours_last_epoch_high_risk_share_and_never_judges_it():
+    """C7 reads Ours' high-risk share from its last epoch (not the first, not another variant's), beside
+    the paper's 14.7 % and beside 100 - PGD-ADP: shown, never a verdict, since the share is taken on the
+    training batches and PGD-ADP on test images."""
+    from advbook.chapters import efgsm as chapter
+
+    def rows(last):
+        return [{"key": "combined", "seed": seed, "pgd-adp": 0.80, "high_risk_by_epoch": [0.9, last + 0.01 * seed]}
+                for seed in (0, 1, 2)] + [{"key": "advtrain", "seed": seed, "high_risk_by_epoch": [0.5, 0.5],
+                                           "val_by_epoch": [0.5, 0.5]} for seed in (0, 1, 2)]
+
+    s = chapter.CHAPTER.settings("cpu")
+    c7 = next(r for r in chapter.claims(s, rows(0.20)) if r["claim"].startswith("C7"))
+    assert c7["verdict"] == "inconclusive at this scale"
+    assert "share - the paper's: +6.30 ± 0.58" in c7["ours (A - B, mean ± SE)"]          # 21.0 - 14.7
+    assert "share - (100 - PGD-ADP accuracy): +1.00 ± 0.58" in c7["ours (A - B, mean ± SE)"]
+    bare = next(r for r in chapter.claims(s, [{"key": "combined", "seed": 0, "pgd-adp": 0.8},
+                                              {"key": "advtrain", "seed": 0, "val_by_epoch": [0.5]}])
+                if r["claim"].startswith("C7"))
+    assert bare["verdict"] == "inconclusive at this scale" and "no record of Ours" in bare["why"]
+
+
+def test_c2_leaves_undecided_a_comparison_with_a_baseline_that_did_not_become_robust():
+    """Ours above a baseline at 0 % under PGD-ADP confirms nothing about the paper's baseline: that part
+    is inconclusive, naming the baseline; above a baseline that became robust, it is decided."""
+    from advbook.chapters import efgsm as chapter
+
+    def rows(free_adp):
+        out = []
+        for seed in (0, 1, 2):
+            d = 0.01 * seed
+            out += [{"key": "combined", "seed": seed, "pgd-adp": 0.60 + d},
+                    {"key": "free", "seed": seed, "pgd-adp": free_adp + d / 10},
+                    {"key": "pgd", "seed": seed, "pgd-adp": 0.30 + d / 2},
+                    {"key": "trades", "seed": seed, "pgd-adp": 0.70 + d},
+                    {"key": "advtrain", "seed": seed, "val_by_epoch": [0.5]}]
+        return out
+
+    s = chapter.CHAPTER.settings("cpu")
+    c2 = lambda judged: next(r for r in chapter.claims(s, judged) if r["claim"].startswith("C2"))
+    floored = c2(rows(0.0))
+    assert floored["verdict"] == "inconclusive at this scale"
+    assert "AdvFree did not become robust at this scale" in floored["why"]
+    assert c2(rows(0.30))["verdict"] == "confirmed"

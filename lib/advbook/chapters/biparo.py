@@ -14,7 +14,7 @@ from ..claims import INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_field
 from ..claims import diffs as _claims_diffs
 from ..claims import mean as _claims_mean
 from ..evaluate import sweep
-from . import BUDGET, CLAIMS, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
 
 ARCHS = ("basicnet", "resnet20", "vgg11-bn", "resnet18-noisy")
 ARCH_LABELS = {"basicnet": "BasicNet", "resnet20": "ResNet-20", "vgg11-bn": "VGG11-BN",
@@ -81,7 +81,7 @@ PROFILES = {
               "autoattack_n": 0, "detail_seeds": 1},
     # 2 CPU cores shared by three chapters, about 20 minutes of one core (measured: PGD-7 training
     # 1.5 s per 1,000 images per epoch): BasicNet only, 4,000 training images, 6 epochs, 3 seeds
-    "cpu": {**COMMON, "precision": "bf16", "seeds": [0, 1, 2], "epochs": 6, "lr": 0.05, "train_subset": 4000, "n_val": 500,
+    "cpu": {**COMMON, "precision": CPU_PRECISION, "seeds": [0, 1, 2], "epochs": 6, "lr": 0.05, "train_subset": 4000, "n_val": 500,
             "eps_train": [0.0, 0.015, 0.045], "n_eval": 500, "n_random": 200, "n_clean": 0, "n_detail": 200, "eot": 8,
             "autoattack_n": 50, "detail_seeds": 1},
     # one H200, two 8-minute windows for the BasicNet claims' models (about 13 minutes planned by
@@ -605,7 +605,10 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
 # Does PGD-inf training of BasicNet leave chance within the cpu profile's budget? The runs that
 # answer it, each the cpu profile's PGD-inf model in fp32 but for what is named: its 4,000
 # training images at three initial learning rates, and five times the images at its rate
-LEARNING_RUNS = [{"lr": lr, "train_subset": 4000} for lr in (0.05, 0.02, 0.01)] + [{"lr": 0.05, "train_subset": 20000}]
+# the cpu profile's images at three rates; in batches of 32 at the linearly scaled rate (four times the
+# updates for the same arithmetic); five times the images at its rate
+LEARNING_RUNS = ([{"lr": lr, "train_subset": 4000} for lr in (0.05, 0.02, 0.01)]
+                 + [{"lr": 0.0125, "train_subset": 4000, "batch_size": 32}, {"lr": 0.05, "train_subset": 20000}])
 
 
 def learning_diagnostic(seeds=(0, 1)) -> list[dict]:

@@ -6,7 +6,7 @@ from .. import data
 from .. import published
 from ..claims import Claim, all_of, by_seed, cell_fields, judge, paired_differences, row
 from ..reporting import mean_spread
-from . import BUDGET, CLAIMS, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
 
 PAPER = "mixture"
 # configuration -> (adversarial examples, AdvProp, ALS, SAT). ALS alone trains on clean inputs
@@ -60,7 +60,7 @@ PROFILES = {
               "autoattack_n": 0},
     # 2 CPU cores, about 45 to 80 minutes: a narrow ResNet-18 (width 8) on 10,000 training images of the
     # CIFAR-10 JPEG copy, Table 1 only (Table 2 needs a GPU profile)
-    "cpu": {**COMMON, "precision": "fp32", "dataset": "cifar10-jpeg", "model": "resnet18", "width": 8,
+    "cpu": {**COMMON, "precision": CPU_PRECISION, "dataset": "cifar10-jpeg", "model": "resnet18", "width": 8,
             "seeds": [0, 1, 2], "epochs": 3, "batch_size": 128, "lr": 0.1, "augment": True, "strong_restarts": 1,
             "n_eval": 500, "autoattack_n": 0, "table2": False, "train_subset": 10000},
     # one H200, two 8-minute windows for Table 1's models under the paper's columns (about 11
