@@ -310,10 +310,11 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 # epochs, so five times the weight updates). Each is a stored record like every other model of
 # the book; nothing here is computed when the page is built.
 #
-# What it shows: on 4,000 images one run in seven clears the bar, and only just (20.1 % clean
-# against the 20 % needed), at any of the three rates and with four times the updates (one
-# seed); on 20,000 images both runs learn, to 31 and 34 %. So what is missing is distinct
-# training images, not a better rate or more updates. The cpu profile stays at 4,000 images because 20,000 would plan at about 84 minutes
+# What it shows: on 4,000 images one run in seven clears the bar, and only just: seed 1 at the
+# cpu profile's own rate, 20.1 % clean against the 20 % needed. No other rate helps, nor do four
+# times the updates (750, one seed, against the 942 of the larger runs); on 20,000 images both
+# runs learn, to 31 and 34 %. So what is missing is distinct training images, not a better rate
+# or more updates. The cpu profile stays at 4,000 images because 20,000 would plan at about 84 minutes
 # for this chapter (`advbook compute biparo --profile cpu --dry-run -p train_subset 20000`), far
 # beyond a cpu profile's 45; the claims that need a learned PGD model are left to the fast
 # profile, which trains on all 50,000.

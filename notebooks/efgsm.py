@@ -103,8 +103,9 @@ reporting.seed_table(rows, "variant", ["clean", "fgsm", "pgd-adp", "pgd-ce", "pg
 # Each cell reads *ours ± std (paper; ours − paper)*. Times are seconds on our device, all
 # methods alike, so only their ratios mean anything; the paper's are on unknown hardware, and
 # its implied epoch counts (AdvFree 550, Madry 909 on MNIST) are far from ours, where every
-# method makes the same number of passes over the data. For AdvFree the epoch time is per pass
-# (one of its data epochs replays each minibatch $m$ times).
+# method but AdvFree makes the same number of passes over the data. AdvFree makes epochs / $m$
+# data epochs, rounded up, each replaying every minibatch $m$ times (so one data epoch, $m$
+# passes, where $m$ exceeds the epochs); its epoch time is per pass.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
@@ -219,7 +220,9 @@ display(Markdown(f"AutoAttack (standard) on the first {settings['autoattack_n']}
 #
 # The paper proposes the share of "high-risk" training images ($\Delta < \epsilon$, free during
 # eFGSM training) as an early-stopping signal that detects catastrophic overfitting without
-# PGD. Our training defense computes that share over each epoch's batches and hands it to the
+# PGD. Our training defense counts an image as high-risk when $\Delta < \epsilon$ at eFGSM's
+# start point $x^e$, or when $x^e$ is already misclassified; it computes the share over each
+# epoch's batches and hands it to the
 # training loop, which enters it into the epoch's history (`high_risk`, from the defense's
 # `end_epoch`, tested). The left panel shows it for the eFGSM models; the right panel shows the
 # reference it would be judged against: PGD accuracy on held-out validation images after every
@@ -230,17 +233,18 @@ display(Markdown(f"AutoAttack (standard) on the first {settings['autoattack_n']}
 # single data epoch in the cpu profile, each minibatch replayed $m$ times, so it has no curve.)
 #
 # What it shows in the cpu profile: the share sits between 97 and 100 % from the first epoch
-# on, for every eFGSM model, while their PGD validation accuracy stays below 20 %. At this
-# scale (4 epochs on 5,000 images) nearly every training image is within $\epsilon = 0.3$ of
-# the boundary by the linear estimate, so the signal has nothing to tell apart, and C7 below
-# shows the share without judging it.
+# on, for every eFGSM model, while their PGD validation accuracy stays at or below 20 %. At
+# this scale (4 epochs on 5,000 images) nearly every training image is at risk at eFGSM's start
+# point (within $\epsilon = 0.3$ of the boundary by the linear estimate, or already
+# misclassified there), so the signal has nothing to tell apart, and C7 below shows the share
+# without judging it.
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
 reporting.curve_figure(epoch_curves(rows, "high_risk_by_epoch"), "epoch", "high-risk share (%)",
-                       "training images with |Delta| < eps", ax=left)
+                       "training images at risk at x^e (Delta < eps, or misclassified)", ax=left)
 fig = reporting.curve_figure(epoch_curves(rows, "val_by_epoch"), "epoch", "PGD validation accuracy (%)",
                              f"PGD-{settings['val_steps']} on {settings['validation']} validation images", ax=right)
 
@@ -273,7 +277,9 @@ if fig is None:
 # inconclusive, and its reason names the guard: both sides measured on the same images, every
 # compared model clearly above chance, a refutation only where the paper's effect could have
 # shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
-# known not to be oversubscribed.
+# known not to be oversubscribed. One more is this chapter's own: a comparison with a baseline
+# that did not become robust at this scale (PGD-ADP at most 2 % on every seed) decides nothing
+# about the paper's baseline.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

@@ -343,23 +343,36 @@ def test_c7_shows_ours_last_epoch_high_risk_share_and_never_judges_it():
 
 def test_c2_leaves_undecided_a_comparison_with_a_baseline_that_did_not_become_robust():
     """Ours above a baseline at 0 % under PGD-ADP confirms nothing about the paper's baseline: that part
-    is inconclusive, naming the baseline; above a baseline that became robust, it is decided."""
+    is inconclusive, naming the baseline, for AdvFree and PGD-AT alike; a baseline above the floor on
+    one seed is not at the floor, and the comparison is decided."""
     from advbook.chapters import efgsm as chapter
 
-    def rows(free_adp):
+    def rows(free_adp, madry_adp=0.30, one_seed_up=0.0):
         out = []
         for seed in (0, 1, 2):
             d = 0.01 * seed
             out += [{"key": "combined", "seed": seed, "pgd-adp": 0.60 + d},
-                    {"key": "free", "seed": seed, "pgd-adp": free_adp + d / 10},
-                    {"key": "pgd", "seed": seed, "pgd-adp": 0.30 + d / 2},
+                    {"key": "free", "seed": seed, "pgd-adp": free_adp + (one_seed_up if seed == 2 else d / 10)},
+                    {"key": "pgd", "seed": seed, "pgd-adp": madry_adp + d / 2},
                     {"key": "trades", "seed": seed, "pgd-adp": 0.70 + d},
                     {"key": "advtrain", "seed": seed, "val_by_epoch": [0.5]}]
         return out
 
-    s = chapter.CHAPTER.settings("cpu")
-    c2 = lambda judged: next(r for r in chapter.claims(s, judged) if r["claim"].startswith("C2"))
-    floored = c2(rows(0.0))
+    # the paper's m and step, so that no other guard speaks
+    s = chapter.CHAPTER.settings("cpu", free_replay=15, free_step=0.01)
+    parts = lambda judged: next(r for r in chapter.claims(s, judged) if r["claim"].startswith("C2"))
+    floored = parts(rows(0.0))
     assert floored["verdict"] == "inconclusive at this scale"
     assert "AdvFree did not become robust at this scale" in floored["why"]
-    assert c2(rows(0.30))["verdict"] == "confirmed"
+    assert "PGD-AT did not become robust" in parts(rows(0.30, madry_adp=0.0))["why"]
+    assert parts(rows(0.0, one_seed_up=0.10))["verdict"] == "confirmed"   # 10 % on one seed: not a floor
+    assert parts(rows(0.30))["verdict"] == "confirmed"
+
+
+def test_epoch_curves_gather_each_variant_s_seeds_per_epoch_and_skip_single_epoch_runs():
+    from advbook.chapters import efgsm as chapter
+
+    rows = [{"variant": "A", "data_epochs": 2, "val_by_epoch": [0.1, 0.2]},
+            {"variant": "A", "data_epochs": 2, "val_by_epoch": [0.3, None]},
+            {"variant": "F", "data_epochs": 1, "val_by_epoch": [0.9]}]
+    assert chapter.epoch_curves(rows, "val_by_epoch") == {"A": {1: [0.1, 0.3], 2: [0.2]}}

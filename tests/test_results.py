@@ -257,6 +257,16 @@ def test_all_of_needs_every_part():
     assert claims.all_of([("a", maybe), ("b", no)]).verdict == NOT_CONFIRMED
 
 
+def test_a_refuted_claim_still_names_its_undecided_parts_and_why():
+    """A part left undecided (a guard, say) beside a refuted one is named with its reason, so that
+    its number is not read as decided."""
+    no = claims.Judgement(NOT_CONFIRMED, reason="below")
+    guarded = claims.Judgement(INCONCLUSIVE, 7.0, 1.0, 3, "the baseline did not become robust")
+    reason = claims.all_of([("vs X", guarded), ("vs Y", no)]).reason
+    assert reason.startswith("not confirmed for vs Y")
+    assert "undecided, vs X: the baseline did not become robust" in reason
+
+
 def test_published_compare(tmp_path, monkeypatch):
     (tmp_path / "paper-x.json").write_text(json.dumps({"citation": {}, "tables": {"1": {
         "Traditional": {"clean": 90.0, "PGD": 10.0}, "AdvProp": {"clean": 91.0}}}}))

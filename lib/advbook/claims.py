@@ -90,6 +90,8 @@ class Judgement:
             return "; ".join(f"{label}: {p.evidence(unit)}" for label, p in self.parts)
         if self.verdict == FACT:
             return f"fact: {self.reason}"
+        if self.verdict == SHOWN and self.n == 0:
+            return "no data"
         if self.verdict == SHOWN:
             return f"{self.mean:+.2f} ± {self.se:.2f} {unit} (n = {self.n}, shown, not judged)"
         if self.n == 0 or math.isnan(self.mean):
@@ -386,6 +388,8 @@ def all_of(parts: list[tuple[str, Judgement]]) -> Judgement:
     elif NOT_CONFIRMED in verdicts:
         verdict = NOT_CONFIRMED
         reason = "not confirmed for " + ", ".join(label for label, j in judged if j.verdict == NOT_CONFIRMED)
+        # a part left undecided says so, or its number would read as decided beside the refuted ones
+        reason += "".join(f"; undecided, {label}: {j.reason}" for label, j in judged if j.verdict == INCONCLUSIVE)
     else:
         undecided = [(label, j) for label, j in judged if j.verdict == INCONCLUSIVE]
         verdict = INCONCLUSIVE

@@ -16,9 +16,10 @@ from ..train import fast_path  # noqa: F401  (the chapters' profiles name it)
 
 PROFILES = ("smoke", "cpu", "fast", "paper")
 # the cpu profiles train in fp32, which every CPU computes natively: without bf16 hardware (AVX2
-# only, as on the machines the book is computed on now) bf16 is emulated, 5 to 7 times slower
-# than fp32 as measured there; with it (AMX, AVX512-BF16) `-p precision bf16` trains 2 to 3 times
-# faster (data/bench/bench-cpu.json). The GPU profiles keep bf16 (`advbook.train.fast_path`).
+# only, as on the machines the book is computed on now) bf16 is emulated and trained 5 to 7 times
+# slower than fp32 there (timed by hand, not stored as a bench record); with it (AMX,
+# AVX512-BF16), `-p precision bf16` with channels_last trains 1.3 to 3.2 times faster
+# (data/bench/bench-cpu.json). The GPU profiles keep bf16 (`advbook.train.fast_path`).
 CPU_PRECISION = "fp32"
 # the priorities a chapter's `priority(config, spec)` gives: what decides a claim is computed
 # before the extras when time is short (advbook.planning)

@@ -604,16 +604,15 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
 
 # Does PGD-inf training of BasicNet leave chance within the cpu profile's budget? The runs that
 # answer it, each the cpu profile's PGD-inf model in fp32 but for what is named: its 4,000
-# training images at three initial learning rates, and five times the images at its rate
-# the cpu profile's images at three rates; in batches of 32 at the linearly scaled rate (four times the
-# updates for the same arithmetic); five times the images at its rate
+# training images at three initial learning rates; in batches of 32 at the linearly scaled rate
+# (four times the updates for the same arithmetic); five times the images at its rate
 LEARNING_RUNS = ([{"lr": lr, "train_subset": 4000} for lr in (0.05, 0.02, 0.01)]
                  + [{"lr": 0.0125, "train_subset": 4000, "batch_size": 32}, {"lr": 0.05, "train_subset": 20000}])
 
 
 def learning_diagnostic(seeds=(0, 1)) -> list[dict]:
     """One row per stored model of `LEARNING_RUNS` (nothing is computed; a run not in the store
-    is left out): its training images, epochs, weight updates, initial learning rate, seed, the
+    is left out): its training images, epochs, batch size, weight updates, initial learning rate, seed, the
     last epoch's adversarial training loss and accuracy, clean test accuracy, whether it learned
     by the claims' guard (`claims.learned_need`), and when and at which commit it was trained."""
     from .. import store
@@ -631,6 +630,7 @@ def learning_diagnostic(seeds=(0, 1)) -> list[dict]:
             clean = store.load_eval(record["key"], config["evaluate"][0], store.test_selection(config))
             epochs, n_train = len(record["history"]), record["dataset"]["n_train"]
             rows.append({"training images": n_train, "epochs": epochs,
+                         "batch": config["train"]["batch_size"],
                          "weight updates": epochs * -(-n_train // config["train"]["batch_size"]),
                          "initial lr": config["train"]["lr"], "seed": config["train"]["seed"],
                          "adversarial train loss": round(record["history"][-1]["train_loss"], 3),

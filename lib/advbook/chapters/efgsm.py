@@ -63,8 +63,8 @@ CHOICES = [
     ("PGD-ADP", "APGD-CE, 100 iterations (Croce and Hein 2020)"),
     ("random start of PGD_CE / PGD_CW", "one, best iterate"),
     ("Free-AT budget", "epochs / m data epochs (rounded up), each minibatch m times: the same passes over the data "
-                       "as ours where m divides the epochs; where m exceeds them (the cpu profile), one data epoch, "
-                       "so m passes against our epochs"),
+                       "as ours where m divides the epochs; where m exceeds them (the cpu and fast profiles), one "
+                       "data epoch, so m passes against our epochs"),
 ]
 
 def attack_step(s: dict, steps: int) -> float:
@@ -105,7 +105,8 @@ PARAMETERS = [
     Parameter("seeds", list, "training seeds (paired across methods)", 0, 2**31 - 1, item_type=int),
     Parameter("train_subset", int, "training images (0: all)", 0, 10**7),
     Parameter("validation", int, "training images held out for the per-epoch PGD validation", 1, 10**6),
-    Parameter("epochs", int, "training epochs (passes over the data for every method)", 1, 1000),
+    Parameter("epochs", int, "training epochs (AdvFree: epochs / m data epochs, rounded up, each minibatch m times)",
+              1, 1000),
     Parameter("batch_size", int, "training batch size", 1, 8192),
     Parameter("lr", float, "Adam learning rate", 1e-6, 1.0),
     Parameter("schedule", str, "learning-rate schedule", choices=SCHEDULES),
@@ -320,7 +321,7 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
         history = r["history"]
         out = {"variant": variant_label(variant), "key": variant, "seed": r["config"]["train"]["seed"],
                "train_seconds": r["train_seconds"], "epoch_seconds": sum(h["seconds"] for h in history) / len(history),
-               "data_epochs": len(history),
+               "data_epochs": len(history), "replay": r["config"]["train"].get("replay", 1),
                "pass_seconds": r["train_seconds"] / (len(history) * r["config"]["train"].get("replay", 1)),
                "val_by_epoch": [h.get("val_accuracy") for h in history],
                "seconds_by_epoch": [h["seconds"] for h in history],
@@ -589,7 +590,8 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
     paper_share = _cell("text", "MNIST / high-risk share (Delta < eps)", "percent")
     c7 = Claim("C7 (Section 4.2) the Delta estimate (Eq. 9) bounds robust accuracy without PGD: "
                f"{paper_share:g} % of MNIST is high-risk, a better bound than PGD's (Table 4)", f"{paper_share:g} %",
-               definition="Ours' high-risk share (|Delta| < eps) in its last training epoch, against the paper's "
+               definition="Ours' share of high-risk training images in its last epoch (the defense's count: "
+                          "Delta < eps at eFGSM's start x^e, or x^e already misclassified), against the paper's "
                           "share and against 100 - PGD-ADP accuracy, per seed")
     risk = {r["seed"]: 100 * r["high_risk_by_epoch"][-1] for r in rows
             if r["key"] == "combined" and r.get("high_risk_by_epoch") and r["high_risk_by_epoch"][-1] is not None}
@@ -677,7 +679,7 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
     if t_ours and t_free:
         speed = (f"ours is {t_free / t_ours:.2f}x as fast" if t_free >= t_ours else
                  f"ours takes {t_ours / t_free:.2f}x AdvFree's time")
-        passes_free = round(mean("free", "data_epochs")) * s["free_replay"]
+        passes_free = round(mean("free", "data_epochs") * mean("free", "replay"))
         passes_ours = round(mean("combined", "data_epochs"))
         out.append(f"**AdvFree** trained in {t_free:.0f} s ({passes_free} passes over the data) and **ours** in "
                    f"{t_ours:.0f} s ({passes_ours} passes): {speed} (the paper: 5.34x faster, against AdvFree run "
