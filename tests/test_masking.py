@@ -58,6 +58,15 @@ def test_numbers_on_different_images_are_not_compared():
     assert row["AutoAttack <= PGD"] == masking.NOT_COMPARABLE
 
 
+def test_autoattack_on_fewer_images_meets_pgd_on_its_own_images():
+    """With PGD also run on AutoAttack's images (the role pgd_aa), the check is made there, and
+    fails when AutoAttack is above it."""
+    n = {"autoattack": 50, "pgd-aa": 50}
+    roles = {**ROLES, "pgd_aa": "pgd-aa"}
+    assert masking.checklist(_record({**GOOD, "autoattack": 0.4, "pgd-aa": 0.42}, n=n), roles)["AutoAttack <= PGD"] is True
+    assert masking.checklist(_record({**GOOD, "autoattack": 0.44, "pgd-aa": 0.42}, n=n), roles)["AutoAttack <= PGD"] is False
+
+
 def test_the_provenance_names_the_autoattack_each_evaluation_ran():
     """An AutoAttack number is shown with the parameters it ran with; one computed by the 10-iteration
     packaging says so, never passing for the published strength."""

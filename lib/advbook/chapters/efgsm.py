@@ -273,7 +273,11 @@ def evaluation(s: dict, variant: str, seed_index: int, sources: dict[str, str]) 
     if detailed:
         if s["autoattack_n"]:
             specs += [{"name": "autoattack", "attack": "autoattack", "params": {"eps": eps}, "n": s["autoattack_n"]},
-                      {"name": "pgd-adp-aa", "attack": "apgd", "params": apgd, "n": s["autoattack_n"]}]
+                      {"name": "pgd-adp-aa", "attack": "apgd", "params": apgd, "n": s["autoattack_n"]},
+                      {"name": "pgd-ce-aa", "attack": "pgd", "params": pgd, "n": s["autoattack_n"]}]
+        # clean accuracy on the attacked images too (the clean column is on n_clean): the checklist's
+        # robust <= clean and eps 0 = clean compare on the same images
+        specs.append({"name": "clean-attacked", "attack": "clean", "n": n})
         specs += sweep({"attack": "pgd", "params": {"eps": eps, "alpha": s["eval_alpha"]}, "n": s["sweep_n"]},
                        "steps", s["steps_sweep"])
         # Figure 3: 50 steps of 2.5 eps / 50 at every budget
@@ -361,7 +365,8 @@ def time_to_robustness(rows: list[dict], threshold: float) -> dict[str, list[flo
     return out
 
 
-MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd-ce", "apgd": "pgd-adp-aa", "autoattack": "autoattack",
+MASKING_ROLES = {"clean": "clean-attacked", "fgsm": "fgsm", "pgd": "pgd-ce", "pgd_aa": "pgd-ce-aa", "apgd": "pgd-adp-aa",
+                 "autoattack": "autoattack",
                  "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
 
 
