@@ -68,8 +68,8 @@ PROFILES = {
 
 def priority(config: dict, spec: dict) -> int:
     """Every model's attack suite decides the page's conclusions; AutoAttack and the iteration
-    and eps sweeps are extras."""
-    return EXTRA if spec["name"] == "autoattack" or "sweep" in spec else CLAIMS
+    and eps sweeps are extras (with APGD-CE and PGD on AutoAttack's images)."""
+    return EXTRA if spec["name"] in ("autoattack", "apgd-aa", "pgd-aa") or "sweep" in spec else CLAIMS
 
 
 def defense_params(name: str, eps: float, train_steps: int, dataset: str = "mnist") -> dict:
@@ -137,7 +137,10 @@ def evaluation(s: dict, detailed: bool) -> list[dict]:
               "params": {"eps": eps, "alpha": alpha, "steps": steps}, "n": n}]
     if detailed:
         if s["autoattack_n"]:
-            specs.append({"name": "autoattack", "attack": "autoattack", "params": {"eps": eps}, "n": s["autoattack_n"]})
+            # APGD-CE and PGD on AutoAttack's images too, for the masking checklist's comparisons
+            specs += [{"name": "autoattack", "attack": "autoattack", "params": {"eps": eps}, "n": s["autoattack_n"]},
+                      {"name": "apgd-aa", "attack": "apgd", "params": {"eps": eps, "steps": 100}, "n": s["autoattack_n"]},
+                      {"name": "pgd-aa", "attack": "pgd", "params": pgd, "n": s["autoattack_n"]}]
         # one random start, so that more steps can never help the model (best iterate)
         specs += sweep({"attack": "pgd", "params": {"eps": eps, "alpha": alpha}, "n": n}, "steps", s["steps_sweep"])
         specs += sweep({"attack": "pgd", "params": {"steps": steps, "restarts": s["restarts"]}, "n": n}, "eps",
@@ -173,7 +176,8 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
 
 
 # the primer's metrics in the book's masking checklist (advbook.masking)
-MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd", "autoattack": "autoattack",
+MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd", "pgd_aa": "pgd-aa", "apgd": "apgd-aa",
+                 "autoattack": "autoattack",
                  "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
 
 
