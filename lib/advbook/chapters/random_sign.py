@@ -14,7 +14,7 @@ from ..claims import (INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fiel
 from ..evaluate import sweep
 from ..models.random_sign import PLACEMENTS
 from ..train import SCHEDULES
-from . import BUDGET, CLAIMS, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
 
 # the disturbances that mean something for each kind of image (digits are not flip-invariant
 # and MNIST has no colour: Section 3.1.4 of our reading)
@@ -88,7 +88,7 @@ PROFILES = {
               "restarts": 1, "autoattack_n": 0, "steps_sweep": [1, 5, 20], "attack_eps": [0.05, 0.1, 0.2]},
     # 2 CPU cores: full MNIST (55,000 to train, 5,000 to select eps), LeNet-5, 3 seeds
     "cpu": {**COMMON, "datasets": ["mnist"], "seeds": [0, 1, 2], "epochs": 8, "n_val": 5000, "n_eval": 1000,
-            "autoattack_n": 200, "precision": "bf16"},
+            "autoattack_n": 200, "precision": CPU_PRECISION},
     # one H200, two 8-minute windows for the claims' models (about 14 minutes planned by `advbook
     # compute random_sign --profile fast --dry-run`), the Gaussian model and the masking checks
     # after: MNIST at the paper's 20 epochs, WRN-16-4 on the CIFAR-10 JPEG copy for 15 (the paper's
