@@ -322,11 +322,10 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
         variant = r["config"].get("variant")
         if variant not in VARIANTS and not str(variant).startswith("combined@"):
             continue
-        history = r["history"]
+        history, replay = r["history"], r["config"]["train"].get("replay", 1)
         out = {"variant": variant_label(variant), "key": variant, "seed": r["config"]["train"]["seed"],
                "train_seconds": r["train_seconds"], "epoch_seconds": sum(h["seconds"] for h in history) / len(history),
-               "data_epochs": len(history), "replay": r["config"]["train"].get("replay", 1),
-               "pass_seconds": r["train_seconds"] / (len(history) * r["config"]["train"].get("replay", 1)),
+               "data_epochs": len(history), "replay": replay, "pass_seconds": r["train_seconds"] / (len(history) * replay),
                "val_by_epoch": [h.get("val_accuracy") for h in history],
                "seconds_by_epoch": [h["seconds"] for h in history],
                "high_risk_by_epoch": [h.get("high_risk") for h in history], **cell_fields(r)}
