@@ -277,9 +277,8 @@ if fig is None:
 # inconclusive, and its reason names the guard: both sides measured on the same images, every
 # compared model clearly above chance, a refutation only where the paper's effect could have
 # shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
-# known not to be oversubscribed. One more is this chapter's own: a comparison with a baseline
-# that did not become robust at this scale (PGD-ADP at most 2 % on every seed) decides nothing
-# about the paper's baseline.
+# known not to be oversubscribed, and no verdict against a baseline the paper shows robust where
+# ours did not become robust (at most 2 % on every seed): beating it says nothing about the paper's.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

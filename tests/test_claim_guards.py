@@ -74,6 +74,20 @@ def test_no_refutation_at_a_floor():
     assert j.verdict == INCONCLUSIVE and "floor or ceiling" in j.reason
 
 
+def test_a_baseline_that_never_became_robust_decides_nothing():
+    """Ours above a baseline the paper shows robust, but which sits at 0 % here, says nothing about
+    the paper's baseline; a baseline above the floor on one seed is not at the floor."""
+    vs_baseline = Claim("A above the baseline", "", "greater", paper_effect=5.0, baseline="PGD-AT")
+    floored = _rows([0.30, 0.31, 0.32], [0.0, 0.01, 0.0])
+    j = claims.judge(vs_baseline, claims.diffs(floored, "A", "B", "pgd"))
+    assert j.verdict == INCONCLUSIVE and "PGD-AT did not become robust" in j.reason
+    # the guard is the claim's: the same numbers against a side that is not a baseline decide
+    assert claims.judge(Claim("A above B", "", "greater", paper_effect=5.0),
+                        claims.diffs(floored, "A", "B", "pgd")).verdict == CONFIRMED
+    one_up = _rows([0.30, 0.31, 0.32], [0.0, 0.01, 0.10])
+    assert claims.judge(vs_baseline, claims.diffs(one_up, "A", "B", "pgd")).verdict == CONFIRMED
+
+
 def test_a_within_confirmation_that_a_floor_forces_is_inconclusive():
     within = Claim("drop within 14", "", "within", margin=14.0)
     # a model at 12 % clean and 3 % robust cannot drop by more than 12 points

@@ -118,6 +118,18 @@ def test_claims_verdicts_follow_the_evidence():
         {"inconclusive at this scale"}
 
 
+def test_a_win_over_adversarial_training_at_the_floor_decides_nothing():
+    """SAT above Adversarial at PGD 0.5 confirms nothing when Adversarial sits at 0 % there: the
+    paper's adversarially trained baseline is robust, ours did not become so."""
+    s = mixture.CHAPTER.settings("cpu")
+    rows = _rows(0.92, 0.5)
+    for r in rows:
+        if r["configuration"] == "Adversarial":
+            r["PGD 0.5"] = 0.0
+    sat = next(c for c in mixture.claims(s, rows) if c["claim"].startswith("SAT costs"))
+    assert sat["verdict"] == "inconclusive at this scale" and "Adversarial did not become robust" in sat["why"]
+
+
 def test_experiments_cover_both_tables():
     s = mixture.CHAPTER.settings("smoke", seeds=[0])
     configs = mixture.CHAPTER.experiments(s)

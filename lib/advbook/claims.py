@@ -21,7 +21,7 @@ run never confirms or refutes anything. A claim with several parts (an "under ev
 claim, say) is confirmed when every part is, not confirmed when any part is not; a part fixed by
 construction is a `fact`, shown and never judged.
 
-A verdict is only as good as its weakest comparison, so four guards apply before the rule speaks
+A verdict is only as good as its weakest comparison, so five guards apply before the rule speaks
 (each names itself in the verdict's reason):
 
 1. **Same images.** The two sides of an accuracy comparison must have been measured on the same
@@ -37,6 +37,9 @@ A verdict is only as good as its weakest comparison, so four guards apply before
    inconclusive too.
 4. **Identical in every seed** (a quantity fixed by construction, or both sides at a floor) is
    never evidence: inconclusive, and a chapter states such a quantity as a `fact`.
+5. **A baseline that works.** Where B is a baseline the paper shows robust (`Claim.baseline`
+   names it) and ours sits within `FLOOR_POINTS` of 0 % on every seed, any verdict against it is
+   inconclusive: beating a baseline that never became robust says nothing about the paper's.
 """
 from __future__ import annotations
 
@@ -66,6 +69,7 @@ class Claim:
     center: float = 0.0
     definition: str = ""         # how we made the claim operational, in words
     unit: str = "points"
+    baseline: str = ""           # B is this baseline, which the paper shows robust (guard 5); "" if B is not one
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -314,6 +318,12 @@ def judge(claim: Claim, diffs: list[float], profile: str = "cpu") -> Judgement:
     if judgement.se == 0 and judgement.mean == 0:
         return replace(judgement, verdict=INCONCLUSIVE,
                        reason="identical in every seed: fixed by construction or both sides at a floor")
+    if claim.baseline and isinstance(diffs.b, Side) and diffs.scale == 100.0 \
+            and 100 * max(diffs.b[s] for s in set(diffs.a) & set(diffs.b)) <= FLOOR_POINTS:
+        return replace(judgement, verdict=INCONCLUSIVE,
+                       reason=f"{claim.baseline} did not become robust at this scale ({diffs.b.label} at most "
+                              f"{FLOOR_POINTS:g} % on every seed): a comparison with it says nothing about the "
+                              "paper's baseline")
     levels = diffs.levels()
     if levels is None:
         return judgement

@@ -242,7 +242,10 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
 
     def compare(a, b, column, kind, text="", paper="", definition=""):
         margin = NON_SUPERIORITY_MARGIN if kind == "at most" else None
-        claim = Claim(text, paper, kind, paper_effect=paper_gap(a, b, column), margin=margin, definition=definition)
+        # an adversarially trained B is a baseline the paper shows robust: at a floor here, it decides nothing
+        baseline = b if TECHNIQUES[b][0] else ""
+        claim = Claim(text, paper, kind, paper_effect=paper_gap(a, b, column), margin=margin, definition=definition,
+                      baseline=baseline)
         return claim, judge(claim, paired_differences(_by_seed(rows, a, column), _by_seed(rows, b, column)), profile)
 
     def several(text, paper, definition, parts):
