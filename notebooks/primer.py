@@ -133,9 +133,8 @@ reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"], order=[LABELS
 # \epsilon)$ and only clips the image into $[0, 1]$ after the step. Until 2026-11-28 the library
 # clipped the random start into $[0, 1]$ *before* the gradient; on MNIST, whose pixels are mostly
 # exactly 0 or 1, that removes most of the start's randomness and brings back the catastrophic
-# overfitting the random start is there to prevent. The FGSM-RS models on this page were trained
-# that way (their records are flagged as computed by other code in the provenance above) and are
-# to be recomputed. The table is the check of the fix: the reference implementation's MNIST
+# overfitting the random start is there to prevent. The models on this page were computed again
+# on 2026-11-29 with the start as Wong et al. wrote it. The table is the check of the fix: the reference implementation's MNIST
 # recipe (its small CNN, Adam, a cyclic learning rate up to 0.005, batch 100, $\epsilon = 0.3$,
 # $\alpha = 0.375$, 10 epochs), trained by their loop written out and by `advbook.train.fit`,
 # and attacked by PGD-50 with 10 restarts (their evaluation), per seed.
@@ -149,7 +148,8 @@ reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"], order=[LABELS
 # algorithm, and whether a run of this recipe overfits catastrophically hangs on its random
 # draws and even its rounding: one seed in a few does on this recipe, in either loop. A
 # comparison of FGSM-RS models therefore needs more seeds than three, or a check of each model
-# for catastrophic overfitting, before it decides anything.
+# for catastrophic overfitting, before it decides anything; the conclusions at the end of this
+# page check each seed.
 
 # %% tags=["hide-input"]
 reference = fgsm_rs_reference()

@@ -5,7 +5,7 @@ from .. import data, masking, models
 from ..defenses import DEFENSES
 from ..train import SCHEDULES
 from ..evaluate import sweep
-from . import BUDGET, CLAIMS, EXTRA, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, Chapter, Parameter, baseline_row, budget, fast_path
 
 DEFENSE_ORDER = ("standard", "fgsm", "fgsm-rs", "pgd")
 LABELS = {"standard": "Standard", "fgsm": "FGSM-AT", "fgsm-rs": "FGSM-RS", "pgd": "PGD-AT"}
@@ -46,7 +46,7 @@ PROFILES = {
               "steps_sweep": [1, 2, 5, 10, 20, 50]},
     # 2 CPU cores, about 45 minutes: full MNIST, Kamath et al.'s StdCNN, the MNIST budget 0.3
     # (Madry et al.), PGD-5 training (step 0.15); AutoAttack on 200 images of every seed
-    "cpu": {**COMMON, "precision": "bf16", "dataset": "mnist", "model": "std-cnn", "width": 0, "seeds": [0, 1, 2],
+    "cpu": {**COMMON, "precision": CPU_PRECISION, "dataset": "mnist", "model": "std-cnn", "width": 0, "seeds": [0, 1, 2],
             "epochs": 4, "batch_size": 128, "lr": 0.05, "augment": False, "train_subset": 0, "eps": 0.3,
             "train_steps": 5, "eval_steps": 20, "restarts": 1, "n_eval": 1000, "autoattack_n": 200,
             "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50], "eps_factors": [0.0, 0.33, 0.67, 1.0, 1.5, 2.0, 3.0]},
@@ -216,12 +216,32 @@ def fgsm_rs_reference():
     return frame
 
 
+# a seed whose FGSM accuracy exceeds its PGD accuracy by more than this (points) overfit
+# catastrophically: a model that did not scores about as well under PGD as under FGSM
+SEED_OVERFIT_GAP = 20.0
+
+
 def takeaways(s: dict, rows: list[dict]) -> list[str]:
     """The page's conclusions, computed from its own numbers (means over seeds, in percent), so
     that a rerun with other settings can never contradict its own text."""
     def mean(defense, metric):
         values = [r[metric] for r in rows if r["defense"] == LABELS[defense] and r.get(metric) is not None]
         return 100 * sum(values) / len(values) if values else None
+
+    def overfit_seeds(defense):
+        """' It overfits catastrophically on seed S (F % under FGSM, P % under PGD)...' for the
+        seeds of `defense` whose FGSM accuracy exceeds their PGD accuracy by over
+        `SEED_OVERFIT_GAP` points; a mean over seeds hides such a seed."""
+        runs = [r for r in rows if r["defense"] == LABELS[defense] and r.get("fgsm") is not None
+                and r.get("pgd") is not None]
+        hit = [r for r in runs if 100 * (r["fgsm"] - r["pgd"]) > SEED_OVERFIT_GAP]
+        if not hit:
+            return ""
+        which = "; ".join(f"seed {r['seed']}: {100 * r['fgsm']:.1f} % under FGSM, {100 * r['pgd']:.1f} % under PGD"
+                          for r in sorted(hit, key=lambda r: r["seed"]))
+        return (f" It overfits catastrophically on {len(hit)} of {len(runs)} seeds ({which})"
+                + (": whether a run of this recipe overfits can hang on its seed, so read its seeds, not only their "
+                   "mean." if len(hit) < len(runs) else "."))
 
     out = []
     clean, pgd = mean("standard", "clean"), mean("standard", "pgd")
@@ -234,13 +254,15 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
         gap = fgsm - pgd
         out.append(f"**FGSM-AT** scores {fgsm:.1f} % under FGSM and {pgd:.1f} % under PGD, a gap of {gap:.1f} points"
                    + (": the model looks robust to one gradient step and is not, the symptom of catastrophic "
-                      "overfitting (Wong et al. 2020)." if gap > 10 else ": no sign of catastrophic overfitting here."))
+                      "overfitting (Wong et al. 2020)." if gap > 10 else ": no sign of catastrophic overfitting in the "
+                      "mean.") + overfit_seeds("fgsm"))
     rs, madry = mean("fgsm-rs", "pgd"), mean("pgd", "pgd")
     if rs is not None and madry is not None:
         out.append(f"**FGSM-RS** reaches {rs:.1f} % under PGD against {madry:.1f} % for **PGD-AT**"
                    + (" (within 3 points: Wong et al.'s claim that a random start makes FGSM training competitive "
                       "holds in this run)." if abs(rs - madry) <= 3 else
-                      f" ({rs - madry:+.1f} points: the two recipes differ at this scale)."))
+                      f" ({rs - madry:+.1f} points: the two recipes differ at this scale).")
+                   + overfit_seeds("fgsm-rs"))
     aa, madry_pgd = mean("pgd", "autoattack"), madry
     if aa is not None and madry_pgd is not None:
         out.append(f"For **PGD-AT**, AutoAttack (on its subset of images) gives {aa:.1f} % against PGD's {madry_pgd:.1f} %"
