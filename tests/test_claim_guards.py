@@ -129,8 +129,37 @@ def test_wall_times_decide_only_on_a_machine_known_not_to_be_oversubscribed():
     idle = {"device": "CPU (x86_64, 1 threads)", "load": 0.4, "cpus": 2}
     assert claims.untimed([{"timing": idle}, {"timing": idle}]) is None
     assert "load" in claims.untimed([{"timing": idle}, {"timing": {**idle, "load": None}}])
-    assert "oversubscribed" in claims.untimed([{"timing": idle}, {"timing": {**idle, "load": 3.1}}])
+    assert "cannot rule them out" in claims.untimed([{"timing": idle}, {"timing": {**idle, "load": 3.1}}])
     assert "different devices" in claims.untimed([{"timing": idle}, {"timing": {**idle, "device": "H200"}}])
+
+
+def test_wall_times_read_what_other_processes_ran_over_the_load_at_start():
+    """A model that starts right after this process's previous one on every core reads a load of
+    about the core count; what other processes ran meanwhile decides, where it was measured."""
+    after_own_work = {"device": "CPU (x86_64, 2 threads)", "load": 2.1, "cpus": 2, "others": 0.02}
+    assert claims.untimed([{"timing": after_own_work}] * 2) is None
+    shared = {**after_own_work, "load": 0.3, "others": 1.0}
+    assert "other processes kept 1.00 CPUs busy" in claims.untimed([{"timing": after_own_work}, {"timing": shared}])
+    unmeasured = {**after_own_work, "others": None}
+    assert "cannot rule them out" in claims.untimed([{"timing": after_own_work}, {"timing": unmeasured}])
+
+
+def test_the_others_meter_counts_other_processes_and_not_its_own_work():
+    import subprocess
+    import sys
+
+    from advbook.experiments import OthersMeter
+
+    if OthersMeter().busy is None:
+        pytest.skip("the machine's busy time cannot be read here (no /proc/stat)")
+    meter = OthersMeter()
+    sum(i * i for i in range(3_000_000))  # this process's own work
+    alone = meter.cpus()
+    meter = OthersMeter()
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(6_000_000))"], check=True)
+    with_neighbour = meter.cpus()
+    # a difference, not a level: it holds on a machine that something else keeps busy too
+    assert with_neighbour - alone > 0.5, (alone, with_neighbour)
 
 
 def test_random_sign_c4_is_inconclusive_when_timed_on_a_shared_machine():
@@ -144,7 +173,7 @@ def test_random_sign_c4_is_inconclusive_when_timed_on_a_shared_machine():
     idle = {"device": "CPU", "load": 0.2, "cpus": 2}
     assert c4(random_sign._claims_on(s, rows(idle))).verdict == CONFIRMED
     shared = c4(random_sign._claims_on(s, rows({**idle, "load": 2.5})))
-    assert shared.verdict == INCONCLUSIVE and "oversubscribed" in shared.reason
+    assert shared.verdict == INCONCLUSIVE and "cannot rule them out" in shared.reason
 
 
 def test_a_declined_comparison_is_inconclusive_with_the_reason():

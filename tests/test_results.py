@@ -165,6 +165,43 @@ def test_stale_records_are_computed_again_only_when_asked(monkeypatch):
     assert record["stale"] == [] and (len(trained), len(evaluated)) == (2, 5)
 
 
+def test_a_model_named_for_retraining_is_trained_once_and_evaluated_again(monkeypatch):
+    """`retrain` (advbook compute --retrain): the named model is trained again with every
+    evaluation, once per compute (a record made since the compute started serves); a plan counts
+    it as missing. Catches a retrain that is ignored, that keeps the old weights' evaluations, or
+    that trains again on every call."""
+    from advbook import planning
+
+    trained, evaluated = [], []
+    real_train, real_evaluate = experiments.train_model, experiments.evaluate_spec
+    monkeypatch.setattr(experiments, "train_model", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    monkeypatch.setattr(experiments, "evaluate_spec", lambda *a, **k: evaluated.append(1) or real_evaluate(*a, **k))
+    first = experiments.get_or_compute(config(), progress=False)
+    retrain = experiments.Retrain(frozenset({store.model_key(config())}), before="9999")  # every record older
+    chapter, rates = chapters.Chapter("test", "t", [], {"smoke": {}}, lambda s: [config()]), \
+        planning.Rates("test CPU", "cpu", "test", 1e10, 1e10, 1e-4, 1.0, 0.0)
+    items, complete = planning.plan([(chapter, {})], rates, retrain=retrain)
+    assert complete == 0 and items[0].trains
+    assert planning.plan([(chapter, {})], rates, retrain=experiments.Retrain(frozenset({"0" * 16}), "9999"))[1] == 1
+    again = experiments.get_or_compute(config(), retrain=retrain, progress=False)
+    assert (len(trained), len(evaluated)) == (2, 4)
+    assert all(e["model_created"] == again["created"] for e in again["evaluations"].values())
+    since = experiments.Retrain(retrain.keys, before=again["created"])  # trained since the compute began
+    experiments.get_or_compute(config(), retrain=since, progress=False)
+    assert (len(trained), len(evaluated)) == (2, 4) and first["key"] == again["key"]
+
+
+def test_retrain_takes_only_models_of_the_chapter(capsys):
+    from advbook import cli
+
+    assert cli.main(["compute", "primer", "--profile", "smoke", "--retrain", "nothex", "--dry-run"]) == 2
+    assert "16 hex digits" in capsys.readouterr().err
+    assert cli.main(["compute", "primer", "--profile", "smoke", "--retrain", "0123456789abcdef", "--dry-run"]) == 2
+    assert "not a model of primer" in capsys.readouterr().err
+    key = store.model_key(chapters.get("primer").experiments(chapters.get("primer").settings("smoke"))[0])
+    assert cli.main(["compute", "primer", "--profile", "smoke", "--retrain", key, "--dry-run"]) == 0
+
+
 def test_a_new_library_file_does_not_mark_older_records_stale(monkeypatch):
     experiments.get_or_compute(config(), progress=False)
     _library_as_if(monkeypatch, lambda m: {**m, "defenses/a_new_method.py": "new"})

@@ -55,6 +55,7 @@ SHOWN = "shown, not judged"             # a measured part the claim does not res
 KINDS = ("greater", "less", "within", "at most")
 LEARNED_MARGIN = 10.0  # points above chance a compared model's clean accuracy must reach
 FLOOR_POINTS = 2.0     # a side within this of 0 % or 100 % sits at a floor or ceiling
+OTHERS_TOLERANCE = 0.1  # CPUs other processes may keep busy on average while a timed model trains
 
 
 
@@ -130,28 +131,35 @@ def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "c
     return {"images": images_of(record), "model_clean": clean if isinstance(clean, float) else None,
             "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor,
             "timing": {"device": record.get("train_device", record.get("device")), "load": record.get("load_average"),
-                       "cpus": record.get("cpu_count")}}
+                       "cpus": record.get("cpu_count"), "others": record.get("other_cpus")}}
 
 
 def untimed(rows: list[dict]) -> str | None:
     """Why the wall times of `rows` cannot decide a claim, or None: every model must have been
-    trained on one device, on a machine not oversubscribed when it started (its 1-minute load
-    average below its CPU count, recorded with the model); otherwise a difference in seconds may
-    be the neighbours' work."""
+    trained on one device, on a machine that ran nothing else meanwhile (other processes kept at
+    most `OTHERS_TOLERANCE` CPUs busy on average, recorded with the model); otherwise a
+    difference in seconds may be the neighbours' work. A record older than that measurement
+    holds only the 1-minute load average at its start, which must then be below the CPU count
+    (a conservative test: it also counts the process's own previous model)."""
     timings = [r.get("timing") or {} for r in rows]
     if not timings:
         return "no timed models"
     devices = {t.get("device") for t in timings}
     if len(devices) > 1:
         return f"timed on different devices ({', '.join(sorted(map(str, devices)))})"
-    unknown = [t for t in timings if t.get("load") is None or not t.get("cpus")]
+    unknown = [t for t in timings if t.get("others") is None and (t.get("load") is None or not t.get("cpus"))]
     if unknown:
         return (f"{len(unknown)} of {len(timings)} models were timed without a record of the machine's load, so "
                 "a shared machine cannot be ruled out")
-    busy = [t for t in timings if t["load"] >= t["cpus"]]
+    shared = [t for t in timings if t.get("others") is not None and t["others"] > OTHERS_TOLERANCE]
+    if shared:
+        return (f"{len(shared)} of {len(timings)} models were timed while other processes kept "
+                f"{max(t['others'] for t in shared):.2f} CPUs busy on average (at most {OTHERS_TOLERANCE} allowed)")
+    busy = [t for t in timings if t.get("others") is None and t["load"] >= t["cpus"]]
     if busy:
-        return (f"{len(busy)} of {len(timings)} models were timed on an oversubscribed machine (load "
-                f"{max(t['load'] for t in busy):.1f} on {busy[0]['cpus']} CPUs)")
+        return (f"{len(busy)} of {len(timings)} models were timed without a measure of other processes, and "
+                f"the load when they started (up to {max(t['load'] for t in busy):.1f} on {busy[0]['cpus']} CPUs, "
+                "this process's previous work included) cannot rule them out")
     return None
 
 

@@ -4,7 +4,7 @@
     advbook run CHAPTER [--profile P] [-p NAME VALUE ...] [--if-missing] [--output PATH] [--[no-]compute]
     advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P] [--engine ray [--address A]]
     advbook compute CHAPTER... | all [--profile P] [-p NAME VALUE ...] [--budget SECONDS] [--dry-run]
-                    [--stale] [--engine ray [--address A]]
+                    [--stale] [--retrain KEY,...] [--engine ray [--address A]]
     advbook verdicts    (book/verdicts.md, every chapter's claims, from the executed notebooks)
     advbook export --output ARCHIVE [--since COMMIT | --all] [--chapter NAME --profile P] [--weights]
     advbook import ARCHIVE_OR_RECORD [...]     (see advbook.exchange)
@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     compute.add_argument("--stale", action="store_true", help="also compute again the records made by other library "
                          "code than this checkout's (those the provenance flags as stale); each is replaced only "
                          "when its successor is written whole")
+    compute.add_argument("--retrain", metavar="KEY,...", help="also train again these stored models (their keys, "
+                         "comma-separated), e.g. to time them on an idle machine; each is replaced, with its "
+                         "evaluations, only when its successor is written whole")
     sweep = chapter_command("sweep", "one run per grid point, collected into a CSV and a plot")
     engine_options(sweep)
     sweep.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2",
@@ -173,6 +176,32 @@ def _validated(args):
     return chapter, overrides, settings
 
 
+def _model_keys(text: str | None) -> frozenset:
+    """--retrain's comma-separated model keys (16 hex digits each, as the records name them)."""
+    if text is None:
+        return frozenset()
+    keys = [k.strip() for k in text.split(",")]
+    bad = [k for k in keys if len(k) != 16 or any(c not in "0123456789abcdef" for c in k)]
+    if bad or not keys:
+        raise ParameterError(f"--retrain takes model keys of 16 hex digits, comma-separated; got {', '.join(bad) or text!r}")
+    return frozenset(keys)
+
+
+def _retrain(keys: frozenset, selected: list):
+    """The `experiments.Retrain` of `keys`, each of which must be a model of the selected
+    chapters' experiments; None without keys."""
+    if not keys:
+        return None
+    from .experiments import Retrain
+    from .store import model_key
+
+    known = {model_key(c) for chapter, settings in selected for c in chapter.experiments(settings)}
+    if keys - known:
+        raise ParameterError(f"--retrain {', '.join(sorted(keys - known))}: not a model of "
+                             f"{', '.join(chapter.name for chapter, _ in selected)} at these settings")
+    return Retrain.starting_now(keys)
+
+
 def _refuse_gpu_profile_on_cpu(profile: str, force: bool) -> None:
     """A GPU profile is never trained on a CPU by accident: a one-line error unless forced."""
     import torch
@@ -231,8 +260,9 @@ def cmd_compute(args) -> int:
         raise ParameterError(f"--budget must be a positive number of seconds, got {args.budget:g}")
     if args.budget is not None and args.engine != "serial":
         raise ParameterError("--budget needs --engine serial (one GPU: the models run one after the other)")
-    if args.stale and args.engine != "serial":
-        raise ParameterError("--stale needs --engine serial")
+    if (args.stale or args.retrain) and args.engine != "serial":
+        raise ParameterError("--stale and --retrain need --engine serial")
+    retrain_keys = _model_keys(args.retrain)
     if args.bench is not None and not args.bench.exists():
         raise ParameterError(f"--bench {args.bench} does not exist")
     selected = []
@@ -241,6 +271,7 @@ def cmd_compute(args) -> int:
             continue  # `all`: the chapters that have this profile
         chapter, _, settings = _validated(argparse.Namespace(**{**vars(args), "chapter": name}))
         selected.append((chapter, settings))
+    retrain = _retrain(retrain_keys, selected)
     if not args.dry_run:
         _refuse_gpu_profile_on_cpu(args.profile, args.force_cpu)
     if args.engine == "ray" and not args.dry_run:
@@ -250,11 +281,12 @@ def cmd_compute(args) -> int:
         return _report_failures(failures, args.debug)
     # a GPU profile's dry run on a machine with no GPU plans for the GPU of the newest GPU bench record
     rates = planning.device_rates(default_device(), args.bench, for_gpu=args.profile in GPU_PROFILES)
-    items, complete = planning.plan(selected, rates, recompute_stale=args.stale)
+    items, complete = planning.plan(selected, rates, recompute_stale=args.stale, retrain=retrain)
     print(planning.plan_table(items, rates, complete=complete, budget=args.budget), flush=True)
     if args.dry_run:
         return 0
-    return _report_failures(run_queue(items, budget=args.budget, started=started, recompute_stale=args.stale),
+    return _report_failures(run_queue(items, budget=args.budget, started=started, recompute_stale=args.stale,
+                                      retrain=retrain),
                             args.debug)
 
 

@@ -97,15 +97,16 @@ class BudgetExhausted(Exception):
 
 
 def run_queue(items: list, *, budget: float | None = None, started: float | None = None, out=None,
-              recompute_stale: bool = False) -> list[Failure]:
+              recompute_stale: bool = False, retrain=None) -> list[Failure]:
     """Compute the planned items (`planning.plan`) in order in this process. With `budget`
     (seconds from `started`, a `time.monotonic()` value; default now): an item whose estimate,
     scaled by the observed/estimated ratio so far, exceeds the time left is not started (a
     later, cheaper one may be), and at the deadline the running item is interrupted: what it
     finished stays (each record is written whole; its training checkpoint, if any, resumes it
     on a rerun) and nothing half-written is left. Prints one line per item (estimated vs actual);
-    returns the failures (an item that raised; the others go on). `recompute_stale`: as the
-    plan was made (`planning.plan`), records of other library code are computed again."""
+    returns the failures (an item that raised; the others go on). `recompute_stale`, `retrain`:
+    as the plan was made (`planning.plan`), records of other library code and the models
+    `retrain` names are computed again."""
     from . import planning
 
     out = out or sys.stdout
@@ -136,7 +137,7 @@ def run_queue(items: list, *, budget: float | None = None, started: float | None
             with _deadline(deadline):
                 for config in item.configs:
                     get_or_compute(config, progress=None, label=f"[{i}/{len(items)}]",
-                                   recompute_stale=recompute_stale)
+                                   recompute_stale=recompute_stale, retrain=retrain)
         except BudgetExhausted:
             print(f"{line}: interrupted at the end of the budget after {planning.now() - begun:.0f} s; its finished "
                   "records are kept and a rerun computes the rest", file=out, flush=True)

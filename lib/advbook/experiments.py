@@ -23,6 +23,7 @@ import os
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import torch
@@ -142,6 +143,35 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot, time stolen by the hypervisor
+    included (Linux `/proc/stat`); None where it cannot be read."""
+    try:
+        ticks = [int(f) for f in open("/proc/stat").readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (ticks + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class OthersMeter:
+    """How many CPUs other processes kept busy, on average, while this one worked: the machine's
+    busy CPU time less this process's own, over the wall time. A wall time is comparable with
+    another's only when this is about 0 for both (`claims.untimed`). The 1-minute load average
+    cannot tell: after one model trained on every core, the next starts at a load of about the
+    core count, all of it this process's own."""
+
+    def __init__(self):
+        self.busy, self.own, self.wall = _machine_busy_seconds(), time.process_time(), time.perf_counter()
+
+    def cpus(self) -> float | None:
+        busy, wall = _machine_busy_seconds(), time.perf_counter() - self.wall
+        if busy is None or self.busy is None or wall <= 0:
+            return None
+        others = (busy - self.busy) - (time.process_time() - self.own)
+        return round(max(others, 0.0) / wall, 3)
+
+
 def progress_hook(cfg: TrainConfig, label: str):
     """`fit`'s before-epoch hook that says which epoch starts and when training should end, then
     runs the configuration's own hook (Kamath et al.'s epoch perturbation) if it has one."""
@@ -164,9 +194,9 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None, l
     """Train the model `config` describes, store its weights and record; returns both."""
     mkey = store.model_key(config)
     started = time.perf_counter()
-    # the machine's load before this training adds its own: a wall time is only comparable with
-    # another's when neither ran on an oversubscribed machine (claims.untimed)
-    load_at_start, cpus = os.getloadavg()[0], len(os.sched_getaffinity(0))
+    # what else the machine ran: a wall time is only comparable with another's when neither model
+    # shared the machine (claims.untimed)
+    load_at_start, cpus, others = os.getloadavg()[0], len(os.sched_getaffinity(0)), OthersMeter()
     train_cfg = TrainConfig(**config["train"])
     torch.manual_seed(train_cfg.seed)  # the initial weights depend on the seed alone
     model = build_model(config, dataset)
@@ -183,7 +213,7 @@ def train_model(config: dict, dataset: data.Dataset, *, device, progress=None, l
                     "num_classes": dataset.num_classes},
         "history": history, "train_seconds": sum(h["seconds"] for h in history),
         "wall_seconds": time.perf_counter() - started, "created": _now(),
-        "load_average": round(load_at_start, 2), "cpu_count": cpus,
+        "load_average": round(load_at_start, 2), "cpu_count": cpus, "other_cpus": others.cpus(),
         "code": store.code_hash("model"), "code_files": store.code_manifest("model"),
         **store.environment(device, "model"),
     }
@@ -212,15 +242,31 @@ def model_lock(mkey: str):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def stored(config: dict, *, recompute_stale: bool = False) -> tuple[dict | None, dict]:
+@dataclass(frozen=True)
+class Retrain:
+    """Stored models to train again although they are complete (`advbook compute --retrain`),
+    e.g. to time them on an idle machine: a record of one of `keys` made before `before` (when
+    the compute started, so a model it trained is not trained twice) counts as missing."""
+    keys: frozenset
+    before: str
+
+    @classmethod
+    def starting_now(cls, keys) -> Retrain:
+        return cls(frozenset(keys), _now())
+
+
+def stored(config: dict, *, recompute_stale: bool = False, retrain: Retrain | None = None) -> tuple[dict | None, dict]:
     """The stored model record of `config` and {spec name: its stored evaluation}, None where
     missing or made of other weights than the stored model's (a model trained again since: the
     evaluation names the model it scored). With `recompute_stale`, a record computed by other
     library code than this checkout's (`store.is_stale`, what the provenance flags) counts as
-    missing too: it is computed again, and replaced only when its successor is written whole."""
+    missing too, and so does a model `retrain` names: it is computed again, and replaced only
+    when its successor is written whole (its evaluations then follow the new weights)."""
     mkey, test = store.model_key(config), store.test_selection(config)
     model_record = store.load_model(mkey)
     if model_record is not None and recompute_stale and store.is_stale(model_record, "model"):
+        model_record = None
+    if model_record is not None and retrain and mkey in retrain.keys and model_record["created"] < retrain.before:
         model_record = None
     evals = {s["name"]: store.load_eval(mkey, s, test) for s in config["evaluate"]}
     for name, record in evals.items():
@@ -231,23 +277,23 @@ def stored(config: dict, *, recompute_stale: bool = False) -> tuple[dict | None,
     return model_record, evals
 
 
-def get_or_compute(config: dict, *, compute: bool = True, recompute_stale: bool = False, device=None, progress=None,
-                   label: str = "") -> dict:
+def get_or_compute(config: dict, *, compute: bool = True, recompute_stale: bool = False, retrain: Retrain | None = None,
+                   device=None, progress=None, label: str = "") -> dict:
     """The record of `config`: its trained model and every evaluation it lists, computing (and
     storing) only what is missing. Returns one record with the model's provenance, its history,
     `metrics` ({spec name: accuracy}; a sweep's points grouped as {NAME: {VALUE: acc}})
-    and `evaluations` (each spec's own record). `recompute_stale`: see `stored`."""
+    and `evaluations` (each spec's own record). `recompute_stale`, `retrain`: see `stored`."""
     check_config(config)
     specs = config["evaluate"]
     mkey, test = store.model_key(config), store.test_selection(config)
-    model_record, evals = stored(config, recompute_stale=recompute_stale)
+    model_record, evals = stored(config, recompute_stale=recompute_stale, retrain=retrain)
     missing = [s for s in specs if evals[s["name"]] is None]
     if model_record is None or missing:
         if not compute:
             raise NotComputed(f"{config.get('chapter')}: model {mkey} or {len(missing)} of its evaluations are not "
                               f"stored; run `advbook compute {config.get('chapter')} --profile {config.get('profile')}`")
         with model_lock(mkey):  # another process may have computed them meanwhile: look again
-            model_record, evals = stored(config, recompute_stale=recompute_stale)
+            model_record, evals = stored(config, recompute_stale=recompute_stale, retrain=retrain)
             missing = [s for s in specs if evals[s["name"]] is None]
             if model_record is None or missing:
                 model_record = _compute(config, mkey, test, model_record, evals, missing, device, progress, label)
@@ -366,7 +412,7 @@ def combine(config: dict, model_record: dict, evals: dict[str, dict]) -> dict:
         "config": config, "profile": config.get("profile"), "metrics": metrics, "evaluations": evals,
         # where and under what load the model was trained (its wall times are read with these)
         "train_device": model_record["device"], "load_average": model_record.get("load_average"),
-        "cpu_count": model_record.get("cpu_count"),
+        "cpu_count": model_record.get("cpu_count"), "other_cpus": model_record.get("other_cpus"),
         "device": " + ".join(devices),
         "eval_commits": sorted({e["commit"] for e in evals.values()}),
         "wall_seconds": model_record["wall_seconds"] + sum(e["result"].get("seconds", 0) for e in evals.values()),

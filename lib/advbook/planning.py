@@ -418,10 +418,12 @@ def _item_seconds(item: Item, rates: Rates) -> float:
     return seconds
 
 
-def plan(chapter_settings: list[tuple], rates: Rates, *, recompute_stale: bool = False) -> tuple[list[Item], int]:
+def plan(chapter_settings: list[tuple], rates: Rates, *, recompute_stale: bool = False,
+         retrain=None) -> tuple[list[Item], int]:
     """The missing work of the chapters' experiments, ordered, each item with its estimate; and
     how many models are stored complete already. `chapter_settings`: [(Chapter, settings)].
-    `recompute_stale`: records of other library code count as missing (`experiments.stored`)."""
+    `recompute_stale`, `retrain`: records of other library code, and the models `retrain`
+    names, count as missing (`experiments.stored`)."""
     from . import data
 
     models: dict[str, dict] = {}   # model key -> what is missing of it, by priority
@@ -432,7 +434,7 @@ def plan(chapter_settings: list[tuple], rates: Rates, *, recompute_stale: bool =
             mkey = store.model_key(config)
             entry = models.setdefault(mkey, {"chapter": chapter.name, "ci": ci, "position": position,
                                               "config": config, "levels": {}, "all_levels": set()})
-            record, evals = stored(config, recompute_stale=recompute_stale)
+            record, evals = stored(config, recompute_stale=recompute_stale, retrain=retrain)
             for spec in config["evaluate"]:
                 level = chapter.priority(config, spec) if chapter.priority else CLAIMS
                 entry["all_levels"].add(level)
