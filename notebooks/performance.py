@@ -33,8 +33,8 @@
 # hardware (AVX2 only), bf16 is emulated, and training ran 5 to 7 times slower than fp32 on the
 # machines the book's cpu profiles are now computed on (timed by hand; no bench record holds
 # it). So the cpu profiles train in fp32 (`advbook.chapters.CPU_PRECISION`; evaluation is
-# always fp32), except the adaptive chapter's, whose records predate the switch; on a CPU
-# with bf16 hardware, run them with `-p precision bf16` for the rates below.
+# always fp32); on a CPU with bf16 hardware, run them with `-p precision bf16` for the rates
+# below.
 # Small models also use two cores better as two trainings, one thread each, than as one
 # training split over two threads, whose per-operation work is too small to share out: on 2
 # cores, compute two chapters at once with `OMP_NUM_THREADS=1` each (the README shows how).

@@ -234,7 +234,7 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 # inconclusive, and its reason names the guard: both sides measured on the same images, every
 # compared model clearly above chance, a refutation only where the paper's effect could have
 # shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
-# known not to be oversubscribed, and no verdict against a baseline the paper shows robust where
+# that ran nothing else meanwhile, and no verdict against a baseline the paper shows robust where
 # ours did not become robust (at most 2 % on every seed): beating it says nothing about the paper's.
 
 # %% tags=["hide-input"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, Judgement, all_of, cell_fields, fact, judge, row, untimed
 from ..claims import diffs as paired
 from ..reporting import aggregate, seed_table, sweep_curves
-from . import BUDGET, CLAIMS, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
 
 SAMPLINGS = {"norm": 1, "squared-norm": 2}
 # the paper's models, budgets and splits; digits stands in for MNIST in the smoke profile
@@ -51,10 +51,9 @@ PROFILES = {
     "smoke": {**COMMON, "precision": "fp32", "datasets": ["digits"], "seeds": [0, 1], "epochs": 6, "cifar_epochs": 1, "batch_size": 64,
               "lr": 0.05, "eps_mnist": 0.2, "sample_sizes": [10, 100, 500], "n_eval": 200,
               "eps_factors": [0.0, 0.5, 1.0, 1.5]},
-    # 2 CPU cores, about 31 minutes of one core with the bf16 fast path (36 in fp32): MNIST only,
-    # 5 epochs, PGD-20 on 1,000 test images, no
-    # every-sample PGD run
-    "cpu": {**COMMON, "precision": "bf16", "datasets": ["mnist"], "seeds": [0, 1, 2], "epochs": 5, "cifar_epochs": 5,
+    # 2 CPU cores, about 70 minutes at 2 threads in fp32: MNIST only, 5 epochs, PGD-20 on 1,000
+    # test images, no every-sample PGD run
+    "cpu": {**COMMON, "precision": CPU_PRECISION, "datasets": ["mnist"], "seeds": [0, 1, 2], "epochs": 5, "cifar_epochs": 5,
             "batch_size": 128, "lr": 0.05, "sample_sizes": [100, 1000, 10000], "n_eval": 1000, "all_pgd": False},
     # one H200, two 8-minute windows for the claims' models (about 13 minutes planned by `advbook
     # compute adaptive --profile fast --dry-run`), the every-sample PGD run and the eps sweeps
