@@ -198,12 +198,12 @@ display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r
 
 # %% [markdown]
 # **Reading these verdicts** (written for the committed `cpu` run: a narrow ResNet-18 trained for
-# 3 epochs on 10,000 images, so clean accuracy is near 45 %, against the paper's 92 %). At this
-# scale every model is close to 0 % under PGD at $\epsilon = 0.5$, a floor, and near 5 % under
-# FGSM at 0.1: the claims that rest on those columns are *inconclusive at this scale*, because an
+# 3 epochs on 10,000 images, so clean accuracy is 36 to 47 %, against the paper's 92 %). At this
+# scale every model is close to 0 % under PGD at $\epsilon = 0.5$, a floor, and at 3 to 10 %
+# under FGSM at 0.1: the claims that rest on those columns are *inconclusive at this scale*, because an
 # effect the size the paper reports could not have shown there (the floor guard). They say
 # nothing about the paper's scale: that needs the `fast` or `paper` profile on a GPU. The
-# clean-accuracy comparisons are not at a floor: AdvProp sits 5.5 ± 2.3 points below
+# clean-accuracy comparisons are not at a floor: AdvProp sits 5.9 ± 1.6 points below
 # Traditional, the opposite of the paper's +1.29.
 
 # %% [markdown]
