@@ -182,7 +182,7 @@ def _model_keys(text: str | None) -> frozenset:
         return frozenset()
     keys = [k.strip() for k in text.split(",")]
     bad = [k for k in keys if len(k) != 16 or any(c not in "0123456789abcdef" for c in k)]
-    if bad or not keys:
+    if bad:
         raise ParameterError(f"--retrain takes model keys of 16 hex digits, comma-separated; got {', '.join(bad) or text!r}")
     return frozenset(keys)
 

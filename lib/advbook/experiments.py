@@ -147,7 +147,8 @@ def _machine_busy_seconds() -> float | None:
     """CPU seconds the whole machine has spent busy since boot, time stolen by the hypervisor
     included (Linux `/proc/stat`); None where it cannot be read."""
     try:
-        ticks = [int(f) for f in open("/proc/stat").readline().split()[1:9]]
+        with open("/proc/stat") as f:
+            ticks = [int(v) for v in f.readline().split()[1:9]]
     except (OSError, ValueError):
         return None
     user, nice, system, idle, iowait, irq, softirq, steal = (ticks + [0] * 8)[:8]
