@@ -60,6 +60,9 @@ PARAMETERS = [
     Parameter("n_random", int, "test images of the randomized models (a comparison with a plain twin needs n_eval)",
               1, 10**6),
     Parameter("n_clean", int, "test images for clean accuracy (0: all; a drop from clean needs n_eval)", 0, 10**6),
+    Parameter("seed_images", int, "test images each seed draws for itself, with its own training subset, both seeded "
+              "by the training seed, so that the spread over seeds includes the sampling of images (0: every seed "
+              "on the test split's first images)", 0, 10**6),
     Parameter("n_detail", int, "test images of the sweeps", 1, 10**6),
     Parameter("autoattack_n", int, "test images for AutoAttack (standard, or rand for random models; 0: skip)",
               0, 10**6),
@@ -71,7 +74,7 @@ COMMON = {"dataset": "cifar10-jpeg", "archs": ["basicnet"], "variants": list(VAR
           "lr": 0.01, "eps": 0.03, "alpha": 0.0075, "eps_l2": 0.5, "train_steps": 7, "eval_steps": 20,
           "restarts": 2, "eps_train": [0.0, 0.015, 0.045, 0.06], "l2_sweep": [0.25, 0.5, 1.0],
           "eps_sweep": [0.0, 0.015, 0.03, 0.06, 0.12, 0.25], "steps_sweep": [1, 5, 20, 50], "sigma": 0.03,
-          "draws": 5, "eot": 10, "p_natural": 0.05, "precision": "fp32", "arch_epochs": 8}
+          "draws": 5, "eot": 10, "p_natural": 0.05, "precision": "fp32", "arch_epochs": 8, "seed_images": 0}
 PROFILES = {
     # CPU, seconds: 8x8 digits (BasicNet with padded convolutions); decides nothing
     "smoke": {**COMMON, "dataset": "digits", "seeds": [0, 1, 2], "epochs": 6, "lr": 0.1, "train_subset": 0,
@@ -188,11 +191,11 @@ def baselines(s: dict) -> list[tuple[str, str, str, str]]:
 
 
 @functools.lru_cache(maxsize=8)
-def _pixel_std(dataset: str, n_val: int, train_subset: int) -> tuple:
+def _pixel_std(dataset: str, n_val: int, subset: tuple) -> tuple:
     """The per-channel pixel std the model normalizes by (that of the data it is trained on), for
     noise at prediction given in pixel units."""
     from ..experiments import prepare_data
-    d = prepare_data({"dataset": dataset, "validation": n_val, "subset": {"train": train_subset or None}})
+    d = prepare_data({"dataset": dataset, "validation": n_val, "subset": dict(subset)})
     return d.channel_stats()[1]
 
 
@@ -236,13 +239,22 @@ def evaluation(s: dict, randomized: bool, detailed: bool) -> list[dict]:
     return specs
 
 
-def model_config(s: dict, arch: str, variant: str) -> dict:
+def data_subset(s: dict, seed: int) -> dict:
+    """The training and test images of one seed's models: the profile's training subset and, with
+    `seed_images`, a test subset drawn with the training seed (the same for every variant of that
+    seed, so that comparisons stay paired)."""
+    if not s["seed_images"]:
+        return {"train": s["train_subset"] or None}
+    return {"train": s["train_subset"] or None, "test": s["seed_images"], "seed": seed}
+
+
+def model_config(s: dict, arch: str, variant: str, seed: int) -> dict:
     options = {}
     if variant == "PNI MAT-Rand":
         options["pni"] = True
     if variant in ("PGD-inf + noise", "MAT-Rand + noise", "mix + early stop"):
         options.update(predict_noise=s["sigma"],
-                       pixel_std=list(_pixel_std(s["dataset"], s["n_val"], s["train_subset"])))
+                       pixel_std=list(_pixel_std(s["dataset"], s["n_val"], tuple(sorted(data_subset(s, seed).items())))))
     # Table 6's "17 million parameters" ResNet-18: width x1.25 (80 to 640 channels, 17.45M)
     width = {"width": 80} if arch == "resnet18-noisy" and variant == "mix + early stop" else {}
     return {"name": arch, **width, **({"options": options} if options else {})}
@@ -271,8 +283,8 @@ def experiments(s: dict) -> list[dict]:
             configs.append({
                 "chapter": "biparo", "profile": s["profile"], "dataset": s["dataset"], "variant": variant,
                 "arch": arch, "validation": s["n_val"],
-                "subset": {"train": s["train_subset"] or None},
-                "model": model_config(s, arch, variant),
+                "subset": data_subset(s, seed),
+                "model": model_config(s, arch, variant, seed),
                 "train": {"defense": defense, "defense_params": params,
                           "epochs": s["epochs"] if arch == "basicnet" else s["arch_epochs"],
                           "batch_size": s["batch_size"], "lr": s["lr"], "schedule": "piecewise",
