@@ -68,7 +68,7 @@ settings = CHAPTER.settings(profile, **overrides)
 records, missing = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = claims(settings, rows)
+judged = CHAPTER.judge(settings, rows)
 display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
                  "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 if missing:
@@ -145,36 +145,34 @@ results_table(settings, rows)
 # %% [markdown]
 # ## Claims and verdicts
 #
-# Each of the paper's claims, what it reports, what we measured, and our verdict under the
-# book's one rule (`advbook.claims`): the paired per-seed differences A - B, their mean ± one
-# standard error; *confirmed* when the claimed direction holds beyond 2 standard errors, *not
-# confirmed* when the opposite does, or when no effect is seen although one the paper's size
-# would have shown; otherwise *inconclusive at this scale*. With 3 seeds this is a screening
-# rule, not a significance test. The last column says how we made each claim operational:
-# the thresholds are the paper's own words where it gives numbers; for "comparable" robustness
-# we say what we take it to mean. Claim (4), about cost, is judged on measured epoch time and on
-# counted gradient passes together: the count shows whether a speed-up is possible at all.
+# Each claim is judged by the book's one rule, written once in [How a verdict is decided](rule.md):
+# one-sided Student-t bounds, each erring at most 5 %, on the paired per-seed differences A - B
+# (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
+# claims, Holm's correction before a claim of several parts is refuted, and the guards that can
+# leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
+# that no experiment can decide in the form the paper states it.
 #
-# Before the rule speaks, the book's guards (`advbook.claims`) can make a comparison
-# inconclusive, and its reason names the guard: both sides measured on the same images, every
-# compared model clearly above chance, a refutation only where the paper's effect could have
-# shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
-# that ran nothing else meanwhile, and no verdict against a baseline the paper shows robust where
-# ours did not become robust (at most 2 % on every seed): beating it says nothing about the paper's.
+# The last column says how we made each claim operational: the thresholds are the paper's own
+# words where it gives numbers; for "comparable" robustness we say what we take it to mean. Claim
+# (4), about cost, is judged on measured epoch time and on counted gradient passes together: the
+# count shows whether a speed-up is possible at all.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
-                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
+                      by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
 
 # %% [markdown]
 # **Reading the committed `cpu` run** (MNIST, 3 seeds, 5 epochs, fp32 on two CPU threads a
 # model; a rerun at another scale may read differently):
-# - Claim (1) is *inconclusive at this scale*: the largest gap (n = 10000, gradient norm) is
-#   about half a point, and its 2 SE band straddles the 0.5 bound.
-# - Claim (2)'s MNIST part is decided against the paper: FGSM on every sample costs MNIST about
-#   3.6 points of clean accuracy, not the "within 0.5" the paper reports. One contradicted part
-#   is enough for *not confirmed*.
+# - Claim (1) is *inconclusive at this scale*: the gaps in clean accuracy are under a point, but
+#   three seeds, each measured on the same 1,000 test images, give bounds of about ±3 points, six
+#   times the 0.5 margin (the smallest effect this design detects is about 3.8 points). Deciding
+#   "within 0.5" needs more seeds and each seed on its own, larger set of test images.
+# - Claim (2) is *inconclusive at this scale*: it needs Fashion-MNIST and CIFAR-10, which this
+#   profile does not run. Its MNIST part costs about 3.6 points of clean accuracy, not the "within
+#   0.5" the paper reports, but its bounds reach down to about -2.6, so even that part is undecided
+#   at three seeds (the old screening rule called it refuted).
 # - Claim (3) is *inconclusive at this scale*: after 5 epochs, FGSM on every sample is itself
 #   barely robust under PGD at eps 0.3, so being "as robust as" it says nothing.
 # - Claim (4) is *inconclusive at this scale*. The counted gradient passes per epoch are equal
@@ -182,8 +180,8 @@ reporting.show_claims(judged, settings, records,
 #   are shown as a fact, not judged. The wall times are the evidence left. The three variants
 #   they compare were trained again, one after the other on an otherwise idle machine (other
 #   processes kept about 0.01 CPUs busy, as each model's record says). An adaptive epoch takes
-#   about 1.3 s less than an every-sample FGSM epoch of about 42 s, but the spread over seeds
-#   is as large as that, so the difference is within noise.
+#   about 1.3 s less than an every-sample FGSM epoch of about 42 s, but the bounds (about -6 to
+#   +3.5 s) include no difference at all.
 # - The epoch seconds of the other variants in the table above are not compared by any claim.
 #   Some of them were timed while the machine was shared, or at one thread (`none`), which is
 #   why their spread is wide.

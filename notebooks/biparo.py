@@ -35,7 +35,7 @@ overrides = {}      # any chapter parameter, e.g. {"sigma": 0.06}; `advbook list
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import reporting
+from advbook import masking, reporting
 import pandas as pd
 
 from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, baselines, claims, learning_diagnostic, masking_checks,
@@ -47,7 +47,7 @@ records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.p
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = claims(settings, rows)
+judged = CHAPTER.judge(settings, rows)
 display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
                  "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 
@@ -244,7 +244,9 @@ display(Markdown(reporting.markdown_table(paper_table(rows, "6")[0])))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-display(pd.DataFrame(masking_checks(settings, records)))
+checks = masking_checks(settings, records)
+display(pd.DataFrame(checks))
+display(Markdown(masking.flagged(checks)))
 aa = [{"model": r["variant"], "seed": r["seed"], "AutoAttack (%)": round(100 * r["autoattack"], 1),
        "PGD (%)": round(100 * r["pgd-linf"], 1), "EOT PGD (%)": round(100 * r["eot pgd-linf"], 1)}
       for r in rows if "autoattack" in r]
@@ -333,23 +335,19 @@ else:
 # %% [markdown]
 # ## Claims and verdicts
 #
-# Each claim is judged by the book's rule on paired per-seed differences (A minus B, in
-# points): confirmed when the difference has the claimed sign beyond 2 standard errors, not
-# confirmed when it has the opposite sign, or no effect is seen although one the size of the
-# paper's would have shown; otherwise inconclusive at this scale. Attacks on randomized models
-# are judged under EOT.
+# Each claim is judged by the book's one rule, written once in [How a verdict is decided](rule.md):
+# one-sided Student-t bounds, each erring at most 5 %, on the paired per-seed differences A - B
+# (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
+# claims, Holm's correction before a claim of several parts is refuted, and the guards that can
+# leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
+# that no experiment can decide in the form the paper states it.
 #
-# Before the rule speaks, the book's guards (`advbook.claims`) can make a comparison
-# inconclusive, and its reason names the guard: both sides measured on the same images, every
-# compared model clearly above chance, a refutation only where the paper's effect could have
-# shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
-# that ran nothing else meanwhile, and no verdict against a baseline the paper shows robust where
-# ours did not become robust (at most 2 % on every seed): beating it says nothing about the paper's.
+# Attacks on randomized models are judged under EOT.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
-                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
+                      by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
 
 # %% [markdown]
 # ## What to take from this page

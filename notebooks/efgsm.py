@@ -47,7 +47,7 @@ overrides = {}      # any chapter parameter, e.g. {"lam": 0.5}; `advbook list ef
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import reporting
+from advbook import masking, reporting
 from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, baselines, claims,
                                     epoch_curves, masking_checklist, paper_vs_ours, reconstruction_figure, summary,
                                     takeaways, time_to_robustness, variant_label)
@@ -60,7 +60,7 @@ rows = summary(settings, records)
 order = [label for key, label in VARIANTS.items() if key in settings["variants"]]
 order += [variant_label(f"combined@{lam:g}") for lam in settings["lam_grid"] if lam != settings["lam"]]
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = claims(settings, rows)
+judged = CHAPTER.judge(settings, rows)
 display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
                  "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 
@@ -210,6 +210,7 @@ reporting.seed_table([r for r in rows if "transfer-standard" in r], "variant", t
 # NBVAL_CHECK_OUTPUT
 checklist = masking_checklist(records, settings)
 display(Markdown(reporting.markdown_table(pd.DataFrame(checklist).set_index("model"))))
+display(Markdown(masking.flagged(checklist)))
 aa = reporting.seed_table([r for r in rows if "autoattack" in r], "variant", ["pgd-adp-aa", "autoattack"],
                           order=order, labels=METRIC_LABELS)
 display(Markdown(f"AutoAttack (standard) on the first {settings['autoattack_n']} test images:\n\n"
@@ -266,24 +267,20 @@ if fig is None:
 # %% [markdown]
 # ## Claims and verdicts
 #
-# Each claim is judged by the book's rule on paired per-seed differences (A minus B, in
-# points): confirmed when the difference has the claimed sign beyond 2 standard errors, not
-# confirmed when it has the opposite sign, or no effect is seen although one the size of the
-# paper's would have shown; otherwise inconclusive at this scale. With 3 seeds this is a
-# screening rule, not a significance test. Claims on CIFAR-10, on the lambda grid and on the
-# competitors' larger models need the GPU profiles and are marked inconclusive here, with why.
+# Each claim is judged by the book's one rule, written once in [How a verdict is decided](rule.md):
+# one-sided Student-t bounds, each erring at most 5 %, on the paired per-seed differences A - B
+# (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
+# claims, Holm's correction before a claim of several parts is refuted, and the guards that can
+# leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
+# that no experiment can decide in the form the paper states it.
 #
-# Before the rule speaks, the book's guards (`advbook.claims`) can make a comparison
-# inconclusive, and its reason names the guard: both sides measured on the same images, every
-# compared model clearly above chance, a refutation only where the paper's effect could have
-# shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
-# that ran nothing else meanwhile, and no verdict against a baseline the paper shows robust where
-# ours did not become robust (at most 2 % on every seed): beating it says nothing about the paper's.
+# Claims on CIFAR-10, on the lambda grid and on the competitors' larger models need the GPU
+# profiles and are marked inconclusive here, with why.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
-                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
+                      by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
 
 # %% [markdown]
 # ## What to take from this page

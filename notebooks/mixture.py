@@ -73,6 +73,7 @@ import torch
 from IPython.display import Markdown, display
 
 from advbook import models, published, reporting
+from advbook.claims import VERDICTS
 from advbook.chapters.mixture import (CHAPTER, COLUMNS, PAPER, TECHNIQUES, baselines, claims, ours_for_comparison,
                                       strong_ranking, summary)
 from advbook.experiments import collect
@@ -82,7 +83,7 @@ records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.p
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = claims(settings, rows)
+judged = CHAPTER.judge(settings, rows)
 display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
                  "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 
@@ -173,26 +174,21 @@ strong_ranking(rows)
 # %% [markdown]
 # ## Claims and verdicts
 #
-# The book's one rule (`advbook.claims`): for each comparison, the paired per-seed differences
-# A - B in points, their mean ± one standard error; *confirmed* when the claimed direction holds
-# beyond 2 standard errors, *not confirmed* when the opposite does, or when no effect is seen
-# although one half the paper's size would have shown; otherwise *inconclusive at this scale*.
-# A claim with several parts ("under every attacker") needs each part. With 3 seeds this is a
-# screening rule, not a significance test. The paper's effect for each comparison is read from
-# its transcribed tables; its columns are judged with its own (last-iterate) attacker.
+# Each claim is judged by the book's one rule, written once in [How a verdict is decided](rule.md):
+# one-sided Student-t bounds, each erring at most 5 %, on the paired per-seed differences A - B
+# (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
+# claims, Holm's correction before a claim of several parts is refuted, and the guards that can
+# leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
+# that no experiment can decide in the form the paper states it.
 #
-# Before the rule speaks, the book's guards (`advbook.claims`) can make a comparison
-# inconclusive, and its reason names the guard: both sides measured on the same images, every
-# compared model clearly above chance, a refutation only where the paper's effect could have
-# shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
-# that ran nothing else meanwhile, and no verdict against a baseline the paper shows robust where
-# ours did not become robust (at most 2 % on every seed): beating it says nothing about the paper's.
+# The paper's effect for each comparison is read from its transcribed tables; its columns are
+# judged with its own (last-iterate) attacker.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
-                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
-counts = {v: sum(c["verdict"] == v for c in judged) for v in ("confirmed", "not confirmed", "inconclusive at this scale")}
+                      by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
+counts = {v: sum(c["verdict"] == v for c in judged) for v in VERDICTS}
 display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r in rows})} seeds, "
                  f"{records[0]['dataset']['display_name']}): " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."))
 
@@ -200,11 +196,14 @@ display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r
 # **Reading these verdicts** (written for the committed `cpu` run: a narrow ResNet-18 trained for
 # 3 epochs on 10,000 images, so clean accuracy is 36 to 47 %, against the paper's 92 %). At this
 # scale every model is close to 0 % under PGD at $\epsilon = 0.5$, a floor, and at 3 to 10 %
-# under FGSM at 0.1: the claims that rest on those columns are *inconclusive at this scale*, because an
-# effect the size the paper reports could not have shown there (the floor guard). They say
-# nothing about the paper's scale: that needs the `fast` or `paper` profile on a GPU. The
-# clean-accuracy comparisons are not at a floor: AdvProp sits 5.9 ± 1.6 points below
-# Traditional, the opposite of the paper's +1.29.
+# under FGSM at 0.1: the claims that rest on those columns are *inconclusive at this scale*,
+# because an effect the size the paper reports could not have shown there (the floor guard).
+# The clean-accuracy comparisons are not at a floor, but three seeds measured on the same 500
+# test images cannot decide them: AdvProp sits about 6 points below Traditional, the opposite of
+# the paper's +1.29, yet the bounds, which include the sampling of those 500 images, span about
+# 50 points. Deciding them needs more seeds, each on its own larger set of test images, and the
+# `fast` or `paper` profile for the paper's scale. "Most robust at PGD 0.5" is *untestable as
+# stated* (an eps of 128/255); its restatement at 8/255 is judged instead.
 
 # %% [markdown]
 # ## References

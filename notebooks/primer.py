@@ -203,8 +203,9 @@ else:
 # violation is a bug, not a finding, and the cell fails on one: robust accuracy never exceeds
 # clean accuracy, more PGD iterations never raise it, and an attack with $\epsilon = 0$ changes
 # nothing. The others are signs of gradient masking: PGD above FGSM, a budget sweep that does not
-# reach about 0 %, AutoAttack above PGD on the same images. Two numbers measured on different
-# images are not compared ("n/a").
+# reach about 0 %, AutoAttack above PGD on the same images, and PGD far above AutoAttack on the
+# same images (a PGD number that overstates robustness). Two numbers measured on different images
+# are not compared ("n/a"). A flagged model is named under the table.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
@@ -212,6 +213,7 @@ checks = masking_checks(records)
 problems = masking.violations(checks)
 assert not problems, problems
 display(Markdown(reporting.markdown_table(pd.DataFrame(checks).set_index("model"))))
+display(Markdown(masking.flagged(checks)))
 
 # %% [markdown]
 # ## What to take from this page

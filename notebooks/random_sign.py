@@ -42,7 +42,7 @@ overrides = {}      # any chapter parameter, e.g. {"eps": 0.2}; `advbook list ra
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import published, reporting
+from advbook import masking, published, reporting
 import pandas as pd
 
 from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_LABELS, HEADLINE, baselines, block,
@@ -58,7 +58,7 @@ order = [label for label, _, _ in variants(settings)]
 per_dataset = [(DATASET_LABELS[d], block(settings, d), [r for r in rows if r["dataset"] == d])
                for d in settings["datasets"]]
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = claims(settings, rows)
+judged = CHAPTER.judge(settings, rows)
 display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
                  "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 
@@ -140,7 +140,9 @@ for label, b, rows_d in per_dataset:
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-pd.DataFrame(masking_checks(settings, records))
+checks = masking_checks(settings, records)
+display(pd.DataFrame(checks))
+display(Markdown(masking.flagged(checks)))
 
 # %% [markdown]
 # ## Which $\epsilon$, and where
@@ -225,22 +227,17 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 # %% [markdown]
 # ## Claims and verdicts
 #
-# Each claim is judged by the book's rule on paired per-seed differences (A minus B, in
-# points): confirmed when the difference has the claimed sign beyond 2 standard errors, not
-# confirmed when it has the opposite sign, or no effect is seen although one the size of the
-# paper's would have shown; otherwise inconclusive at this scale.
-#
-# Before the rule speaks, the book's guards (`advbook.claims`) can make a comparison
-# inconclusive, and its reason names the guard: both sides measured on the same images, every
-# compared model clearly above chance, a refutation only where the paper's effect could have
-# shown (not at a floor or ceiling), nothing fixed by construction, wall times only from a machine
-# that ran nothing else meanwhile, and no verdict against a baseline the paper shows robust where
-# ours did not become robust (at most 2 % on every seed): beating it says nothing about the paper's.
+# Each claim is judged by the book's one rule, written once in [How a verdict is decided](rule.md):
+# one-sided Student-t bounds, each erring at most 5 %, on the paired per-seed differences A - B
+# (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
+# claims, Holm's correction before a claim of several parts is refuted, and the guards that can
+# leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
+# that no experiment can decide in the form the paper states it.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
-                      by_scale=reporting.claims_by_scale(CHAPTER, claims, settings, overrides))
+                      by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
 
 # %% [markdown]
 # ## What to take from this page

@@ -89,7 +89,7 @@ def test_claims_verdicts_follow_the_evidence():
     assert [c["verdict"] for c in good] == ["confirmed"] * 4, [(c["claim"], c["why"]) for c in good]
     bad = adaptive.claims(s, _rows(0.97, 0.99, 0.5, 0.3, 2.5, 0.0))
     assert [c["verdict"] for c in bad] == ["not confirmed"] * 4, [(c["claim"], c["why"]) for c in bad]
-    smoke = adaptive.claims(adaptive.CHAPTER.settings("smoke"), _rows(0.989, 0.988, 0.5, 0.48, 1.5, 0.03))
+    smoke = adaptive.CHAPTER.judge(adaptive.CHAPTER.settings("smoke"), _rows(0.989, 0.988, 0.5, 0.48, 1.5, 0.03))
     assert {c["verdict"] for c in smoke} == {"inconclusive at this scale"}
 
 

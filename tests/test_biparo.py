@@ -181,7 +181,7 @@ def test_a_noise_gain_that_eot_removes_is_not_confirmed():
 def test_every_claim_gets_a_verdict_and_smoke_decides_nothing():
     rows = _rows({v: (lambda k: 0.0) for v in ("PGD-inf", "PGD-2", "FGSM", "natural", "MAT-Rand",
                                                 "PGD-inf + noise", "PNI MAT-Rand")})
-    smoke = chapter.claims(chapter.CHAPTER.settings("smoke"), rows)
+    smoke = chapter.CHAPTER.judge(chapter.CHAPTER.settings("smoke"), rows)
     assert len(smoke) == 15 and all(r["verdict"] == "inconclusive at this scale" for r in smoke)
     cpu = chapter.claims(chapter.CHAPTER.settings("cpu"), rows)
     assert [int(re.match(r"\(C(\d+)\)", r["claim"]).group(1)) for r in cpu] == list(range(1, 16))

@@ -67,6 +67,21 @@ def test_the_fraction_of_zero_input_gradients_is_found():
     assert 0 < checks["zero_gradients"] < 1 and "all-zero input gradient" in checks["warnings"][0]
 
 
+class OnePixelBlind(Linear):
+    """Ignores one pixel of every image: its gradient there is zero, everywhere else it is not."""
+
+    def forward(self, x):
+        x = x.clone()
+        x[:, 0, 0, 0] = 0
+        return super().forward(x)
+
+
+def test_a_model_blind_to_one_pixel_has_no_zero_gradient_image():
+    """An image counts only when its gradient is zero at every pixel (a check that counted any zero pixel
+    would call this model masked)."""
+    assert sanity_checks(OnePixelBlind(), *images())["zero_gradients"] == 0.0
+
+
 def test_probability_outputs_are_found():
     checks = sanity_checks(Softmax(), *images())
     assert checks["probabilities"] and "probabilities" in checks["warnings"][0]

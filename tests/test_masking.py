@@ -45,12 +45,35 @@ def test_each_check_fails_on_its_own_symptom():
     cases = {"robust <= clean": {"pgd": 0.95}, "steps sweep never rises": {"steps_sweep": {"1": 0.5, "10": 0.6}},
              "eps 0 = clean": {"eps_sweep": {"0.0": 0.8, "1.0": 0.0}},
              "eps sweep reaches ~0": {"eps_sweep": {"0.0": 0.9, "1.0": 0.1}},
-             "PGD <= FGSM": {"pgd": 0.62}, "AutoAttack <= PGD": {"autoattack": 0.51}}
+             "PGD <= FGSM": {"pgd": 0.62}, "AutoAttack <= PGD": {"autoattack": 0.51},
+             "PGD <= AutoAttack + 5": {"autoattack": 0.44}}
     for check, change in cases.items():
         row = masking.checklist(_record({**GOOD, **change}), ROLES)
         assert row[check] is False, (check, row)
     construction = masking.violations([masking.checklist(_record({**GOOD, "pgd": 0.95}), ROLES)])
     assert construction == ["M seed 0: robust <= clean"]
+
+
+def test_pgd_far_above_autoattack_is_flagged_and_named():
+    """The other direction of AutoAttack against PGD: PGD more than 5 points above AutoAttack on the same
+    images overstates robustness (the primer's PGD-20 read up to 44 points above AutoAttack while every row
+    passed); within 5 it passes, and a flagged model is named in the page's sentence."""
+    assert masking.checklist(_record({**GOOD, "autoattack": 0.46}), ROLES)["PGD <= AutoAttack + 5"] is True
+    rows = [masking.checklist(_record({**GOOD, "autoattack": 0.06}), ROLES)]
+    assert rows[0]["PGD <= AutoAttack + 5"] is False
+    assert masking.flagged(rows) .startswith("**Not believed**") and "M seed 0: PGD <= AutoAttack + 5" in masking.flagged(rows)
+    assert masking.flagged([masking.checklist(_record(GOOD), ROLES)]).startswith("**No sign of gradient masking**")
+    # on different images the two are not compared
+    row = masking.checklist(_record({**GOOD, "autoattack": 0.06}, n={"autoattack": 50}), ROLES)
+    assert row["PGD <= AutoAttack + 5"] == masking.NOT_COMPARABLE
+
+
+def test_robust_above_clean_on_other_images_is_not_a_violation():
+    """'robust <= clean' compares only numbers measured on the same images: PGD on 200 images above clean
+    accuracy on 500 says nothing; on the same 500 it is a bug."""
+    row = masking.checklist(_record({**GOOD, "pgd": 0.95}, n={"pgd": 200}), ROLES)
+    assert row["robust <= clean"] is True
+    assert masking.checklist(_record({**GOOD, "pgd": 0.95}), ROLES)["robust <= clean"] is False
 
 
 def test_numbers_on_different_images_are_not_compared():

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from advbook import evaluate, models, published
+from advbook import claims, evaluate, models, published
 from advbook.attacks import disturbances
 from advbook.chapters import random_sign as chapter
 from advbook.defenses import fgsm_mix
@@ -110,8 +110,9 @@ def test_every_claim_gets_a_verdict_on_the_smoke_settings():
         [f"pgd {e}" for e in s["attack_eps"]]
     rows = [{"dataset": "digits", "variant": v, "seed": seed, **{m: 0.5 + 0.01 * seed for m in metrics}}
             for v in ("base", "R", "FGSM") for seed in s["seeds"]]
-    table = chapter.claims(s, rows)
-    assert len(table) == 6 and all(r["verdict"] == "inconclusive at this scale" for r in table)
+    table = chapter.CHAPTER.judge(s, rows)   # a smoke run decides nothing; C5 is untestable at any scale
+    assert len(table) == 6 and [r["verdict"] for r in table] == ["inconclusive at this scale"] * 4 + [
+        "untestable as stated", "inconclusive at this scale"]
 
 
 def test_published_numbers_match_the_paper_text():
@@ -152,4 +153,4 @@ def test_claims_hold_only_when_they_hold_on_every_dataset():
                              **{m: 0.5 + shift + noise for m in metrics}})
     c1 = chapter.claims(s, rows)[0]
     assert c1["verdict"] == "not confirmed"                      # R is worse than base on CIFAR-10
-    assert "MNIST" in c1["ours (A - B, mean ± SE)"] and "CIFAR-10" in c1["ours (A - B, mean ± SE)"]
+    assert "MNIST" in c1[claims.OURS] and "CIFAR-10" in c1[claims.OURS]

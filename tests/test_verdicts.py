@@ -20,10 +20,12 @@ def _notebook_with_claims(path, rows, profile="cpu"):
 def test_the_page_lists_every_chapters_claims_and_the_papers_without_a_chapter(tmp_path):
     """Catches a page that drops a chapter's claims, invents verdicts, or hides undecided papers."""
     claim = claims.Claim("(C1) R beats base", "0.28 < 0.50", "greater", paper_effect=0.2)
-    rows = [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9]))]
+    judged = claims.judge(claim, [1.0, 1.1, 0.9])
+    rows = [claims.row(claim, judged)]
     _notebook_with_claims(tmp_path / "random_sign.ipynb", rows)
     page = verdicts.page(tmp_path)
-    assert "(C1) R beats base" in page and "**confirmed**" in page and "+1.00 ± 0.06 points (n = 3)" in page
+    bounds = f"+1.00 [{judged.lower:+.2f}, {judged.upper:+.2f}] points (n = 3)"
+    assert "(C1) R beats base" in page and "**confirmed**" in page and bounds in page
     assert "**cpu** profile: MNIST, 3 seeds, CPU" in page
     assert page.count("*No chapter yet: its claims are not decided.*") == len(verdicts.PAPERS) - 1
     assert "**In all:** 1 confirmed." in page
@@ -31,8 +33,8 @@ def test_the_page_lists_every_chapters_claims_and_the_papers_without_a_chapter(t
 
 def test_a_smoke_chapter_is_labelled_as_deciding_nothing(tmp_path):
     claim = claims.Claim("x", "y")
-    _notebook_with_claims(tmp_path / "adaptive.ipynb", [claims.row(claim, claims.judge(claim, [1, 2, 3], "smoke"))],
-                          profile="smoke")
+    rows = claims.decided_at(False, [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9]))])
+    _notebook_with_claims(tmp_path / "adaptive.ipynb", rows, profile="smoke")
     assert "*A smoke run decides nothing.*" in verdicts.page(tmp_path)
 
 
@@ -132,14 +134,15 @@ def test_the_claims_cell_says_each_claims_definition_and_evidence_in_words():
     table, words = text.split("**Each claim in words**")
     assert long in table and "| not confirmed |" in table
     assert "*How we read it:* A = AdvProp, B = standard." in words
-    assert "**not confirmed**: the opposite sign, beyond 2 SE." in words and "-5.50 ± 0.29 points (n = 3)" in words
+    assert "**not confirmed**: the opposite sign: bounds [" in words and "-5.50 [" in words and "points (n = 3)" in words
 
 
 def test_smoke_claims_are_not_counted_in_the_total(tmp_path):
     claim = claims.Claim("x", "y")
-    _notebook_with_claims(tmp_path / "adaptive.ipynb", [claims.row(claim, claims.judge(claim, [1, 2, 3], "smoke"))],
+    _notebook_with_claims(tmp_path / "adaptive.ipynb",
+                          claims.decided_at(False, [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9]))]),
                           profile="smoke")
-    _notebook_with_claims(tmp_path / "mixture.ipynb", [claims.row(claim, claims.judge(claim, [1, 2, 3]))])
+    _notebook_with_claims(tmp_path / "mixture.ipynb", [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9]))])
     page = verdicts.page(tmp_path)
     assert "**In all:** 1 confirmed (1 claims of smoke runs, which decide nothing, not counted)." in page
 
@@ -149,10 +152,12 @@ def test_the_glance_gives_one_line_of_evidence_per_claim():
     one = claims.Claim("(1) A beats B", "+1", paper_effect=1.0)
     many = claims.Claim("(2) A beats B everywhere", "+1", paper_effect=1.0)
     parts = claims.all_of([(f"part {i}", claims.judge(many, [1.0, 1.1, 0.9])) for i in range(4)])
-    text = reporting.verdicts_at_a_glance([claims.row(one, claims.judge(one, [-1.0, -1.1, -0.9])),
-                                           claims.row(many, parts)])
+    refuted = claims.judge(one, [-1.0, -1.1, -0.9])
+    text = reporting.verdicts_at_a_glance([claims.row(one, refuted), claims.row(many, parts)])
     first, second = text.splitlines()
-    assert first.startswith("- ✘ **not confirmed**: (1) A beats B (ours: -1.00 ± 0.06 points (n = 3); the opposite sign, beyond 2 SE)")
+    bounds = f"[{refuted.lower:+.2f}, {refuted.upper:+.2f}]"
+    assert first == (f"- ✘ **not confirmed**: (1) A beats B (ours: -1.00 {bounds} points (n = 3); the opposite sign: "
+                     f"bounds {bounds} exclude 0)")
     assert second == "- ✔ **confirmed**: (2) A beats B everywhere (every part confirmed; every part below)"
 
 
@@ -188,7 +193,7 @@ def _audited(tmp_path, monkeypatch, rendered_verdict, rows_now):
     from advbook.chapters import adaptive
 
     claim = claims.Claim("(1) a claim", "its number")
-    _notebook_with_claims(tmp_path / "adaptive.ipynb", [dict(claims.row(claim, claims.judge(claim, [1, 2, 3])),
+    _notebook_with_claims(tmp_path / "adaptive.ipynb", [dict(claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9])),
                                                              verdict=rendered_verdict)])
     monkeypatch.setattr(experiments, "get_or_compute", lambda config, compute=True: {})
     monkeypatch.setattr(adaptive.CHAPTER, "summary", lambda s, records: [])
@@ -201,10 +206,18 @@ def _audited(tmp_path, monkeypatch, rendered_verdict, rows_now):
 def test_the_audit_fails_a_book_whose_verdicts_its_records_no_longer_give(tmp_path, monkeypatch):
     """`advbook verdicts` re-judges every executed chapter from its records under today's guards; a page
     that says otherwise (or whose comparisons the guards refuse) fails the build."""
-    same = lambda claim: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
+    same = lambda claim: [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9]))]  # noqa: E731
     assert _audited(tmp_path, monkeypatch, claims.CONFIRMED, same) == []
     problems = _audited(tmp_path, monkeypatch, claims.NOT_CONFIRMED, same)
     assert len(problems) == 1 and "rendered 'not confirmed' but its records now give 'confirmed'" in problems[0]
+    # the same verdict from other numbers: the parts differ
+    other = lambda claim: [claims.row(claim, claims.judge(claim, [2.0, 2.1, 1.9]))]  # noqa: E731
+    problems = _audited(tmp_path, monkeypatch, claims.CONFIRMED, other)
+    assert len(problems) == 1 and "its reason or its parts' numbers differ" in problems[0]
+    # a rendered claim its records no longer give at all
+    renamed = lambda claim: [claims.row(claims.Claim("(1) another claim", ""), claims.judge(claim, [1.0, 1.1, 0.9]))]  # noqa: E731
+    problems = _audited(tmp_path, monkeypatch, claims.CONFIRMED, renamed)
+    assert any("'(1) a claim' is rendered but its records no longer give that claim" in p for p in problems)
 
     def refused(claim):
         raise claims.MismatchedImages("'A pgd' (seed 0) was measured on ... and 'B pgd' on ...")
@@ -218,7 +231,7 @@ def test_a_chapter_whose_dataset_is_not_here_is_left_unaudited_with_a_warning(tm
     from advbook import data
     from advbook.chapters import adaptive
 
-    same = lambda claim: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
+    same = lambda claim: [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9]))]  # noqa: E731
 
     def missing(settings):
         raise data.DataUnavailable("dataset 'cifar10-jpeg' is not available offline")
@@ -235,13 +248,13 @@ def test_a_claim_is_shown_at_its_largest_scale_with_the_smaller_beside(tmp_path)
     nb = tmp_path / "random_sign.ipynb"
     _notebook_with_claims(nb, rows)
     payload = json.loads(nb.read_text())
-    fast = {"verdict": claims.NOT_CONFIRMED, "ours": "-0.50 ± 0.10 points (n = 3)", "why": "",
+    fast = {"verdict": claims.NOT_CONFIRMED, "ours": "-0.50 [-0.80, -0.20] points (n = 3)", "why": "",
             "scale": {"profile": "fast", "datasets": "CIFAR-10", "seeds": 3, "device": "H200"}}
     output = payload["cells"][0]["outputs"][0]
     output["metadata"][verdicts.METADATA_KEY]["by_scale"] = {"fast": [fast]}
     nb.write_text(json.dumps(payload))
     page = verdicts.page(tmp_path)
-    assert "**not confirmed** at fast (cpu: confirmed)" in page and "-0.50 ± 0.10" in page
+    assert "**not confirmed** at fast (cpu: confirmed)" in page and "-0.50 [-0.80, -0.20]" in page
     assert "**In all:** 1 not confirmed." in page
 
 
@@ -252,12 +265,12 @@ def test_claims_by_scale_judges_every_other_profile_with_records(monkeypatch):
 
     chapter = SimpleNamespace(profiles={"smoke": {}, "cpu": {}, "fast": {}, "paper": {}},
                               settings=lambda profile, **o: {"profile": profile},
-                              experiments=lambda s: [s["profile"]], summary=lambda s, records: records)
+                              experiments=lambda s: [s["profile"]], summary=lambda s, records: records,
+                              judge=lambda s, rows: [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9]))])
     stored = {"fast": [{"dataset": {"display_name": "CIFAR-10"}, "config": {"train": {"seed": 0}}, "device": "H200"}]}
     monkeypatch.setattr(experiments, "stored_records", lambda configs: stored.get(configs[0], []))
     claim = claims.Claim("c", "p")
-    judged = lambda s, rows: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
-    by_scale = reporting.claims_by_scale(chapter, judged, {"profile": "cpu"})
+    by_scale = reporting.claims_by_scale(chapter, {"profile": "cpu"})
     assert list(by_scale) == ["fast"] and by_scale["fast"][0]["verdict"] == claims.CONFIRMED
 
 
@@ -274,9 +287,48 @@ def test_claims_by_scale_leaves_out_a_scale_whose_dataset_is_not_here(monkeypatc
         return [s["profile"]]
     chapter = SimpleNamespace(profiles={"smoke": {}, "cpu": {}, "fast": {}},
                               settings=lambda profile, **o: {"profile": profile},
-                              experiments=experiments_of, summary=lambda s, records: records)
+                              experiments=experiments_of, summary=lambda s, records: records,
+                              judge=lambda s, rows: [claims.row(claim, claims.judge(claim, [1, 2, 3]))])
     stored = {"cpu": [{"dataset": {"display_name": "MNIST"}, "config": {"train": {"seed": 0}}, "device": "CPU"}]}
     monkeypatch.setattr(experiments, "stored_records", lambda configs: stored.get(configs[0], []))
     claim = claims.Claim("c", "p")
-    judged = lambda s, rows: [claims.row(claim, claims.judge(claim, [1, 2, 3]))]  # noqa: E731
-    assert list(reporting.claims_by_scale(chapter, judged, {"profile": "smoke"})) == ["cpu"]
+    assert list(reporting.claims_by_scale(chapter, {"profile": "smoke"})) == ["cpu"]
+
+
+def test_every_decided_part_of_the_committed_book_holds_under_the_one_sided_t_rule():
+    """book/verdicts.json is what the rendered pages say, and each decided part follows from its own
+    per-seed differences: a confirmed 'greater' part has mean - t(0.95, n - 1) * sd / sqrt(n) > 0, and so
+    on for every kind and branch (the rule's own bounds, wider, imply these); its stated bounds are at
+    least as wide as the t bounds at the rule's level."""
+    import math
+
+    from scipy.stats import t
+
+    from advbook.paths import BOOK
+
+    stored = json.loads((BOOK / "verdicts.json").read_text())
+    assert stored == json.loads(json.dumps(verdicts.data(BOOK)))
+    decided = 0
+    for claim in stored:
+        for part in claim["parts"]:
+            if part["verdict"] not in (claims.CONFIRMED, claims.NOT_CONFIRMED) or not part["kind"]:
+                continue
+            decided += 1
+            d, n = part["diffs"], part["n"]
+            mean = sum(d) / n
+            sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (n - 1))
+            half = t.ppf(0.95, n - 1) * sd / math.sqrt(n)
+            lo, hi = mean - half, mean + half
+            assert part["lower"] <= mean - t.ppf(claims.LEVEL, n - 1) * sd / math.sqrt(n) + 1e-6
+            kind, confirmed = part["kind"], part["verdict"] == claims.CONFIRMED
+            margin, center, needed = part["margin"] or 0.0, part["center"], part["min_effect"] or 0.0
+            if kind == "greater":
+                assert lo > 0 if confirmed else hi < needed, (claim["id"], part)
+            elif kind == "less":
+                assert hi < 0 if confirmed else lo > -needed, (claim["id"], part)
+            elif kind == "within":
+                assert (center - margin < lo and hi < center + margin) if confirmed else \
+                    (lo > center + margin or hi < center - margin), (claim["id"], part)
+            else:
+                assert hi < margin if confirmed else lo > margin, (claim["id"], part)
+    assert decided or all(c["verdict"] not in (claims.CONFIRMED, claims.NOT_CONFIRMED) for c in stored)

@@ -3,7 +3,6 @@ records with this checkout's claims code and guards, so that the What holds page
 from a rendered verdict that its records no longer give."""
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -39,16 +38,23 @@ def audit(book: Path = BOOK) -> list[str]:
         except experiments.NotComputed as exc:
             problems.append(f"{notebook.stem}: cannot be re-judged, its records are not all stored ({exc})")
             continue
-        module = importlib.import_module(f"advbook.chapters.{notebook.stem}")
         try:
-            now = module.claims(settings, chapter.summary(settings, records))
+            now = chapter.judge(settings, chapter.summary(settings, records))
         except MismatchedImages as exc:
             problems.append(f"{notebook.stem}: {exc}")
             continue
-        rendered = {row["claim"]: row["verdict"] for row in payload["rows"]}
-        for row in now:
-            if rendered.get(row["claim"]) != row["verdict"]:
-                problems.append(f"{notebook.stem}: '{row['claim'][:70]}' is rendered "
-                                f"'{rendered.get(row['claim'], 'absent')}' but its records now give '{row['verdict']}' "
+        rendered = {row["claim"]: row for row in payload["rows"]}
+        given = {row["claim"]: row for row in now}
+        for claim in rendered.keys() - given.keys():
+            problems.append(f"{notebook.stem}: '{claim[:70]}' is rendered but its records no longer give that claim; "
+                            "re-render the chapter")
+        for claim, row in given.items():
+            shown = rendered.get(claim)
+            if shown is None or shown["verdict"] != row["verdict"]:
+                problems.append(f"{notebook.stem}: '{claim[:70]}' is rendered "
+                                f"'{shown['verdict'] if shown else 'absent'}' but its records now give '{row['verdict']}' "
                                 f"({row['why'][:120]}); re-render the chapter")
+            elif (shown.get("why"), shown.get("parts")) != (row["why"], json.loads(json.dumps(row["parts"]))):
+                problems.append(f"{notebook.stem}: '{claim[:70]}' keeps its verdict, but its reason or its parts' "
+                                "numbers differ from what its records now give; re-render the chapter")
     return problems

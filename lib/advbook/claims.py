@@ -1,28 +1,43 @@
-"""Claims as data, and the one rule that judges them, for the whole book.
+"""Claims as data, and the one rule that judges them, for the whole book (rule v3).
 
 A `Claim` names what a paper says, the paper's number, which two cells of our results are
 compared (A and B, paired by training seed), and in which way: A above B ("greater"), below
-("less"), or within a margin of it ("within"). `judge` applies the book's rule to the paired
-per-seed differences d_i = A_i - B_i (percentage points for accuracies):
+("less"), within a margin of it ("within"), or not above it by more than a margin ("at most").
+`judge` applies the rule to the paired per-seed differences d_i = A_i - B_i (percentage points for
+accuracies), with one-sided Student-t bounds on their mean, L = mean - t(LEVEL, n - 1) * SE and
+U = mean + t(LEVEL, n - 1) * SE. Each bound is meant to err at most 5 % of the time. At 3 to 10
+seeds a t bound at 0.95 errs more than that when the differences are skewed (simulated: up to 11 %
+at skewness 1, which one seed that trains differently gives), so `LEVEL` is 0.985, the level at which
+it errs at most 5 % for normal and skewed differences up to skewness 1 at every n from 3 to 10 (and
+about 1.5 % for normal ones); `tests/test_rule.py` measures it. Every such bound is also a 95 %
+bound: a confirmed "greater" part has mean - t(0.95, n - 1) * SE > 0 too.
 
-- fewer than 3 pairs: *inconclusive at this scale*;
-- "greater" / "less": *confirmed* when the mean difference has the claimed sign and exceeds
-  2 standard errors; *not confirmed* when it has the opposite sign beyond 2 SE, or when no effect
-  is seen (|mean| <= 2 SE) although the 2 SE band is below half the paper's effect (an effect the
-  size the paper reports would have shown); otherwise inconclusive;
-- "within" a margin m of a center c (default 0): confirmed when |mean - c| + 2 SE <= m, not
-  confirmed when |mean - c| - 2 SE > m.
+- fewer than `MIN_PAIRS` pairs: *inconclusive at this scale*;
+- "greater": *confirmed* when L > 0; *not confirmed* when U < 0 (the opposite sign) or U lies below
+  the smallest effect the claim needs (`Claim.min_effect`, by default half the paper's effect: a
+  minimum-effect test); otherwise inconclusive. "less" is its mirror image;
+- "within" a margin m of a center c: two one-sided tests, confirmed when c - m < L and U < c + m,
+  not confirmed when L > c + m or U < c - m;
+- "at most" a margin m (non-superiority, "no X beats Y", m = 0 by default): confirmed when U < m,
+  not confirmed when L > m (the margin honoured in both branches).
 
-- "at most" (non-superiority, "no X beats Y"): confirmed when mean + 2 SE <= margin (default 0
-  points: A is not above B by more than the margin), not confirmed when A is above B beyond 2 SE.
+The standard error includes the sampling of test images: where every seed was measured on the same
+images, SE^2 = s^2 / n + V / N, N the images and V the largest per-image variance of the difference
+that the two accuracies allow (`image_variance`; per-image outcomes are not recorded, so the bound
+assumes the worst agreement between A and B); a design that draws its own test images per seed
+has the images' sampling in its seed-to-seed spread already. Every part also states the smallest
+effect it could have detected with 80 % power (`min_detectable`).
 
-With 3 seeds this is a screening rule, not a significance test; the chapters say so. A smoke
-run never confirms or refutes anything. A claim with several parts (an "under every attacker"
-claim, say) is confirmed when every part is, not confirmed when any part is not; a part fixed by
-construction is a `fact`, shown and never judged.
+A claim of several parts is confirmed when every part is (an intersection-union test: no
+correction needed) and not confirmed when a part is refuted after Holm's correction over the
+judged parts, at the bounds' own level (so that the claim-level false-refutation rate stays at 5 %); a part refuted alone but
+not after the correction reads inconclusive and says so. A part fixed by construction is a `fact`,
+and a measured part the claim does not rest on is `shown`: neither is judged. A claim that no
+experiment can decide in the paper's form is *untestable as stated* (`untestable`), with why.
+`tests/test_rule.py` measures the rule's error rates by simulation.
 
-A verdict is only as good as its weakest comparison, so five guards apply before the rule speaks
-(each names itself in the verdict's reason):
+A verdict is only as good as its weakest comparison, so five guards apply after the rule (each
+names itself in the verdict's reason):
 
 1. **Same images.** The two sides of an accuracy comparison must have been measured on the same
    test images with the same attack seed: `paired_differences` refuses (`MismatchedImages`, one
@@ -40,24 +55,44 @@ A verdict is only as good as its weakest comparison, so five guards apply before
 5. **A baseline that works.** Where B is a baseline the paper shows robust (`Claim.baseline`
    names it) and ours sits within `FLOOR_POINTS` of 0 % on every seed, any verdict against it is
    inconclusive: beating a baseline that never became robust says nothing about the paper's.
+
+A smoke run decides nothing: `decided_at(profile, rows)` applies that once, where a page is opened.
 """
 from __future__ import annotations
 
+import functools
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 from .errors import MismatchedImages  # noqa: F401  (raised here, part of this module's API)
 
 CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE = "confirmed", "not confirmed", "inconclusive at this scale"
-VERDICTS = (CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE)
+UNTESTABLE = "untestable as stated"
+VERDICTS = (CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE, UNTESTABLE)
 FACT = "fact, fixed by construction"  # a part shown beside the judged ones, never judged
 SHOWN = "shown, not judged"             # a measured part the claim does not rest on
 KINDS = ("greater", "less", "within", "at most")
+LEVEL = 0.985          # the one-sided t level of each bound: at most 5 % error up to skewness 1 (see the docstring)
+ALPHA = 1 - LEVEL      # a part's test level, at which Holm's correction refutes a claim of several parts
+POWER = 0.80           # the power at which a part states the smallest effect it could have detected
+MIN_PAIRS = 3          # fewer paired seeds decide nothing (new designs use at least 5)
 LEARNED_MARGIN = 10.0  # points above chance a compared model's clean accuracy must reach
 FLOOR_POINTS = 2.0     # a side within this of 0 % or 100 % sits at a floor or ceiling
 OTHERS_TOLERANCE = 0.1  # CPUs other processes may keep busy on average while a timed model trains
+OURS = "ours (A - B: mean [lower, upper bound])"  # the claims table's column of our evidence
 
 
+@functools.lru_cache(maxsize=None)
+def t_quantile(p: float, df: int) -> float:
+    """Student's t quantile."""
+    from scipy.stats import t
+    return float(t.ppf(p, df))
+
+
+def t_cdf(x: float, df: int) -> float:
+    from scipy.stats import t
+    return float(t.cdf(x, df))
 
 
 @dataclass(frozen=True)
@@ -66,11 +101,13 @@ class Claim:
     paper: str                   # the paper's number(s), as the paper gives them
     kind: str = "greater"        # A above B, A below B, or A within `margin` of B
     paper_effect: float | None = None   # the paper's A - B, in the units compared (points)
-    margin: float | None = None  # for "within": |A - B - center| <= margin
+    margin: float | None = None  # for "within": |A - B - center| <= margin; for "at most": A - B <= margin
     center: float = 0.0
     definition: str = ""         # how we made the claim operational, in words
     unit: str = "points"
     baseline: str = ""           # B is this baseline, which the paper shows robust (guard 5); "" if B is not one
+    min_effect: float | None = None  # "greater"/"less": the smallest |A - B| the claim needs (default: half the paper's)
+    min_effect_why: str = ""     # why that is the smallest effect the claim needs, from the paper
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -79,29 +116,50 @@ class Claim:
             raise ValueError(f"a 'within' claim needs a non-negative margin: {self.text}")
         if self.kind == "at most" and self.margin is not None and self.margin < 0:
             raise ValueError(f"an 'at most' claim's margin must be non-negative: {self.text}")
+        if self.min_effect is not None and (self.min_effect < 0 or not self.min_effect_why):
+            raise ValueError(f"a claim's minimum effect is non-negative and says why: {self.text}")
+
+    def needed_effect(self) -> tuple[float, str]:
+        """(the smallest |A - B| the claim needs, why): the claim's own, else half the paper's
+        effect, else 0 (only the opposite sign refutes)."""
+        if self.min_effect is not None:
+            return self.min_effect, self.min_effect_why
+        if self.paper_effect is not None:
+            return abs(self.paper_effect) / 2, "half the paper's effect"
+        return 0.0, "the paper gives no effect size"
 
 
 @dataclass(frozen=True)
 class Judgement:
     verdict: str
     mean: float = float("nan")   # mean paired difference A - B
-    se: float = float("nan")     # its standard error
+    se: float = float("nan")     # its standard error, the sampling of test images included
     n: int = 0                   # pairs (seeds)
     reason: str = ""
     parts: tuple = field(default_factory=tuple)
+    lower: float = float("nan")  # the rule's one-sided lower bound on the mean difference (t at LEVEL)
+    upper: float = float("nan")  # its one-sided upper bound
+    min_detectable: float = float("nan")  # the smallest effect this design detects with 80 % power
+    p_refute: float = 1.0        # one-sided p-value of the refutation test (Holm's input)
+    diffs: tuple = ()            # the per-seed differences
+    claim: Claim | None = None   # the claim (or part) this judged
+    images: int | None = None    # test images each side was measured on (per seed)
+    records: tuple = ()          # the model keys behind both sides
+
+    def inconclusive(self, reason: str) -> "Judgement":
+        """The same numbers, undecided, with why (a chapter's caveat that the rule cannot see)."""
+        return replace(self, verdict=INCONCLUSIVE, reason=reason)
 
     def evidence(self, unit: str = "points") -> str:
         if self.parts:
             return "; ".join(f"{label}: {p.evidence(unit)}" for label, p in self.parts)
         if self.verdict == FACT:
             return f"fact: {self.reason}"
-        if self.verdict == SHOWN and self.n == 0:
-            return "no data"
-        if self.verdict == SHOWN:
-            return f"{self.mean:+.2f} ± {self.se:.2f} {unit} (n = {self.n}, shown, not judged)"
         if self.n == 0 or math.isnan(self.mean):
             return "no data"
-        return f"{self.mean:+.2f} ± {self.se:.2f} {unit} (n = {self.n})"
+        if self.verdict == SHOWN or math.isnan(self.lower):
+            return f"{self.mean:+.2f} {unit} (n = {self.n}" + (", shown, not judged)" if self.verdict == SHOWN else ")")
+        return f"{self.mean:+.2f} [{self.lower:+.2f}, {self.upper:+.2f}] {unit} (n = {self.n})"
 
 
 def images_of(record: dict) -> dict[str, str]:
@@ -129,6 +187,7 @@ def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "c
     clean accuracy below which a model counts as not learned, as a fraction)."""
     clean = record["metrics"].get(clean_metric)
     return {"images": images_of(record), "model_clean": clean if isinstance(clean, float) else None,
+            "model_key": record.get("key"),
             "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor,
             "timing": {"device": record.get("train_device", record.get("device")), "load": record.get("load_average"),
                        "cpus": record.get("cpu_count"), "others": record.get("other_cpus")}}
@@ -217,6 +276,7 @@ class Side(dict):
         self.clean = {r["seed"]: r.get("model_clean", r.get("clean")) for r in rows}
         self.chance = {r["seed"]: r.get("chance", 0.1) for r in rows}
         self.floor = {r["seed"]: r.get("learned_floor") for r in rows}
+        self.keys = {r["seed"]: r.get("model_key") for r in rows}
 
     @property
     def is_accuracy(self) -> bool:
@@ -252,24 +312,70 @@ def mean(values) -> float | None:
 class Paired(list):
     """Paired per-seed differences A_i - B_i, carrying the two cells they came from."""
 
-    def __init__(self, diffs, a=None, b=None, scale: float = 100.0):
+    def __init__(self, diffs, a=None, b=None, scale: float = 100.0, constant: float | None = None):
         super().__init__(diffs)
-        self.a, self.b, self.scale = a, b, scale
+        self.a, self.b, self.scale, self.constant = a, b, scale, constant  # constant: B is a fixed number
+
+    def seeds(self) -> list:
+        if self.constant is not None:
+            return sorted(self.a or {})
+        return sorted(set(self.a or {}) & set(self.b or {}))
+
+    def accuracies(self) -> bool:
+        return isinstance(self.a, Side) and self.a.is_accuracy and self.scale == 100.0 and (
+            self.constant is not None or isinstance(self.b, Side) and self.b.is_accuracy)
 
     def levels(self) -> tuple[float, float] | None:
         """The two sides' mean levels in percent, where both are accuracies."""
-        if isinstance(self.a, Side) and isinstance(self.b, Side) and self.a.is_accuracy and self.b.is_accuracy \
-                and self.scale == 100.0:
-            seeds = sorted(set(self.a) & set(self.b))
-            if seeds:
-                return (100 * sum(self.a[s] for s in seeds) / len(seeds),
-                        100 * sum(self.b[s] for s in seeds) / len(seeds))
+        seeds = self.seeds()
+        if self.accuracies() and seeds and self.constant is None:
+            return (100 * sum(self.a[s] for s in seeds) / len(seeds),
+                    100 * sum(self.b[s] for s in seeds) / len(seeds))
         return None
 
+    def images(self) -> int | None:
+        """Test images each side was measured on per seed (the fewest), where both are accuracies."""
+        if not self.accuracies():
+            return None
+        counts = [image_count(self.a.images[s]) for s in self.seeds()]
+        return min((c for c in counts if c), default=None)
+
+    def image_variance(self) -> float:
+        """The variance (points^2) that the sampling of test images adds to the mean difference, where
+        every seed was measured on the same images (0 where each seed drew its own, or for a
+        quantity that is not an accuracy): V / N, N the images and V the largest per-image variance
+        of the difference the accuracies allow. With per-image outcomes unrecorded, the share of
+        images on which A and B disagree is at most min(A + B, 2 - A - B) in each seed, and the
+        per-image variance of the seed-mean difference is at most that share's mean less the
+        squared mean difference (Jensen)."""
+        seeds, n_images = self.seeds(), self.images()
+        if not seeds or not n_images or len({self.a.images[s] for s in seeds}) > 1:
+            return 0.0
+        a = [self.a[s] for s in seeds]
+        if self.constant is not None:
+            # one side against a number: the per-image variance of the seed-mean accuracy is at most
+            # p (1 - p), p taken as (successes + 1) / (N + 2) so that 0 of N images does not read as certain
+            p = (sum(a) / len(a) * n_images + 1) / (n_images + 2)
+            return p * (1 - p) / n_images * self.scale ** 2
+        b = [self.b[s] for s in seeds]
+        disagree = sum(min(x + y, 2 - x - y) for x, y in zip(a, b)) / len(seeds)
+        d = sum(x - y for x, y in zip(a, b)) / len(seeds)
+        return max(0.0, disagree - d * d) / n_images * self.scale ** 2
+
+    def records(self) -> tuple:
+        return tuple(k for side in (self.a, self.b) if isinstance(side, Side)
+                     for s, k in sorted(side.keys.items()) if k and s in set(self.seeds()))
+
     def not_learned(self) -> list[str]:
-        seeds = set(self.a or {}) & set(self.b or {})
+        seeds = set(self.seeds())
         out = [m for side in (self.a, self.b) if isinstance(side, Side) for m in side.not_learned(seeds)]
         return list(dict.fromkeys(out))  # a model compared with itself is named once
+
+
+def image_count(identity: str | None) -> int | None:
+    """The N of 'first N' in an identity `images_of` wrote."""
+    found = re.search(r"first (\d+)", identity or "")
+    return int(found.group(1)) if found else None
 
 
 class Declined(Paired):
@@ -296,41 +402,74 @@ def paired_differences(a: dict, b: dict, scale: float = 100.0) -> Paired:
     return Paired([scale * (a[s] - b[s]) for s in seeds], a, b, scale)
 
 
+def against(a: Side, value: float, scale: float = 100.0) -> Paired:
+    """A_i * scale - value for every seed of the cell `a`: one side compared with a fixed number (an
+    accuracy with 0 %, say), the sampling of its test images carried to the rule."""
+    return Paired([scale * v - value for _, v in sorted(a.items())], a, None, scale, constant=value)
+
+
+def best_minus_last(rows: list[dict], curve: str, n_images: int, **match) -> Paired:
+    """Each matching row's best per-epoch value of `curve` (a validation accuracy, measured on the same
+    `n_images` held-out training images at every epoch and in every seed) minus its last epoch's,
+    paired on those images so that their sampling reaches the rule. The best of several epochs is
+    biased up, which only makes a drop look larger."""
+    identity = f"validation split, first {n_images}, attack seed 0"
+    cells = []
+    for r in rows:
+        values = [v for v in r.get(curve) or [] if v is not None]
+        if values and r[curve][-1] is not None:
+            cells.append({**r, "best": max(values), "last": r[curve][-1], "images": {"best": identity, "last": identity}})
+    return paired_differences(by_seed(cells, "best", **match), by_seed(cells, "last", **match))
+
+
 def fact(text: str) -> Judgement:
     """A part fixed by construction (equal gradient counts of two algorithms that spend the same
     number by design, say): shown beside the judged parts, never judged."""
     return Judgement(FACT, reason=text)
 
 
-def shown(diffs: list[float], why: str) -> Judgement:
-    """A measured part shown beside a claim's judged parts (an overhead the claim does not rest
-    on, say): its mean and SE, never a verdict."""
+def untestable(text: str) -> Judgement:
+    """A claim no experiment can decide in the form the paper states it (a derivation, a ratio of
+    two budgets the authors chose), with why: unlike "inconclusive at this scale", no larger run
+    would decide it."""
+    return Judgement(UNTESTABLE, reason=text)
+
+
+def _spread(diffs: list[float]) -> tuple[float, float]:
     n = len(diffs)
     mean_ = sum(diffs) / n if n else float("nan")
-    se = math.sqrt(sum((d - mean_) ** 2 for d in diffs) / (n - 1) / n) if n > 1 else float("nan")
-    return Judgement(SHOWN, mean_, se, n, why)
+    sd = math.sqrt(sum((d - mean_) ** 2 for d in diffs) / (n - 1)) if n > 1 else float("nan")
+    return mean_, sd
 
 
-def judge(claim: Claim, diffs: list[float], profile: str = "cpu") -> Judgement:
-    """The book's verdict for `claim` from the paired per-seed differences A_i - B_i, after the
-    guards (see the module's docstring)."""
+def shown(diffs: list[float], why: str) -> Judgement:
+    """A measured part shown beside a claim's judged parts (an overhead the claim does not rest
+    on, say): its mean, never a verdict."""
+    mean_, sd = _spread(diffs)
+    return Judgement(SHOWN, mean_, sd / math.sqrt(len(diffs)) if len(diffs) > 1 else float("nan"), len(diffs), why,
+                     diffs=tuple(diffs))
+
+
+def judge(claim: Claim, diffs: list[float]) -> Judgement:
+    """The book's verdict for `claim` from the paired per-seed differences A_i - B_i: the rule,
+    then the guards (see the module's docstring)."""
     if isinstance(diffs, Declined):
-        return Judgement(INCONCLUSIVE, reason=f"not compared: {diffs.reason}")
-    judgement = _rule(claim, diffs, profile)
+        return Judgement(INCONCLUSIVE, reason=f"not compared: {diffs.reason}", claim=claim)
+    judgement = _rule(claim, diffs)
+    if isinstance(diffs, Paired):
+        judgement = replace(judgement, images=diffs.images(), records=diffs.records())
     if judgement.verdict == INCONCLUSIVE or not isinstance(diffs, Paired):
         return judgement
     failed = diffs.not_learned()
     if failed:
-        return replace(judgement, verdict=INCONCLUSIVE,
-                       reason="a compared model did not learn: " + "; ".join(failed))
-    if judgement.se == 0 and judgement.mean == 0:
-        return replace(judgement, verdict=INCONCLUSIVE,
-                       reason="identical in every seed: fixed by construction or both sides at a floor")
+        return judgement.inconclusive("a compared model did not learn: " + "; ".join(failed))
+    if judgement.n and all(d == 0 for d in judgement.diffs) and diffs.constant is None:
+        return judgement.inconclusive("identical in every seed: fixed by construction or both sides at a floor")
     if claim.baseline and isinstance(diffs.b, Side) and diffs.scale == 100.0 \
-            and 100 * max(diffs.b[s] for s in set(diffs.a) & set(diffs.b)) <= FLOOR_POINTS:
-        return replace(judgement, verdict=INCONCLUSIVE,
-                       reason=f"{claim.baseline} did not become robust at this scale (at most {FLOOR_POINTS:g} % "
-                              "on every seed): a comparison with it says nothing about the paper's baseline")
+            and 100 * max(diffs.b[s] for s in diffs.seeds()) <= FLOOR_POINTS:
+        return judgement.inconclusive(f"{claim.baseline} did not become robust at this scale (at most "
+                                      f"{FLOOR_POINTS:g} % on every seed): a comparison with it says nothing about "
+                                      "the paper's baseline")
     levels = diffs.levels()
     if levels is None:
         return judgement
@@ -339,89 +478,165 @@ def judge(claim: Claim, diffs: list[float], profile: str = "cpu") -> Judgement:
     if claim.kind == "within" and judgement.verdict == CONFIRMED:
         largest_possible = min(high, 100 - low)  # |A - B| can exceed neither the higher level nor 100 - the lower
         if largest_possible <= claim.margin + abs(claim.center):
-            return replace(judgement, verdict=INCONCLUSIVE,
-                           reason=f"forced by a floor or ceiling ({a}, {b}): no difference beyond "
-                                  f"{claim.margin:g} points was possible")
+            return judgement.inconclusive(f"forced by a floor or ceiling ({a}, {b}): no difference beyond "
+                                          f"{claim.margin:g} points was possible")
     if claim.kind in ("greater", "less", "at most") and judgement.verdict == NOT_CONFIRMED:
         width = abs(claim.paper_effect) / 2 if claim.paper_effect is not None else FLOOR_POINTS
         if low <= width or high >= 100 - width:
             where = "half the paper's effect" if claim.paper_effect is not None else "the book's floor"
-            return replace(judgement, verdict=INCONCLUSIVE,
-                           reason=f"at a floor or ceiling ({a}, {b}): a side within {where} ({width:.2f}) of "
-                                  "0 % or 100 %, so the paper's effect could not have shown")
+            return judgement.inconclusive(f"at a floor or ceiling ({a}, {b}): a side within {where} ({width:.2f}) "
+                                          "of 0 % or 100 %, so the paper's effect could not have shown")
     return judgement
 
 
-def _rule(claim: Claim, diffs: list[float], profile: str) -> Judgement:
-    """The rule alone: paired differences, n >= 3, 2 standard errors."""
+def _rule(claim: Claim, diffs: list[float]) -> Judgement:
+    """The rule alone: one-sided Student-t bounds on the mean paired difference (see the module's
+    docstring), the sampling of test images included in the standard error."""
     n = len(diffs)
+    base = Judgement(INCONCLUSIVE, n=n, diffs=tuple(diffs), claim=claim)
     if n == 0:
-        return Judgement(INCONCLUSIVE, n=0, reason="no paired results")
-    mean = sum(diffs) / n
-    se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1) / n) if n > 1 else float("nan")
-    if profile == "smoke":
-        return Judgement(INCONCLUSIVE, mean, se, n, "a smoke run decides nothing")
-    if n < 3:
-        return Judgement(INCONCLUSIVE, mean, se, n, f"{n} paired seeds; the rule needs at least 3")
-    band = 2 * se
+        return replace(base, reason="no paired results")
+    mean_, sd = _spread(diffs)
+    if n < MIN_PAIRS:
+        return replace(base, mean=mean_, reason=f"{n} paired seeds; the rule needs at least {MIN_PAIRS}")
+    extra = diffs.image_variance() if isinstance(diffs, Paired) else 0.0
+    se = math.sqrt(sd * sd / n + extra)
+    q = t_quantile(LEVEL, n - 1)
+    lower, upper = mean_ - q * se, mean_ + q * se
+    detectable = (q + t_quantile(POWER, n - 1)) * se
+    images = " (test-image sampling included)" if extra else ""
+    base = replace(base, mean=mean_, se=se, lower=lower, upper=upper, min_detectable=detectable)
+
+    def p_below(x):  # one-sided p that the mean is below x (small when U < x)
+        return t_cdf((mean_ - x) / se, n - 1) if se > 0 else float(mean_ >= x)
+
+    def p_above(x):  # one-sided p that the mean is above x (small when L > x)
+        return 1 - t_cdf((mean_ - x) / se, n - 1) if se > 0 else float(mean_ <= x)
+
+    bounds = f"bounds [{lower:+.2f}, {upper:+.2f}]{images}"
     if claim.kind == "within":
-        off = abs(mean - claim.center)
-        where = f"{claim.margin:g} of {claim.center:g}" if claim.center else f"{claim.margin:g}"
-        if off + band <= claim.margin:
-            return Judgement(CONFIRMED, mean, se, n, f"mean ± 2 SE within {where}")
-        if off - band > claim.margin:
-            return Judgement(NOT_CONFIRMED, mean, se, n, f"mean ± 2 SE beyond {where}")
-        return Judgement(INCONCLUSIVE, mean, se, n, f"the 2 SE band straddles the bound ({where})")
+        lo, hi = claim.center - claim.margin, claim.center + claim.margin
+        where = f"[{lo:+g}, {hi:+g}]"
+        p = min(p_above(hi), p_below(lo))
+        if lo < lower and upper < hi:
+            return replace(base, verdict=CONFIRMED, p_refute=p, reason=f"{bounds} inside {where} (two one-sided tests)")
+        if lower > hi or upper < lo:
+            return replace(base, verdict=NOT_CONFIRMED, p_refute=p, reason=f"{bounds} wholly outside {where}")
+        return replace(base, p_refute=p, reason=f"{bounds} reach beyond {where}; undecided at n = {n}")
     if claim.kind == "at most":
         margin = claim.margin or 0.0
-        if mean + band <= margin:
-            return Judgement(CONFIRMED, mean, se, n, f"mean + 2 SE at most {margin:g}: A is not above B")
-        if mean - band > 0:
-            return Judgement(NOT_CONFIRMED, mean, se, n, "A above B beyond 2 SE")
-        return Judgement(INCONCLUSIVE, mean, se, n, f"mean + 2 SE above {margin:g}, but A is not above B "
-                                                    "beyond 2 SE")
+        p = p_above(margin)
+        if upper < margin:
+            return replace(base, verdict=CONFIRMED, p_refute=p, reason=f"upper bound {upper:+.2f} below the margin "
+                                                                       f"{margin:g}: A is not above B by more")
+        if lower > margin:
+            return replace(base, verdict=NOT_CONFIRMED, p_refute=p, reason=f"lower bound {lower:+.2f} above the margin "
+                                                                           f"{margin:g}: A is above B by more")
+        return replace(base, p_refute=p, reason=f"{bounds} straddle the margin {margin:g}; undecided at n = {n}")
     sign = 1 if claim.kind == "greater" else -1
-    if sign * mean > band:
-        return Judgement(CONFIRMED, mean, se, n, "the claimed sign, beyond 2 SE")
-    if -sign * mean > band:
-        return Judgement(NOT_CONFIRMED, mean, se, n, "the opposite sign, beyond 2 SE")
-    half_effect = abs(claim.paper_effect) / 2 if claim.paper_effect is not None else None
-    if se == 0 and mean == 0:
-        return Judgement(NOT_CONFIRMED, mean, se, n, "no difference at all, in every seed")
-    if half_effect is not None and band < half_effect:
-        return Judgement(NOT_CONFIRMED, mean, se, n,
-                         f"no effect seen, and 2 SE ({band:.2f}) is below half the paper's effect ({half_effect:.2f})")
-    return Judgement(INCONCLUSIVE, mean, se, n, "within 2 SE of no effect, and too noisy to rule the paper's "
-                                                "effect out")
+    needed, why = claim.needed_effect()
+    # in the claim's own direction: the claimed side's bound, and the bound that could refute it
+    near, far = (lower, upper) if sign == 1 else (-upper, -lower)
+    p = p_below(needed) if sign == 1 else p_above(-needed)
+    detect = f"smallest effect this design detects: {detectable:.2f}"
+    if near > 0:
+        return replace(base, verdict=CONFIRMED, p_refute=p, reason=f"the claimed sign: {bounds} exclude 0")
+    if far < 0:
+        return replace(base, verdict=NOT_CONFIRMED, p_refute=p, reason=f"the opposite sign: {bounds} exclude 0")
+    if needed > 0 and far < needed:
+        return replace(base, verdict=NOT_CONFIRMED, p_refute=p,
+                       reason=f"{bounds} exclude the smallest effect the claim needs ({sign * needed:+.2f}: {why})")
+    wanted = f", the claim needs {sign * needed:+.2f} ({why})" if needed > 0 else f" ({why})"
+    return replace(base, p_refute=p, reason=f"{bounds} include 0 and the claimed effect; {detect}{wanted}")
+
+
+def holm(parts: list[tuple[str, Judgement]]) -> tuple[set[int], int]:
+    """Holm's step-down over the judged parts' refutation tests: (the indices of the parts that stay
+    refuted, how many parts the family holds). Only a part the rule refuted is a candidate: every
+    other judged part counts in the family with a p-value of 1 (which can only make the procedure
+    refute less, so the claim's false-refutation rate stays at ALPHA)."""
+    k = sum(j.verdict in (CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE) for _, j in parts)
+    candidates = sorted((i for i, (_, j) in enumerate(parts) if j.verdict == NOT_CONFIRMED),
+                        key=lambda i: parts[i][1].p_refute)
+    refuted = set()
+    for rank, i in enumerate(candidates):
+        if parts[i][1].p_refute >= ALPHA / (k - rank):
+            break
+        refuted.add(i)
+    return refuted, k
 
 
 def all_of(parts: list[tuple[str, Judgement]]) -> Judgement:
-    """A claim made of several comparisons: confirmed if all are, not confirmed if any is not."""
+    """A claim made of several comparisons: confirmed if all are, not confirmed if a part stays
+    refuted after Holm's correction over the judged parts (a part refuted alone but not after
+    it reads inconclusive, saying so)."""
+    refuted, k = holm(parts)
+    parts = [(label, j.inconclusive(f"{j.reason}, but not after Holm's correction over {k} parts")
+              if j.verdict == NOT_CONFIRMED and i not in refuted else j) for i, (label, j) in enumerate(parts)]
     facts = [(label, j) for label, j in parts if j.verdict not in VERDICTS]
     judged = [(label, j) for label, j in parts if j.verdict in VERDICTS]
     verdicts = [j.verdict for _, j in judged]
-    if judged and all(v == CONFIRMED for v in verdicts):
+    if judged and all(v == UNTESTABLE for v in verdicts):
+        verdict, reason = UNTESTABLE, "; ".join(j.reason for _, j in judged)
+    elif judged and all(v == CONFIRMED for v in verdicts):
         verdict, reason = CONFIRMED, "every part confirmed"
     elif NOT_CONFIRMED in verdicts:
         verdict = NOT_CONFIRMED
-        reason = "not confirmed for " + ", ".join(label for label, j in judged if j.verdict == NOT_CONFIRMED)
+        reason = "not confirmed for " + ", ".join(label for label, j in judged if j.verdict == NOT_CONFIRMED) + \
+            (f" (Holm's correction over {k} parts)" if k > 1 else "")
         # a part left undecided says so, or its number would read as decided beside the refuted ones
         reason += "".join(f"; undecided, {label}: {j.reason}" for label, j in judged if j.verdict == INCONCLUSIVE)
     else:
-        undecided = [(label, j) for label, j in judged if j.verdict == INCONCLUSIVE]
+        undecided = [(label, j) for label, j in judged if j.verdict in (INCONCLUSIVE, UNTESTABLE)]
         verdict = INCONCLUSIVE
         reason = (f"{len(undecided)} of {len(judged)} parts inconclusive, e.g. {undecided[0][0]}: "
                   f"{undecided[0][1].reason}") if undecided else "nothing to judge: " + (
                       "; ".join(j.reason for _, j in facts) if facts else "no data")
     if facts and judged:
         reason += " (" + "; ".join(f"{label}: {j.reason}" for label, j in facts) + ")"
-    return Judgement(verdict, reason=reason, parts=tuple(parts), n=min((j.n for _, j in judged), default=0))
+    # nested in another claim, this one counts as one test, its p-value Holm-adjusted
+    p = min([1.0, *(k * j.p_refute for _, j in judged if j.verdict in (NOT_CONFIRMED, INCONCLUSIVE, CONFIRMED))])
+    return Judgement(verdict, reason=reason, parts=tuple(parts), n=min((j.n for _, j in judged), default=0),
+                     p_refute=p)
+
+
+def decided_at(profile_decides: bool, rows: list[dict]) -> list[dict]:
+    """A page's claims rows as its profile may state them: a profile that decides nothing (the smoke
+    profile's toy data) reads every judged verdict as inconclusive, saying why, and keeps the numbers."""
+    if profile_decides:
+        return rows
+    return [{**r, "verdict": INCONCLUSIVE, "why": "a smoke run decides nothing"}
+            if r["verdict"] in (CONFIRMED, NOT_CONFIRMED) else r for r in rows]
+
+
+def _number(x):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(x, 6)
+
+
+def part_data(label: str, j: Judgement) -> dict:
+    """One judged part as data (`book/verdicts.json`): the differences, the bounds the rule used and why."""
+    c = j.claim
+    return {"label": label, "kind": c.kind if c else None, "diffs": [round(d, 6) for d in j.diffs], "n": j.n,
+            "mean": _number(j.mean), "lower": _number(j.lower), "upper": _number(j.upper),
+            "paper_effect": c.paper_effect if c else None, "margin": c.margin if c else None,
+            "center": c.center if c else 0.0, "min_effect": (c.needed_effect()[0] if c and c.kind in ("greater", "less")
+                                                             else None),
+            "min_detectable": _number(j.min_detectable), "verdict": j.verdict, "reason": j.reason,
+            "images": j.images, "records": list(j.records)}
+
+
+def parts_data(judgement: Judgement, label: str = "") -> list[dict]:
+    """Every leaf part of a judgement, labels joined from the outside in."""
+    if not judgement.parts:
+        return [part_data(label, judgement)]
+    return [p for sub, j in judgement.parts for p in parts_data(j, f"{label}, {sub}" if label else sub)]
 
 
 def row(claim: Claim, judgement: Judgement, **extra) -> dict:
-    """One row of a chapter's claims table."""
-    return {"claim": claim.text, "paper": claim.paper, "ours (A - B, mean ± SE)": judgement.evidence(claim.unit),
-            "verdict": judgement.verdict, "why": judgement.reason, "how we read it": claim.definition, **extra}
+    """One row of a chapter's claims table, with its parts as data."""
+    return {"claim": claim.text, "paper": claim.paper, OURS: judgement.evidence(claim.unit),
+            "verdict": judgement.verdict, "why": judgement.reason, "how we read it": claim.definition,
+            "parts": parts_data(judgement), **extra}
 
 
 def diffs(rows: list[dict], a, b, metric: str, metric_b: str | None = None, *, key: str = "variant",

@@ -12,6 +12,9 @@ Robustness"). Every chapter runs the same checks on its headline models:
   at most `TOLERANCE["largest_eps"]` points at its largest budget; AutoAttack never above
   APGD-CE or PGD (AutoAttack runs APGD-CE first, so it can only be lower), each measured on
   AutoAttack's own images (the roles `apgd` and `pgd_aa`; without `pgd_aa`, the chapter's PGD);
+  and the other direction, PGD not above AutoAttack by more than `TOLERANCE["pgd_over_autoattack"]`
+  points on the same images (a PGD that much weaker than AutoAttack overstates robustness: a
+  number read from it is not believed);
 - **sanity checks** (`advbook.checks`, run before every evaluation): what they found on any of
   the model's evaluations, in words ("none", or "n/a" for records made before they existed).
 
@@ -29,8 +32,13 @@ TOLERANCE = {
     "pgd_over_fgsm": 1.0,   # points; PGD's random start can leave it a hair above FGSM on a few images
     "largest_eps": 2.0,     # points left at the sweep's largest budget
     "autoattack": 1e-9,     # AutoAttack contains APGD-CE: never above it on the same images
+    "pgd_over_autoattack": 5.0,  # points; on a model with honest gradients PGD with restarts lands within a few
+                                 # points of AutoAttack (RobustBench's re-evaluations), and 5 is 2.5 images of 50
 }
 BY_CONSTRUCTION = ("robust <= clean", "steps sweep never rises", "eps 0 = clean")
+# the checks whose failure means a robust accuracy of the model is not believed
+SIGNS_OF_MASKING = ("eps sweep reaches ~0", "PGD <= FGSM", "AutoAttack <= APGD-CE", "AutoAttack <= PGD",
+                    f"PGD <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}")
 ROLES = ("clean", "fgsm", "pgd", "pgd_aa", "apgd", "autoattack", "steps_sweep", "eps_sweep")
 NOT_COMPARABLE = "n/a: different images"
 
@@ -85,6 +93,9 @@ def checklist(record: dict, roles: dict[str, str], label: str | None = None) -> 
         check = at_most("autoattack", other, TOLERANCE["autoattack"])
         if check is not None:
             out[f"AutoAttack <= {'APGD-CE' if other == 'apgd' else 'PGD'}"] = check
+    check = at_most("pgd_aa" if roles.get("pgd_aa") else "pgd", "autoattack", TOLERANCE["pgd_over_autoattack"] / 100)
+    if check is not None:
+        out[f"PGD <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}"] = check
     out["sanity checks"] = sanity_findings(record)
     return out
 
@@ -96,6 +107,16 @@ def sanity_findings(record: dict) -> str:
     if not found:
         return "n/a: not recorded"
     return "; ".join(dict.fromkeys(w for checks in found for w in warnings(checks))) or "none"
+
+
+def flagged(rows: list[dict]) -> str:
+    """The page's sentence under a checklist: every model a sign of masking flags, named with the
+    check, or that none is."""
+    found = violations(rows, SIGNS_OF_MASKING)
+    if not found:
+        return "**No sign of gradient masking** in any model of the checklist."
+    return ("**Not believed** (a sign of gradient masking or of an attack that did not converge; its robust "
+            "accuracy reads as an upper bound): " + "; ".join(found) + ".")
 
 
 def violations(rows: list[dict], kinds=BY_CONSTRUCTION) -> list[str]:

@@ -6,7 +6,8 @@ from collections import defaultdict
 
 import pandas as pd
 
-from .claims import LEARNED_MARGIN, training_failures
+from .claims import CONFIRMED, INCONCLUSIVE, LEARNED_MARGIN, NOT_CONFIRMED, OURS, UNTESTABLE, training_failures
+
 
 def provenance(records: list[dict], settings: dict, profile_defaults: dict | None = None) -> str:
     """Markdown naming where every number of a chapter came from, and which parameters were
@@ -141,13 +142,12 @@ def scale(settings: dict, records: list[dict]) -> dict:
             "seeds": len(seeds), "device": " / ".join(sorted({r["device"] for r in records})) or "none"}
 
 
-def claims_by_scale(chapter, judge_claims, settings: dict, overrides: dict | None = None) -> dict[str, list[dict]]:
+def claims_by_scale(chapter, settings: dict, overrides: dict | None = None) -> dict[str, list[dict]]:
     """The chapter's claims judged at every other scale (profile) whose records the store holds,
     computing nothing: {profile: [{"verdict", "ours", "why"} per claim, in the claims' order]}.
     A verdict at any scale needs its own seeds, like any other; smoke runs decide nothing and
     are left out, and so is a scale whose experiments need a dataset that is not here (its
-    configs cannot be built, e.g. a clone without the offline copies). `judge_claims(settings,
-    rows)` is the chapter's claims function."""
+    configs cannot be built, e.g. a clone without the offline copies)."""
     from .data import DataUnavailable
     from .experiments import stored_records
     from .verdicts import SCALES
@@ -163,8 +163,8 @@ def claims_by_scale(chapter, judge_claims, settings: dict, overrides: dict | Non
             continue
         records = stored_records(configs)
         if records:
-            rows = judge_claims(other, chapter.summary(other, records))
-            out[profile] = [{"verdict": r["verdict"], "ours": r["ours (A - B, mean ± SE)"], "why": r["why"],
+            rows = chapter.judge(other, chapter.summary(other, records))
+            out[profile] = [{"verdict": r["verdict"], "ours": r[OURS], "why": r["why"], "parts": r.get("parts", []),
                              "scale": scale(other, records)} for r in rows]
     return out
 
@@ -194,13 +194,13 @@ def show_claims(rows: list[dict], settings: dict, records: list[dict], by_scale:
 def claims_markdown(rows: list[dict]) -> str:
     """The claims table (four columns, every cell whole), then one paragraph per claim: how we
     read it, what we measured and why the rule gave its verdict."""
-    columns = ["paper", "ours (A - B, mean ± SE)", "verdict"]
+    columns = ["paper", OURS, "verdict"]
     table = markdown_table(claims_table([{k: r.get(k, "") for k in ["claim", *columns]} for r in rows]))
     def sentence(text) -> str:
         return str(text).strip().rstrip(".")
 
     words = [f"- **{sentence(r['claim'])}.** *How we read it:* {sentence(r.get('how we read it') or 'as stated')}. "
-             f"*The paper:* {sentence(r['paper'])}. *Ours:* {sentence(r['ours (A - B, mean ± SE)'])}. "
+             f"*The paper:* {sentence(r['paper'])}. *Ours:* {sentence(r[OURS])}. "
              f"*Verdict:* **{r['verdict']}**: {sentence(r.get('why') or 'see the rule above')}."
              for r in rows]
     return table + "\n\n**Each claim in words**\n\n" + "\n".join(words)
@@ -210,14 +210,14 @@ def verdicts_at_a_glance(rows: list[dict]) -> str:
     """The top-of-chapter summary: one line per claim, its verdict and one line of evidence (the
     measured difference, or for a claim of several parts the rule's reason; every part is in
     the claims section)."""
-    marks = {"confirmed": "✔", "not confirmed": "✘", "inconclusive at this scale": "?"}
+    marks = {CONFIRMED: "✔", NOT_CONFIRMED: "✘", INCONCLUSIVE: "?", UNTESTABLE: "–"}
 
     def evidence(r):
-        ours = r["ours (A - B, mean ± SE)"]
+        ours = r[OURS]
         if ";" in ours:
             return f"{r.get('why') or ours}; every part below"
         # an undecided single comparison says why (a guard, or the rule's band)
-        return f"ours: {ours}" + (f"; {r['why']}" if r["verdict"] != "confirmed" and r.get("why") else "")
+        return f"ours: {ours}" + (f"; {r['why']}" if r["verdict"] != CONFIRMED and r.get("why") else "")
 
     return "\n".join(f"- {marks.get(r['verdict'], '')} **{r['verdict']}**: {r['claim']} ({evidence(r)})"
                       for r in rows)

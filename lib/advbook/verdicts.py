@@ -2,15 +2,20 @@
 notebooks in book/ (the claims cells carry them as output metadata, see
 `reporting.show_claims`), so that the page always says what the rendered chapters say.
 
-`advbook verdicts` writes book/verdicts.md; `make html` runs it before every build.
+`advbook verdicts` writes book/verdicts.md, the same verdicts as data in book/verdicts.json, and
+the rule's page book/rule.md (from `advbook.claims`' own docstring, so that the rule is written
+once); `make html` runs it before every build.
 """
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from . import published
+from . import claims, published
+from .atomic import write_atomic
+from .claims import OURS
 from .paths import BOOK
 
 SCALES = ("smoke", "cpu", "fast", "paper")  # the profiles, smallest scale to largest
@@ -80,10 +85,12 @@ def page(book: Path = BOOK) -> str:
     """book/verdicts.md: one table per paper, in the order of PAPERS, then any other executed
     chapter that carries claims (so that a new chapter appears before its PAPERS entry)."""
     lines = ["# What holds", "",
-             "Every claim the book's chapters test, with the verdict under the book's one rule (paired per-seed "
-             "differences A - B, at least 3 seeds, 2 standard errors; see any chapter's claims section), and the "
-             "scale it was decided at. This page is generated from the executed chapters "
-             "(`advbook verdicts`, run by `make html`), so it always says what they say.", ""]
+             "Every claim the book's chapters test, with the verdict under the book's one rule "
+             "([How a verdict is decided](rule.md): one-sided Student-t bounds, each erring at most 5 %, on paired per-seed "
+             "differences A - B, shown as mean [lower, upper]), and the scale it was decided at. This page is "
+             "generated from the executed chapters (`advbook verdicts`, run by `make html`), so it always says "
+             "what they say; the same verdicts as data, every part with its per-seed differences and bounds: "
+             "{download}`verdicts.json <verdicts.json>`.", ""]
     counts, smoke = {}, 0
     listed = toc_files(book)
     others = [p.stem for p in sorted(book.glob("*.ipynb")) if p.stem not in PAPERS and chapter_claims(p)]
@@ -105,7 +112,7 @@ def page(book: Path = BOOK) -> str:
         lines += [f"Decided in {where} at the **{scale['profile']}** profile: "
                   f"{scale['datasets']}, {scale['seeds']} seeds, {scale['device']}."
                   + (" *A smoke run decides nothing.*" if scale["profile"] == "smoke" else ""), "",
-                  "| claim | the paper | ours (A - B, mean ± SE) | verdict |", "|---|---|---|---|"]
+                  f"| claim | the paper | {OURS} | verdict |", "|---|---|---|---|"]
         by_scale = payload.get("by_scale") or {}
         largest = max([scale["profile"], *by_scale], key=SCALES.index)
         if largest != scale["profile"]:
@@ -113,7 +120,7 @@ def page(book: Path = BOOK) -> str:
                             f"({by_scale[largest][0]['scale']['datasets']}, {by_scale[largest][0]['scale']['seeds']} "
                             f"seeds), the smaller ones beside it.", ""]
         for i, row in enumerate(payload["rows"]):
-            verdict, ours = row["verdict"], row["ours (A - B, mean ± SE)"]
+            verdict, ours = row["verdict"], row[OURS]
             if largest != scale["profile"] and i < len(by_scale[largest]):
                 verdict, ours = by_scale[largest][i]["verdict"], by_scale[largest][i]["ours"]
             smaller = [f"{p}: {v[i]['verdict']}" for p, v in sorted(by_scale.items(), key=lambda kv: SCALES.index(kv[0]))
@@ -135,9 +142,50 @@ def page(book: Path = BOOK) -> str:
     return "\n".join(lines) + "\n"
 
 
+def claim_id(chapter: str, index: int, text: str) -> str:
+    """'CHAPTER:ID', the id the claim's text opens with ('(C1)', 'C6a (Table 4)', '(2)'), else its position."""
+    found = re.match(r"\(?((?:C\d+[a-z]?)|\d+)\)?", text)
+    return f"{chapter}:{found.group(1) if found else index + 1}"
+
+
+def data(book: Path = BOOK) -> list[dict]:
+    """Every claim of every executed chapter as data (book/verdicts.json), at the scale What holds
+    shows it: verdict, reason, scale and each judged part with its differences and bounds."""
+    out = []
+    for notebook in sorted(book.glob("*.ipynb")):
+        payload = chapter_claims(notebook)
+        if payload is None:
+            continue
+        by_scale = payload.get("by_scale") or {}
+        largest = max([payload["scale"]["profile"], *by_scale], key=SCALES.index)
+        for i, row in enumerate(payload["rows"]):
+            shown = by_scale[largest][i] if largest != payload["scale"]["profile"] else None
+            out.append({"chapter": notebook.stem, "id": claim_id(notebook.stem, i, row["claim"]), "text": row["claim"],
+                        "verdict": (shown or row)["verdict"], "reason": (shown or row)["why"],
+                        "scale": shown["scale"] if shown else payload["scale"],
+                        "parts": (shown or row).get("parts", [])})
+    return out
+
+
+def rule_page() -> str:
+    """book/rule.md: the rule and its guards as `advbook.claims` states them, with its constants."""
+    text = claims.__doc__.split("\n", 1)[1].strip()
+    constants = [("ALPHA", claims.ALPHA, "one-sided level of each bound; a claim's refutation is Holm-corrected at it"),
+                 ("POWER", claims.POWER, "the power at which a part states the smallest effect it could detect"),
+                 ("MIN_PAIRS", claims.MIN_PAIRS, "fewer paired seeds decide nothing (new designs use at least 5)"),
+                 ("LEARNED_MARGIN", claims.LEARNED_MARGIN, "points above chance a compared model must reach clean"),
+                 ("FLOOR_POINTS", claims.FLOOR_POINTS, "a side this close to 0 % or 100 % sits at a floor or ceiling"),
+                 ("OTHERS_TOLERANCE", claims.OTHERS_TOLERANCE, "CPUs other processes may keep busy while a model is timed")]
+    table = ["| constant | value | meaning |", "|---|---|---|",
+             *(f"| `{name}` | {value:g} | {meaning} |" for name, value, meaning in constants)]
+    return "\n".join(["# How a verdict is decided", "",
+                      "The book's one rule, as the code that applies it (`advbook.claims`) states it; every chapter's "
+                      "claims and [What holds](verdicts.md) are judged by it.", "", text, "", "## Its constants", "",
+                      *table, ""])
+
+
 def write(book: Path = BOOK) -> Path:
-    path = book / "verdicts.md"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page(book))
-    tmp.replace(path)
-    return path
+    """book/verdicts.md, book/verdicts.json and book/rule.md, each written whole."""
+    write_atomic(book / "rule.md", "w", lambda f: f.write(rule_page()))
+    write_atomic(book / "verdicts.json", "w", lambda f: f.write(json.dumps(data(book), indent=1, ensure_ascii=False) + "\n"))
+    return write_atomic(book / "verdicts.md", "w", lambda f: f.write(page(book)))

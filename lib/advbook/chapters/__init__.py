@@ -145,6 +145,14 @@ class Chapter:
             settings[name] = self.parameter(name).check(value)
         return settings
 
+    def judge(self, settings: dict, rows: list[dict]) -> list[dict]:
+        """The chapter's claims rows (its module's `claims(settings, rows)`), as its profile may state
+        them: a smoke run decides nothing (`claims.decided_at`)."""
+        from ..claims import decided_at
+
+        judged = importlib.import_module(f"advbook.chapters.{self.name}").claims(settings, rows)
+        return decided_at(settings["profile"] != "smoke", judged)
+
     def parse_overrides(self, pairs: list[tuple[str, str]]) -> dict:
         """Command-line `-p NAME VALUE` pairs, parsed and validated."""
         return {name: self.parameter(name).parse(text) for name, text in pairs}

@@ -6,7 +6,7 @@ Baselines: no perturbed samples, and every sample perturbed (FGSM; PGD in the ap
 """
 from __future__ import annotations
 
-from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, Judgement, all_of, cell_fields, fact, judge, row, untimed
+from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, all_of, cell_fields, fact, judge, row, untimed
 from ..claims import diffs as paired
 from ..reporting import aggregate, seed_table, sweep_curves
 from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
@@ -249,7 +249,6 @@ def results_table(s: dict, rows: list[dict]):
 
 def claims(s: dict, rows: list[dict]) -> list[dict]:
     """The paper's four claims as `Claim` data, judged by the book's rule on paired seeds."""
-    profile = s["profile"]
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     adaptive = [v for v in dict.fromkeys(r["variant"] for r in rows) if "n=" in v]
     largest = [v for v in adaptive if v.endswith(f"n={max(s['sample_sizes'])}")]
@@ -262,7 +261,7 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
                "within 0.5 % on all datasets (Figure 4)", "within", margin=0.5,
                definition="A = each adaptive variant, B = no perturbed samples (none), clean accuracy; "
                           "every variant on every dataset must be within 0.5 points")
-    out.append(row(c1, all_of([(f"{v}, {d}", judge(c1, diffs(d, v, "none", "clean"), profile))
+    out.append(row(c1, all_of([(f"{v}, {d}", judge(c1, diffs(d, v, "none", "clean")))
                                for d in datasets for v in adaptive])))
 
     hard = [d for d in datasets if d in ("Fashion-MNIST", "CIFAR-10 (JPEG q75 copy)")]
@@ -272,30 +271,28 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
                definition="A = none, B = all FGSM, clean accuracy: the drop A - B within 1 point of 3 on "
                           "Fashion-MNIST and CIFAR-10, and within 0.5 of 0 on MNIST")
     mnist = Claim(c2.text, c2.paper, "within", margin=0.5)
-    parts = [(d, judge(c2, diffs(d, "none", "all FGSM", "clean"), profile)) for d in hard]
+    parts = [(d, judge(c2, diffs(d, "none", "all FGSM", "clean"))) for d in hard]
     if "MNIST" in datasets:
-        parts.append(("MNIST", judge(mnist, diffs("MNIST", "none", "all FGSM", "clean"), profile)))
+        parts.append(("MNIST", judge(mnist, diffs("MNIST", "none", "all FGSM", "clean"))))
     judgement = all_of(parts)
     if not hard and judgement.verdict != NOT_CONFIRMED:
-        judgement = Judgement(INCONCLUSIVE, reason="needs Fashion-MNIST and CIFAR-10, not run at this scale",
-                              parts=judgement.parts, n=judgement.n)
+        judgement = judgement.inconclusive("needs Fashion-MNIST and CIFAR-10, not run at this scale")
     out.append(row(c2, judgement))
 
     c3 = Claim("(3) adaptive training (largest n) is about as robust under PGD as FGSM on every sample",
                "comparable robustness (Figures 1-3)", "within", margin=5.0,
                definition="A = adaptive (largest n), B = all FGSM, PGD accuracy at the training eps, within 5 "
                           "points; informative only where every-sample FGSM gains at least 5 points over none "
-                          "(beyond 2 SE)")
+                          "(the rule's lower bound on the gain at least 5)")
     gain = Claim("every-sample FGSM gains robustness", "", "greater")
     parts = []
     for d in datasets:
-        g = judge(gain, diffs(d, "all FGSM", "none", "pgd"), profile)
+        g = judge(gain, diffs(d, "all FGSM", "none", "pgd"))
         for v in largest:
-            j = judge(c3, diffs(d, v, "all FGSM", "pgd"), profile)
-            if not (g.verdict == CONFIRMED and g.mean - 2 * g.se >= 5):
-                j = Judgement(INCONCLUSIVE, j.mean, j.se, j.n,
-                              f"every-sample FGSM itself gains only {g.mean:+.2f} ± {g.se:.2f} points over none, "
-                              "so 'as robust as' it says nothing")
+            j = judge(c3, diffs(d, v, "all FGSM", "pgd"))
+            if not (g.verdict == CONFIRMED and g.lower >= 5):
+                j = j.inconclusive(f"every-sample FGSM itself gains only {g.mean:+.2f} [{g.lower:+.2f}, {g.upper:+.2f}] "
+                                   "points over none (a lower bound under 5), so 'as robust as' it says nothing")
             parts.append((f"{v}, {d}", j))
     out.append(row(c3, all_of(parts)))
 
@@ -306,15 +303,15 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
     parts = []
     for d in datasets:
         for v in largest:
-            timed = judge(c4, diffs(d, v, "all FGSM", "epoch_seconds", 1.0), profile)
+            timed = judge(c4, diffs(d, v, "all FGSM", "epoch_seconds", 1.0))
             caveat = untimed([r for r in rows if r["dataset"] == d and r["variant"] in (v, "all FGSM")])
             if caveat and timed.verdict != INCONCLUSIVE:
-                timed = Judgement(INCONCLUSIVE, timed.mean, timed.se, timed.n, caveat)
+                timed = timed.inconclusive(caveat)
             parts.append((f"seconds, {v}, {d}", timed))
             passes = diffs(d, v, "all FGSM", "gradient_images_per_epoch", 1.0)
             parts.append((f"gradient passes, {v}, {d}",
                           fact("equal in every seed: both compute one input gradient of every training image "
-                               "per epoch (Algorithm 1 needs them to sample), plus the training pass") if passes and not any(passes) else judge(c4, passes, profile)))
+                               "per epoch (Algorithm 1 needs them to sample), plus the training pass") if passes and not any(passes) else judge(c4, passes)))
     out.append(row(c4, all_of(parts)))
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 
 from .. import data, masking, published
-from ..claims import INCONCLUSIVE, Claim, Judgement, all_of, by_seed, cell_fields, judge, paired_differences, row
+from ..claims import INCONCLUSIVE, Claim, Judgement, all_of, best_minus_last, by_seed, cell_fields, judge, paired_differences, row
 from ..claims import diffs as _claims_diffs
 from ..claims import mean as _claims_mean
 from ..evaluate import sweep
@@ -373,11 +373,10 @@ def effects(table: str, a: str, b: str, metrics=tuple(METRICS)) -> dict[str, flo
 
 
 def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
-    p = s["profile"]
     out = []
 
     def parts(claim, pairs):
-        return all_of([(lab, judge(Claim(claim.text, claim.paper, kind, paper_effect=eff), d, p))
+        return all_of([(lab, judge(Claim(claim.text, claim.paper, kind, paper_effect=eff), d))
                        for lab, kind, eff, d in pairs])
 
     trio = {"PGD-inf": "pgd-linf", "PGD-2": "pgd-l2", "FGSM": "fgsm"}
@@ -399,10 +398,10 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
                definition="PGD-inf above FGSM under L-inf PGD, and PGD-inf's drop from its natural accuracy "
                           "within 14 points under each of the three attacks")
     drops = [(f"drop under {METRICS[m]}", judge(Claim(c3.text, c3.paper, "within", margin=14.0),
-                                               _diffs(rows, "PGD-inf", "PGD-inf", "clean", m), p)) for m in trio.values()]
+                                               _diffs(rows, "PGD-inf", "PGD-inf", "clean", m))) for m in trio.values()]
     out.append((c3, all_of([("PGD-inf vs FGSM under L-inf PGD",
                              judge(Claim(c3.text, c3.paper, "greater", paper_effect=paper_gap("1", t1["PGD-inf"], t1["FGSM"], "pgd-linf")),
-                                   _diffs(rows, "PGD-inf", "FGSM", "pgd-linf"), p)), *drops])))
+                                   _diffs(rows, "PGD-inf", "FGSM", "pgd-linf"))), *drops])))
 
     grid = {0.0: "natural", s["eps"]: "PGD-inf", **{e: f"PGD-inf eps_train={e:g}" for e in s["eps_train"]
                                                      if e not in (0.0, s["eps"])}}
@@ -424,16 +423,14 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
                "(Section 2.4, Figure 2)", "a figure; no numbers", kind="greater",
                definition="PGD-inf BasicNet: validation L-inf PGD accuracy at its best epoch minus at the last "
                           "epoch, on held-out training images")
-    gaps = [100 * (max(v for v in r["val_pgd"] if v is not None) - r["val_pgd"][-1])
-            for r in rows if r["variant"] == "PGD-inf" and r["val_pgd"] and r["val_pgd"][-1] is not None]
+    gaps = best_minus_last(rows, "val_pgd", s["n_val"], variant="PGD-inf")
     if s["epochs"] < 30:
-        j = judge(c6, gaps, p)
-        out.append((c6, Judgement(INCONCLUSIVE, j.mean, j.se, j.n,
-                                  f"{s['epochs']} epochs: robust overfitting shows after tens of epochs past the "
-                                  "first drop (the paper: 40); and best-minus-last is never negative, so only a "
-                                  "long schedule can tell a decline from noise")))
+        j = judge(c6, gaps)
+        out.append((c6, j.inconclusive(f"{s['epochs']} epochs: robust overfitting shows after tens of epochs past the "
+                                       "first drop (the paper: 40); and best-minus-last is never negative, so only a "
+                                       "long schedule can tell a decline from noise")))
     else:
-        out.append((c6, judge(c6, gaps, p)))
+        out.append((c6, judge(c6, gaps)))
 
     def mat_parts(claim, a, b, effects, eot=True):
         return parts(claim, [(f"{METRICS[m]}", "greater" if eff > 0 else "less", eff,
@@ -494,10 +491,10 @@ def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
     plateau = {v: {r["seed"]: first_plateau(r) for r in rows if r["variant"] == v and first_plateau(r)}
                for v in ("PNI MAT-Rand", "MAT-Rand")}
     d13 = paired_differences(plateau["PNI MAT-Rand"], plateau["MAT-Rand"], 1.0)
-    j13 = judge(Claim(c13.text, c13.paper, "less", unit="epochs"), d13, p)
+    j13 = judge(Claim(c13.text, c13.paper, "less", unit="epochs"), d13)
     if s["epochs"] < 30:
-        j13 = Judgement(INCONCLUSIVE, j13.mean, j13.se, j13.n, f"{s['epochs']} epochs against the paper's 100: "
-                        "a plateau's length cannot be seen in so short a run")
+        j13 = j13.inconclusive(f"{s['epochs']} epochs against the paper's 100: a plateau's length cannot be seen "
+                               "in so short a run")
     out.append((Claim(c13.text, c13.paper, "less", definition=c13.definition, unit="epochs"), j13))
     c14 = Claim("(C14) the combined recipe (wider ResNet-18, noise at prediction, 5 % natural batches, early "
                 "stopping) beats the ResNet-18 on all four metrics (Table 6)", "+0.74, +2.90, +3.54, +1.27",
