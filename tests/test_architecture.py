@@ -8,7 +8,7 @@ LIBRARY = Path(__file__).resolve().parents[1] / "lib" / "advbook"
 # floors, lowest first: a module may import its own floor and those below, never above
 FLOORS = [
     {"paths", "device", "errors", "atomic"},
-    {"data", "published", "claims", "schema"},
+    {"data", "published", "claims", "schema", "profiles"},
     {"models"},
     {"attacks"},
     {"defenses", "checks"},
@@ -18,7 +18,7 @@ FLOORS = [
     {"reporting", "verdicts", "bench", "notebooks"},
     {"chapters"},
     # what plans and runs whole chapters, and the command line
-    {"cli", "__main__", "__init__", "audit", "exchange", "engines", "planning", "window", "sweeps"},
+    {"cli", "__main__", "__init__", "audit", "model_audit", "exchange", "engines", "planning", "window", "sweeps"},
 ]
 
 
@@ -85,3 +85,34 @@ def test_no_import_circle():
     for module in sorted(graph):
         visit(module)
     assert circles == []
+
+
+def test_only_profiles_reads_a_profile_name():
+    """A profile is asked (`profiles.get(name).decides`, `.on_gpu`, `.rank`), never recognised by its name:
+    outside profiles.py no module compares a profile name with a string literal or lists profile names."""
+    import re
+
+    from advbook import profiles
+
+    names = "|".join(profiles.NAMES)
+    compared = re.compile(rf"""profile[\w\]"'\[]*\s*(==|!=|\bin\b|\bnot in\b)\s*\(?["']({names})["']""")
+    listed = re.compile(rf"""\(["']({names})["'],\s*["']({names})["']""")
+    offenders = [f"{path.relative_to(LIBRARY)}:{i}: {line.strip()}"
+                 for path in sorted(LIBRARY.rglob("*.py")) if path.name != "profiles.py"
+                 for i, line in enumerate(path.read_text().splitlines(), 1)
+                 if compared.search(line) or listed.search(line)]
+    assert offenders == []
+
+
+def test_adding_a_profile_to_the_table_is_all_it_takes(monkeypatch):
+    """A new scale in `profiles.TABLE` is known to the command line, ranked among the scales and asked for
+    what it decides, with no other module to change."""
+    from advbook import profiles
+
+    big = profiles.Profile("cluster", 4, "gpu", True, "bf16")
+    monkeypatch.setattr(profiles, "PROFILES", {**profiles.PROFILES, "cluster": big})
+    monkeypatch.setattr(profiles, "NAMES", (*profiles.NAMES, "cluster"))
+    assert profiles.largest(["cpu", "cluster", "fast"]) == "cluster" and profiles.get("cluster").on_gpu
+    from advbook import cli
+    args = cli._parser().parse_args(["compute", "primer", "--profile", "cluster", "--dry-run"])
+    assert args.profile == "cluster"

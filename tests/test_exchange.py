@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from advbook import exchange, experiments, paths, store
+from advbook import atomic, exchange, experiments, paths, store
 from advbook.cli import main
 
 COMMITTED = paths.PROJECT_ROOT / "data" / "results"
@@ -284,7 +284,7 @@ def test_the_command_line_says_refused_one_line_each_and_exits_2(computed, tmp_p
 def test_an_import_that_fails_while_writing_leaves_nothing(computed, tmp_path, monkeypatch):
     archive = archive_of(computed, tmp_path)
     target = tmp_path / "target"
-    create, calls = store.create, []
+    create, calls = atomic.create_new, []
 
     def fail_on_the_third(content, path):
         calls.append(path)
@@ -292,7 +292,7 @@ def test_an_import_that_fails_while_writing_leaves_nothing(computed, tmp_path, m
             raise OSError("disk full")
         return create(content, path)
 
-    monkeypatch.setattr(store, "create", fail_on_the_third)
+    monkeypatch.setattr(atomic, "create_new", fail_on_the_third)
     with pytest.raises(OSError, match="disk full"):
         exchange.import_records([archive], target, tmp_path / "target-bench")
     assert len(calls) == 3 and files_under(target) == {} and files_under(tmp_path / "target-bench") == {}

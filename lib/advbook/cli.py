@@ -20,11 +20,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import chapters
-from .chapters import PROFILES
+from . import chapters, profiles
 from .errors import ONE_LINE, ParameterError
 from .engines import ENGINES
-from .planning import GPU_PROFILES
 from .notebooks import execute_notebook
 from .paths import BOOK
 
@@ -44,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("chapters", nargs="+", metavar="CHAPTER", help="one or more chapters, or all")
         else:
             p.add_argument("chapter")
-        p.add_argument("--profile", default="smoke", choices=PROFILES)
+        p.add_argument("--profile", default=profiles.DEFAULT, choices=profiles.NAMES,
+                       help=f"the scale (default {profiles.DEFAULT}, which decides nothing)")
         p.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                        help="override a chapter parameter (lists: comma-separated)")
         p.add_argument("--data-root", type=Path, help="folder holding the offline dataset files "
@@ -103,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every record of the store and data/bench/")
     export.add_argument("--chapter", action="append", default=[], help="only the records of this chapter's "
                         "experiments (repeatable; performance: the bench records)")
-    export.add_argument("--profile", default="smoke", choices=PROFILES, help="the profile of --chapter's experiments")
+    export.add_argument("--profile", default=profiles.DEFAULT, choices=profiles.NAMES,
+                        help="the profile of --chapter's experiments")
     export.add_argument("--weights", action="store_true", help="also the selected models' weights (.pt; "
                         "about 45 MB a PreAct ResNet-18)")
     imp = sub.add_parser("import", help="check records from an export (or plain record files) and merge them "
@@ -166,7 +166,7 @@ def _validated(args):
         from .engines import import_ray
         import_ray()  # installed, or a one-line error before any work
     # compute and run refuse to train a GPU profile here (_refuse_gpu_profile_on_cpu); the rest warn
-    if getattr(args, "command", None) not in ("compute", "run") and args.profile in GPU_PROFILES:
+    if getattr(args, "command", None) not in ("compute", "run") and profiles.get(args.profile).on_gpu:
         import torch
 
         if not torch.cuda.is_available():
@@ -206,7 +206,7 @@ def _refuse_gpu_profile_on_cpu(profile: str, force: bool) -> None:
     """A GPU profile is never trained on a CPU by accident: a one-line error unless forced."""
     import torch
 
-    if profile in GPU_PROFILES and not force and not torch.cuda.is_available():
+    if profiles.get(profile).on_gpu and not force and not torch.cuda.is_available():
         raise ParameterError(f"the '{profile}' profile is planned for a GPU and no GPU is visible (on this CPU it "
                              "would take hours to days); --force-cpu computes it anyway, and the 'cpu' profile "
                              "is planned for 2 CPU cores")
@@ -221,7 +221,7 @@ def cmd_run(args) -> int:
     if args.if_missing and output.exists():
         print(f"{output} exists; skipped (--if-missing)")
         return 0
-    compute = args.compute if args.compute is not None else args.profile not in GPU_PROFILES
+    compute = args.compute if args.compute is not None else not profiles.get(args.profile).on_gpu
     if compute:
         _refuse_gpu_profile_on_cpu(args.profile, args.force_cpu)
     models, untrained, short = missing_models(chapter.experiments(settings))
@@ -280,7 +280,7 @@ def cmd_compute(args) -> int:
                            desc=f"{', '.join(c.name for c, _ in selected)} ({args.profile})")
         return _report_failures(failures, args.debug)
     # a GPU profile's dry run on a machine with no GPU plans for the GPU of the newest GPU bench record
-    rates = planning.device_rates(default_device(), args.bench, for_gpu=args.profile in GPU_PROFILES)
+    rates = planning.device_rates(default_device(), args.bench, for_gpu=profiles.get(args.profile).on_gpu)
     items, complete = planning.plan(selected, rates, recompute_stale=args.stale, retrain=retrain)
     print(planning.plan_table(items, rates, complete=complete, budget=args.budget), flush=True)
     if args.dry_run:

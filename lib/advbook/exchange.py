@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from . import paths, schema, store
+from . import atomic, paths, schema, store
 
 FORMAT = "advbook-records/1"
 MANIFEST = "MANIFEST.json"
@@ -227,7 +227,7 @@ def export(output: Path, files: dict[str, Path], selection: str) -> dict:
                 info.size, info.mtime, info.mode = len(content), now, 0o644
                 tar.addfile(info, io.BytesIO(content))
 
-    store._atomic(output, "wb", fill)
+    atomic.write_atomic(output, "wb", fill)
     return manifest
 
 
@@ -474,7 +474,7 @@ def import_records(sources: list[Path], results: Path | None = None, bench: Path
     created = []
     try:
         for target, content in plan:
-            created.append(store.create(content, target))
+            created.append(atomic.create_new(content, target))  # an import never overwrites a record
     except BaseException as exc:
         for f in created:  # all or nothing: what this import wrote goes again
             f.unlink(missing_ok=True)

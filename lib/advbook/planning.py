@@ -48,7 +48,6 @@ from .chapters import CLAIMS, EXTRA
 from .experiments import check_config, describe, stored
 from .paths import BENCH
 
-GPU_PROFILES = ("fast", "paper")
 PRIORITY_NAMES = {CLAIMS: "claims", EXTRA: "extra"}
 
 # Seconds per operator of a pass on a GPU, with the fast path (bf16 autocast, channels_last): one

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import pandas as pd
 
+from . import profiles
 from .claims import CONFIRMED, INCONCLUSIVE, LEARNED_MARGIN, NOT_CONFIRMED, OURS, UNTESTABLE, training_failures
 
 
@@ -50,7 +51,7 @@ def provenance(records: list[dict], settings: dict, profile_defaults: dict | Non
         lines.append("> **Trainings that did not learn** (clean accuracy below chance + "
                      f"{LEARNED_MARGIN:g} points; every claim part that compares one of them is inconclusive): "
                      + "; ".join(failures) + ".")
-    if settings["profile"] == "smoke":
+    if not profiles.get(settings["profile"]).decides:
         lines.insert(0, "> **This is a smoke run, not a reproduction.** It trains tiny models on a tiny dataset "
                         "on a CPU to show that the pipeline works end to end. Its numbers say nothing about the "
                         "paper's claims; the `cpu` profile (real data, 2 CPU cores) or `fast` / `paper` on a GPU do that.\n")
@@ -150,11 +151,9 @@ def claims_by_scale(chapter, settings: dict, overrides: dict | None = None) -> d
     configs cannot be built, e.g. a clone without the offline copies)."""
     from .data import DataUnavailable
     from .experiments import stored_records
-    from .verdicts import SCALES
-
     out = {}
-    for profile in SCALES[1:]:
-        if profile == settings["profile"] or profile not in chapter.profiles:
+    for profile in profiles.NAMES:
+        if not profiles.get(profile).decides or profile == settings["profile"] or profile not in chapter.profiles:
             continue
         other = chapter.settings(profile, **(overrides or {}))
         try:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from .atomic import create_new, save_torch, write_atomic
+from .atomic import save_torch, write_atomic
 from .errors import CorruptRecord  # noqa: F401  (raised here, part of this module's API)
 from .evaluate import DISPLAY, OPTIONS
 from .paths import PROJECT_ROOT, results_root
@@ -145,23 +145,18 @@ def read(path: Path, kind: str | None = None) -> dict | None:
     return record
 
 
-_atomic = write_atomic  # the store's name for it
-
-
 def write(record: dict, path: Path) -> Path:
     """Write `record` as JSON atomically; returns `path`."""
     def fill(f):
         json.dump(record, f, indent=1, sort_keys=True)
         f.write("\n")
-    return _atomic(path, "w", fill)
+    return write_atomic(path, "w", fill)
 
 
 def write_bytes(content: bytes, path: Path) -> Path:
     """Write `content` (a weights file computed elsewhere) atomically; returns `path`."""
-    return _atomic(path, "wb", lambda f: f.write(content))
+    return write_atomic(path, "wb", lambda f: f.write(content))
 
-
-create = create_new  # the store's name for it: an import never overwrites a record
 
 
 def source_name(source: str) -> str:

@@ -13,12 +13,10 @@ import re
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from . import claims, published
+from . import claims, profiles, published
 from .atomic import write_atomic
 from .claims import OURS
 from .paths import BOOK
-
-SCALES = ("smoke", "cpu", "fast", "paper")  # the profiles, smallest scale to largest
 
 METADATA_KEY = "advbook_claims"
 
@@ -111,10 +109,10 @@ def page(book: Path = BOOK) -> str:
             f"the chapter `{chapter}` (not yet in the book's table of contents)"
         lines += [f"Decided in {where} at the **{scale['profile']}** profile: "
                   f"{scale['datasets']}, {scale['seeds']} seeds, {scale['device']}."
-                  + (" *A smoke run decides nothing.*" if scale["profile"] == "smoke" else ""), "",
+                  + ("" if profiles.get(scale["profile"]).decides else " *A smoke run decides nothing.*"), "",
                   f"| claim | the paper | {OURS} | verdict |", "|---|---|---|---|"]
         by_scale = payload.get("by_scale") or {}
-        largest = max([scale["profile"], *by_scale], key=SCALES.index)
+        largest = profiles.largest([scale["profile"], *by_scale])
         if largest != scale["profile"]:
             lines[-2:-2] = [f"A larger scale has records: each verdict below is the **{largest}** profile's "
                             f"({by_scale[largest][0]['scale']['datasets']}, {by_scale[largest][0]['scale']['seeds']} "
@@ -123,10 +121,10 @@ def page(book: Path = BOOK) -> str:
             verdict, ours = row["verdict"], row[OURS]
             if largest != scale["profile"] and i < len(by_scale[largest]):
                 verdict, ours = by_scale[largest][i]["verdict"], by_scale[largest][i]["ours"]
-            smaller = [f"{p}: {v[i]['verdict']}" for p, v in sorted(by_scale.items(), key=lambda kv: SCALES.index(kv[0]))
-                       if p != largest and i < len(v)] + ([f"{scale['profile']}: {row['verdict']}"]
+            smaller = [f"{p}: {by_scale[p][i]['verdict']}" for p in profiles.by_rank(by_scale)
+                       if p != largest and i < len(by_scale[p])] + ([f"{scale['profile']}: {row['verdict']}"]
                                                           if largest != scale["profile"] else [])
-            if scale["profile"] == "smoke" and largest == "smoke":
+            if not profiles.get(largest).decides:
                 smoke += 1
             else:
                 counts[verdict] = counts.get(verdict, 0) + 1
@@ -157,7 +155,7 @@ def data(book: Path = BOOK) -> list[dict]:
         if payload is None:
             continue
         by_scale = payload.get("by_scale") or {}
-        largest = max([payload["scale"]["profile"], *by_scale], key=SCALES.index)
+        largest = profiles.largest([payload["scale"]["profile"], *by_scale])
         for i, row in enumerate(payload["rows"]):
             shown = by_scale[largest][i] if largest != payload["scale"]["profile"] else None
             out.append({"chapter": notebook.stem, "id": claim_id(notebook.stem, i, row["claim"]), "text": row["claim"],

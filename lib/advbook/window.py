@@ -31,9 +31,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import profiles
 from .paths import BENCH, PROJECT_ROOT
 
-EXPORT_MISSING = 3  # the exit code when this checkout has no `advbook export`
 STARTUP_SECONDS = 15.0  # a step's start (Python, torch), where this process cannot measure its own
 
 # the short bench of a window: our loop only, on the model the estimates scale from
@@ -126,14 +126,6 @@ def process_started() -> float | None:
     return time.monotonic() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
 
 
-def has_export() -> bool:
-    """Whether this checkout's CLI has the `export` command."""
-    from .cli import _parser
-
-    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
-    return "export" in sub.choices
-
-
 def main(argv=None) -> int:
     from . import cli  # noqa: F401  (what a step's `advbook` imports before its own clock starts)
     from .device import default_device
@@ -149,7 +141,7 @@ def main(argv=None) -> int:
         print("advbook.window: error: --budget must be positive and --reserve not negative", file=sys.stderr)
         return 2
     device = default_device()
-    profile = args.profile or ("fast" if device.type == "cuda" else "smoke")
+    profile = args.profile or profiles.smallest_on("gpu" if device.type == "cuda" else "cpu")
     out = args.output.resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = environment(device)
@@ -183,17 +175,13 @@ def main(argv=None) -> int:
         command = advbook("compute", "all", "--profile", profile, "--budget", f"{compute_seconds:.0f}")
         if bench is not None:
             command += ["--bench", str(bench)]
-        if profile in ("fast", "paper") and device.type != "cuda":
+        if profiles.get(profile).on_gpu and device.type != "cuda":
             command.append("--force-cpu")
         step("compute", command, out / "compute.log", timeout=compute_seconds + startup + 15)
     else:
         steps["compute"] = {"skipped": f"{compute_seconds:.0f} s left after the reserve"}
     if args.no_export:
         steps["export"] = {"skipped": "--no-export"}
-    elif not has_export():
-        print("advbook.window: error: this checkout has no `advbook export`, so nothing computed here leaves the "
-              f"window; the records are in {env['results']} (use --no-export to skip this step)", file=sys.stderr)
-        steps["export"] = {"exit_code": EXPORT_MISSING, "error": "no advbook export in this checkout"}
     else:
         step("export", advbook("export", "--output", str(out / "records.tar.gz")), out / "export.log")
     summary = {"profile": profile, "budget_seconds": args.budget, "seconds": round(time.monotonic() - started, 1),

@@ -11,16 +11,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ..errors import ParameterError  # noqa: F401  (raised here, part of this package's API)
+from .. import profiles
+from ..errors import ParameterError
 from ..train import fast_path  # noqa: F401  (the chapters' profiles name it)
 
-PROFILES = ("smoke", "cpu", "fast", "paper")
-# the cpu profiles train in fp32, which every CPU computes natively: without bf16 hardware (AVX2
-# only, as on the machines the book is computed on now) bf16 is emulated and trained 5 to 7 times
-# slower than fp32 there (timed by hand, not stored as a bench record); with it (AMX,
-# AVX512-BF16), `-p precision bf16` with channels_last trains 1.3 to 3.2 times faster
-# (data/bench/bench-cpu.json). The GPU profiles keep bf16 (`advbook.train.fast_path`).
-CPU_PRECISION = "fp32"
+# the precision the cpu profiles train in (advbook.profiles says why)
+CPU_PRECISION = profiles.get("cpu").precision
 # the priorities a chapter's `priority(config, spec)` gives: what decides a claim is computed
 # before the extras when time is short (advbook.planning)
 from ..experiments import CLAIMS, EXTRA  # noqa: E402,F401  (what a chapter's priority returns)
@@ -133,7 +129,7 @@ class Chapter:
         raise ParameterError(f"chapter '{self.name}' has no parameter '{name}'; "
                              f"known: {', '.join(p.name for p in self.parameters)}")
 
-    def settings(self, profile: str = "smoke", **overrides) -> dict:
+    def settings(self, profile: str = profiles.DEFAULT, **overrides) -> dict:
         """The profile's defaults with `overrides` applied, every value validated.
         None means "the profile's value" (the notebooks' parameters cell uses it)."""
         if profile not in self.profiles:
@@ -151,7 +147,7 @@ class Chapter:
         from ..claims import decided_at
 
         judged = importlib.import_module(f"advbook.chapters.{self.name}").claims(settings, rows)
-        return decided_at(settings["profile"] != "smoke", judged)
+        return decided_at(profiles.get(settings["profile"]).decides, judged)
 
     def parse_overrides(self, pairs: list[tuple[str, str]]) -> dict:
         """Command-line `-p NAME VALUE` pairs, parsed and validated."""
