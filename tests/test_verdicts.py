@@ -254,7 +254,7 @@ def test_a_claim_is_shown_at_its_largest_scale_with_the_smaller_beside(tmp_path)
     output["metadata"][verdicts.METADATA_KEY]["by_scale"] = {"fast": [fast]}
     nb.write_text(json.dumps(payload))
     page = verdicts.page(tmp_path)
-    assert "**not confirmed** at fast (cpu: confirmed)" in page and "-0.50 [-0.80, -0.20]" in page
+    assert "**not confirmed**</span> at fast (cpu: confirmed)" in page and "-0.50 [-0.80, -0.20]" in page
     assert "**In all:** 1 not confirmed." in page
 
 
@@ -332,3 +332,20 @@ def test_every_decided_part_of_the_committed_book_holds_under_the_one_sided_t_ru
             else:
                 assert hi < margin if confirmed else lo > margin, (claim["id"], part)
     assert decided or all(c["verdict"] not in (claims.CONFIRMED, claims.NOT_CONFIRMED) for c in stored)
+
+
+def test_what_holds_draws_each_chapter_and_says_why_in_a_sentence(tmp_path):
+    """A chapter's judged parts become a forest plot with an alt text that describes it (not a file name),
+    the verdict a coloured badge, and each claim gets a one-sentence reason."""
+    claim = claims.Claim("(C1) R beats base", "0.28 < 0.50", "greater", paper_effect=0.2)
+    noisy = claims.Claim("(C2) R beats FGSM", "1 point", "greater", paper_effect=1.0)
+    rows = [claims.row(claim, claims.judge(claim, [1.0, 1.1, 0.9])),
+            claims.row(noisy, claims.judge(noisy, [2.0, -1.0, 0.5]))]
+    _notebook_with_claims(tmp_path / "random_sign.ipynb", rows)
+    page = verdicts.page(tmp_path)
+    assert (tmp_path / "figures" / "verdicts-random_sign.png").stat().st_size > 1000
+    assert "![Forest plot of 2 judged comparisons of random_sign in points" in page
+    assert '<span class="advbook-verdict advbook-confirmed">**confirmed**</span>' in page
+    assert "| Every part's bounds lie on the claimed side. |" in page
+    assert "The bounds include both no effect and the claimed one: this design detects effects of" in page
+    assert "![The book's verdicts counted: 1 confirmed, 0 not confirmed, 1 inconclusive" in page

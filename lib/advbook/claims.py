@@ -616,7 +616,8 @@ def _number(x):
 def part_data(label: str, j: Judgement) -> dict:
     """One judged part as data (`book/verdicts.json`): the differences, the bounds the rule used and why."""
     c = j.claim
-    return {"label": label, "kind": c.kind if c else None, "diffs": [round(d, 6) for d in j.diffs], "n": j.n,
+    return {"label": label, "kind": c.kind if c else None, "unit": c.unit if c else None,
+            "diffs": [round(d, 6) for d in j.diffs], "n": j.n,
             "mean": _number(j.mean), "lower": _number(j.lower), "upper": _number(j.upper),
             "paper_effect": c.paper_effect if c else None, "margin": c.margin if c else None,
             "center": c.center if c else 0.0, "min_effect": (c.needed_effect()[0] if c and c.kind in ("greater", "less")

@@ -80,8 +80,9 @@ def toc_files(book: Path = BOOK) -> set[str]:
 
 
 def page(book: Path = BOOK) -> str:
-    """book/verdicts.md: one table per paper, in the order of PAPERS, then any other executed
-    chapter that carries claims (so that a new chapter appears before its PAPERS entry)."""
+    """book/verdicts.md: the counts as a picture, then per paper a forest plot of its judged parts and
+    a table, in the order of PAPERS, then any other executed chapter that carries claims (so that a
+    new chapter appears before its PAPERS entry). Writes the pictures under book/figures/."""
     lines = ["# What holds", "",
              "Every claim the book's chapters test, with the verdict under the book's one rule "
              "([How a verdict is decided](rule.md): one-sided Student-t bounds, each erring at most 5 %, on paired per-seed "
@@ -104,13 +105,16 @@ def page(book: Path = BOOK) -> str:
                       "*The chapter shows no claims table yet.*", ""]
             continue
         scale = payload["scale"]
+        chapter_entries = entries(notebook)
+        alt = forest(chapter, chapter_entries, book / FIGURES / f"verdicts-{chapter}.png")
         # a chapter not yet in the table of contents is not built, so it cannot be linked
         where = f"the {{doc}}`{chapter}` chapter" if chapter in listed else \
             f"the chapter `{chapter}` (not yet in the book's table of contents)"
         lines += [f"Decided in {where} at the **{scale['profile']}** profile: "
                   f"{scale['datasets']}, {scale['seeds']} seeds, {scale['device']}."
                   + ("" if profiles.get(scale["profile"]).decides else " *A smoke run decides nothing.*"), "",
-                  f"| claim | the paper | {OURS} | verdict |", "|---|---|---|---|"]
+                  *([f"![{alt}]({FIGURES}/verdicts-{chapter}.png)", ""] if alt else []),
+                  f"| claim | the paper | {OURS} | verdict | why, in a sentence |", "|---|---|---|---|---|"]
         by_scale = payload.get("by_scale") or {}
         largest = profiles.largest([scale["profile"], *by_scale])
         if largest != scale["profile"]:
@@ -121,6 +125,9 @@ def page(book: Path = BOOK) -> str:
             verdict, ours = row["verdict"], row[OURS]
             if largest != scale["profile"] and i < len(by_scale[largest]):
                 verdict, ours = by_scale[largest][i]["verdict"], by_scale[largest][i]["ours"]
+            pieces = ours.split("; ")
+            if len(pieces) > 2:  # every part is drawn above and listed in the chapter
+                ours = f"{pieces[0]}; and {len(pieces) - 1} more parts (drawn above, listed in the chapter)"
             smaller = [f"{p}: {by_scale[p][i]['verdict']}" for p in profiles.by_rank(by_scale)
                        if p != largest and i < len(by_scale[p])] + ([f"{scale['profile']}: {row['verdict']}"]
                                                           if largest != scale["profile"] else [])
@@ -128,16 +135,126 @@ def page(book: Path = BOOK) -> str:
                 smoke += 1
             else:
                 counts[verdict] = counts.get(verdict, 0) + 1
-            named = f"**{verdict}**" + (f" at {largest}" if largest != scale["profile"] else "")
-            cells = [row["claim"], row["paper"], ours, named + (f" ({'; '.join(smaller)})" if smaller else "")]
+            named = badge(verdict) + (f" at {largest}" if largest != scale["profile"] else "")
+            cells = [row["claim"], row["paper"], ours, named + (f" ({'; '.join(smaller)})" if smaller else ""),
+                     plain_reason(chapter_entries[i])]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         lines += ["", f"Details, the operational definition of each claim and its evidence: "
                       f"[the chapter's claims section]({chapter}.ipynb#claims-and-verdicts).", ""] \
             if chapter in listed else [""]
     total = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
     uncounted = f" ({smoke} claims of smoke runs, which decide nothing, not counted)" if smoke else ""
-    lines.insert(4, f"**In all:** {total or 'no claims decided yet'}{uncounted}.\n")
+    summary = f"**In all:** {total or 'no claims decided yet'}{uncounted}.\n"
+    if counts:
+        summary += f"\n![{counts_figure(counts, book / FIGURES / 'verdicts-counts.png')}]({FIGURES}/verdicts-counts.png)\n"
+    lines.insert(4, summary)
     return "\n".join(lines) + "\n"
+
+
+COLOURS = {claims.CONFIRMED: "#1a7f37", claims.NOT_CONFIRMED: "#cf222e", claims.INCONCLUSIVE: "#8c959f",
+           claims.UNTESTABLE: "#6e40c9"}
+FIGURES = "figures"  # book/figures/: What holds' pictures, written with its page
+
+
+def badge(verdict: str) -> str:
+    """A verdict as a coloured badge (book/_static/tables.css), its words in bold inside."""
+    kind = {claims.CONFIRMED: "confirmed", claims.NOT_CONFIRMED: "refuted", claims.INCONCLUSIVE: "inconclusive",
+            claims.UNTESTABLE: "untestable"}.get(verdict, "inconclusive")
+    return f'<span class="advbook-verdict advbook-{kind}">**{verdict}**</span>'
+
+
+def plain_reason(claim: dict) -> str:
+    """Why a claim (an entry of `data`) reads as it does, in one sentence a reader needs no rule for;
+    the rule's full reason stays in the chapter."""
+    parts = [p for p in claim["parts"] if p["verdict"] in claims.VERDICTS]
+    verdict = claim["verdict"]
+    if verdict == claims.CONFIRMED:
+        return "Every part's bounds lie on the claimed side."
+    if verdict == claims.NOT_CONFIRMED:
+        return (claim["reason"] or "not confirmed for a part").split(";")[0].replace("not confirmed for", "Refuted for", 1) + "."
+    if verdict == claims.UNTESTABLE:
+        return claim["reason"].split(":")[0][:1].upper() + claim["reason"].split(":")[0][1:] + "."
+    judged = [p for p in parts if p["lower"] is not None]
+    if not judged:
+        return (claim["reason"].split(":")[0].split(";")[0]).capitalize().rstrip(".") + "."
+    held = [p for p in judged if not p["reason"].startswith("bounds")]
+    if held:
+        return f"{len(held)} of {len(parts)} parts held by a guard: {held[0]['reason'].split(':')[0]}."
+    worst = max(judged, key=lambda p: p["min_detectable"] or 0)
+    needs = [abs(p["min_effect"] if p["min_effect"] else (p["margin"] or 0)) for p in judged]
+    need = f"; the claim needs about {min(needs):.2g}" if any(needs) else ""
+    return (f"The bounds include both no effect and the claimed one: this design detects effects of "
+            f"{worst['min_detectable']:.2g} {worst['unit'] or ''} or more{need}.").replace("  ", " ")
+
+
+def forest(chapter: str, entries: list[dict], path: Path) -> str | None:
+    """The chapter's judged parts in points as a forest plot (each part's bounds and mean, coloured by
+    verdict, the paper's effect and a "within" claim's band beside it), saved to `path`; its alt text,
+    or None when no part has bounds in points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [(e["id"].split(":", 1)[1], p) for e in entries for p in e["parts"]
+            if p["lower"] is not None and p["unit"] == "points"]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6.2, 1.2 + 0.3 * len(rows)))
+    for y, (cid, p) in enumerate(rows):
+        colour = COLOURS.get(p["verdict"], COLOURS[claims.INCONCLUSIVE])
+        if p["kind"] == "within":
+            ax.fill_betweenx([y - 0.35, y + 0.35], p["center"] - p["margin"], p["center"] + p["margin"],
+                             color="#0969da", alpha=0.12, lw=0)
+        ax.plot([p["lower"], p["upper"]], [y, y], color=colour, lw=2.2)
+        ax.plot(p["mean"], y, "o", color=colour, ms=4)
+        if p["paper_effect"] is not None:
+            ax.plot(p["paper_effect"], y, "x", color="black", ms=6, mew=1.5)
+    ax.axvline(0, color="black", lw=0.8)
+    labels = [f"{cid} {p['label']}"[:60] if p["label"] else cid for cid, p in rows]
+    ax.set_yticks(range(len(rows)), labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.set_xlabel("A - B, points: mean and the rule's bounds", fontsize=10)
+    ax.tick_params(axis="x", labelsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    handles = [plt.Line2D([], [], color=c, lw=2.2, label=v) for v, c in COLOURS.items() if v != claims.UNTESTABLE]
+    handles += [plt.Line2D([], [], color="black", marker="x", lw=0, label="the paper's effect"),
+                plt.Rectangle((0, 0), 1, 1, color="#0969da", alpha=0.12, label="a 'within' claim's band")]
+    ax.legend(handles=handles, fontsize=9, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3, frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, "wb", lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight",
+                                                   metadata={"Software": None}))
+    plt.close(fig)
+    decided = sum(p["verdict"] in (claims.CONFIRMED, claims.NOT_CONFIRMED) for _, p in rows)
+    return (f"Forest plot of {len(rows)} judged comparisons of {chapter} in points, each a mean with the rule's "
+            f"bounds, coloured by verdict; {decided} decided, the paper's effect marked beside each")
+
+
+def counts_figure(counts: dict[str, int], path: Path) -> str:
+    """The book's verdict counts as one stacked bar, saved to `path`; its alt text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.2, 0.6))
+    left = 0
+    for verdict in claims.VERDICTS:
+        n = counts.get(verdict, 0)
+        if n:
+            ax.barh(0, n, left=left, color=COLOURS[verdict])
+            ax.text(left + n / 2, 0, f"{n} {verdict.split(' at ')[0].split(' as ')[0]}", ha="center", va="center", fontsize=9,
+                    color="white" if verdict != claims.INCONCLUSIVE else "black")
+            left += n
+    ax.set_xlim(0, max(left, 1))
+    ax.axis("off")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, "wb", lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight",
+                                                   metadata={"Software": None}))
+    plt.close(fig)
+    return "The book's verdicts counted: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in claims.VERDICTS)
 
 
 def claim_id(chapter: str, index: int, text: str) -> str:
@@ -146,23 +263,27 @@ def claim_id(chapter: str, index: int, text: str) -> str:
     return f"{chapter}:{found.group(1) if found else index + 1}"
 
 
-def data(book: Path = BOOK) -> list[dict]:
-    """Every claim of every executed chapter as data (book/verdicts.json), at the scale What holds
-    shows it: verdict, reason, scale and each judged part with its differences and bounds."""
+def entries(notebook: Path) -> list[dict]:
+    """A chapter's claims as data, at the scale What holds shows them: verdict, reason, scale and each
+    judged part with its differences and bounds (empty for a chapter without a claims table)."""
+    payload = chapter_claims(notebook)
+    if payload is None:
+        return []
+    by_scale = payload.get("by_scale") or {}
+    largest = profiles.largest([payload["scale"]["profile"], *by_scale])
     out = []
-    for notebook in sorted(book.glob("*.ipynb")):
-        payload = chapter_claims(notebook)
-        if payload is None:
-            continue
-        by_scale = payload.get("by_scale") or {}
-        largest = profiles.largest([payload["scale"]["profile"], *by_scale])
-        for i, row in enumerate(payload["rows"]):
-            shown = by_scale[largest][i] if largest != payload["scale"]["profile"] else None
-            out.append({"chapter": notebook.stem, "id": claim_id(notebook.stem, i, row["claim"]), "text": row["claim"],
-                        "verdict": (shown or row)["verdict"], "reason": (shown or row)["why"],
-                        "scale": shown["scale"] if shown else payload["scale"],
-                        "parts": (shown or row).get("parts", [])})
+    for i, row in enumerate(payload["rows"]):
+        shown = by_scale[largest][i] if largest != payload["scale"]["profile"] else None
+        out.append({"chapter": notebook.stem, "id": claim_id(notebook.stem, i, row["claim"]), "text": row["claim"],
+                    "verdict": (shown or row)["verdict"], "reason": (shown or row)["why"],
+                    "scale": shown["scale"] if shown else payload["scale"],
+                    "parts": (shown or row).get("parts", [])})
     return out
+
+
+def data(book: Path = BOOK) -> list[dict]:
+    """Every claim of every executed chapter as data (book/verdicts.json)."""
+    return [e for notebook in sorted(book.glob("*.ipynb")) for e in entries(notebook)]
 
 
 def rule_page() -> str:
@@ -183,7 +304,9 @@ def rule_page() -> str:
 
 
 def write(book: Path = BOOK) -> Path:
-    """book/verdicts.md, book/verdicts.json and book/rule.md, each written whole."""
+    """book/verdicts.md with its figures, book/verdicts.json and book/rule.md, each written whole."""
     write_atomic(book / "rule.md", "w", lambda f: f.write(rule_page()))
-    write_atomic(book / "verdicts.json", "w", lambda f: f.write(json.dumps(data(book), indent=1, ensure_ascii=False) + "\n"))
+    everything = data(book)
+    write_atomic(book / "verdicts.json", "w", lambda f: f.write(json.dumps(everything, indent=1, ensure_ascii=False)
+                                                                   + "\n"))
     return write_atomic(book / "verdicts.md", "w", lambda f: f.write(page(book)))
