@@ -7,7 +7,7 @@ LIBRARY = Path(__file__).resolve().parents[1] / "lib" / "advbook"
 
 # floors, lowest first: a module may import its own floor and those below, never above
 FLOORS = [
-    {"paths", "device", "errors", "atomic"},
+    {"paths", "device", "errors", "atomic", "costs"},
     {"data", "published", "claims", "schema", "profiles"},
     {"models"},
     {"attacks"},

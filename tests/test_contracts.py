@@ -98,3 +98,28 @@ def test_every_registered_name_is_covered():
     """The registries are what the tests above walk: a name added there is tested by them."""
     assert set(INPUT_SHAPES) == set(models.ARCHITECTURES)
     assert attacks.ATTACKS is ATTACKS and defenses.DEFENSES is DEFENSES
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_every_attack_declares_its_cost(name):
+    """The planner reads an attack's cost where it is registered (`attacks.COSTS`): a name without one
+    would be planned blind. Its cost grows with the steps it is given (or does not depend on them)."""
+    from advbook.costs import AttackCost
+
+    assert name in attacks.COSTS, f"attack '{name}' declares no cost in attacks.COSTS"
+    small, large = attacks.COSTS[name]({"steps": 2}), attacks.COSTS[name]({"steps": 20})
+    assert isinstance(small, AttackCost) and min(small.gradients, small.forwards, small.operators) >= 0
+    assert large.gradients >= small.gradients
+
+
+@pytest.mark.parametrize("name", sorted(DEFENSES))
+def test_every_defense_declares_its_cost(name):
+    from advbook.costs import DefenseCost
+
+    assert name in defenses.COSTS, f"defense '{name}' declares no cost in defenses.COSTS"
+    cost = defenses.COSTS[name](SMALL)
+    assert isinstance(cost, DefenseCost) and cost.attack >= 0 and cost.training >= 1
+
+
+def test_no_cost_is_declared_for_a_name_nobody_registered():
+    assert set(attacks.COSTS) == set(ATTACKS) and set(defenses.COSTS) == set(DEFENSES)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from . import data as data_mod
 from . import models
+from .defenses import COSTS as DEFENSE_COSTS
 from .paths import BENCH
 from .store import environment
 from .train import fast_path
@@ -92,7 +93,6 @@ def matmul_peak_tflops(device: torch.device, quick: bool) -> tuple[float, str]:
     return 2 * n ** 3 * reps / (time.perf_counter() - start) / 1e12, str(dtype).replace("torch.", "")
 
 
-PASSES = {"standard": 0, "fgsm-rs": 1, "pgd10": 10}  # attack gradient passes per training step
 # (channels, side) of the digit models the cpu profiles train; every other model sees 32x32 RGB
 INPUT_SHAPES = {"std-cnn": (1, 28), "lenet5": (1, 28)}
 CPU_MODELS = "std-cnn,lenet5,small-cnn"  # the cpu profiles' models (small-cnn: a BasicNet-size CNN)
@@ -128,7 +128,8 @@ def flops_per_image(model, method: str, shape: tuple[int, int], device: torch.de
         F.cross_entropy(model(x), y).backward()
     model.zero_grad(set_to_none=True)
     training_pass = counter.get_total_flops() / 8
-    return training_pass + PASSES[method] * 2 * forward
+    defense, params = METHODS[method]
+    return training_pass + DEFENSE_COSTS[defense](params).attack * 2 * forward  # an attack pass: about 2 forwards
 
 
 def ours(model_name, method, dataset, batch_size, device, width, tricks: dict, compile: bool = False,

@@ -44,7 +44,9 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from . import store
+from .attacks import COSTS as ATTACK_COSTS
 from .chapters import CLAIMS, EXTRA
+from .defenses import COSTS as DEFENSE_COSTS
 from .experiments import check_config, describe, stored
 from .paths import BENCH
 
@@ -268,36 +270,14 @@ def _batches(n: int, batch: int) -> list[int]:
 
 def attack_passes(spec: dict) -> tuple[float, float, float]:
     """(gradient passes per image, forward passes per image, the attack's own operators per
-    batch) of an evaluation spec, as if no image were misclassified early (AutoAttack's later
-    attacks then run on every image: an upper bound). The operators of torchattacks' attacks
-    per step were counted on a small CNN: APGD 50, APGD-T 85, FAB-T 100, Square 75 a query
-    (ours: PGD 15 a step)."""
-    params = spec.get("params", {})
-    attack, draws, eot = spec["attack"], spec.get("draws", 1), params.get("eot", 1)
-    if attack == "clean":
+    batch) of an evaluation spec: the attack's declared cost (`attacks.COSTS`) and the scoring of
+    every noise draw (clean and attacked)."""
+    draws = spec.get("draws", 1)
+    if spec["attack"] == "clean":
         return 0.0, float(draws), 0.0
+    cost = ATTACK_COSTS[spec["attack"]](spec.get("params", {}))
     forwards = draws * (2 if spec.get("require_clean", True) else 1)
-    restarts, steps = params.get("restarts", 1), params.get("steps", 10)
-    if attack in ("pgd", "transfer"):  # transfer: PGD on the source, counted at the target's cost
-        return restarts * steps * eot, forwards + restarts, 15.0 * restarts * steps
-    if attack in ("fgsm", "efgsm"):
-        return 2.0 * eot, forwards, 30.0
-    if attack == "torchattacks-pgd":
-        return float(steps), forwards, 15.0 * steps
-    if attack == "apgd":
-        steps = params.get("steps", 100)
-        return restarts * steps * eot, forwards + restarts, 50.0 * restarts * steps
-    if attack == "autoattack":
-        if params.get("version") == "rand":  # APGD-CE and APGD-DLR, 100 steps each, EOT over 20 draws
-            return 2 * 100 * 20.0, forwards, 2 * 100 * 50.0
-        # APGD-CE (100 steps), APGD-T (9 targets x 100), FAB-T (9 x 100, about 3 passes a step), Square (5,000 queries)
-        return 100 + 900 + 2700.0, forwards + 5000, 100 * 50 + 900 * 85 + 900 * 100 + 5000 * 75.0
-    if attack == "five-crop":
-        return 0.0, 5.0 * draws, 20.0
-    if attack in ("random-crop", "hflip", "grayscale", "color-jitter"):
-        return 0.0, float(forwards), 20.0
-    steps = max(steps, 100)  # an attack this planner does not know: 100 passes, or its steps
-    return float(steps), forwards, 50.0 * steps
+    return cost.gradients, forwards + cost.forwards, cost.operators
 
 
 def evaluation_seconds(spec: dict, n_test: int, cost: ModelCost, rates: Rates) -> float:
@@ -311,30 +291,10 @@ def evaluation_seconds(spec: dict, n_test: int, cost: ModelCost, rates: Rates) -
 
 
 def defense_passes(train: dict) -> tuple[float, float]:
-    """(attack passes, training passes) per image and step of a training configuration."""
-    params, name = train.get("defense_params") or {}, train.get("defense", "standard")
-    steps = params.get("steps", 10)
-    if name == "standard":
-        return 0.0, 1.0
-    if name == "rec":       # classifier and re-constructor
-        return 0.0, 2.0
-    if name in ("fgsm", "fgsm-rs"):
-        return 1.0, 1.0
-    if name in ("pgd", "pgd-norm"):
-        return float(steps), 1.0
-    if name in ("mat-rand", "natural-mix"):
-        return float(max(params.get("linf", {}).get("steps", 10), params.get("l2", {}).get("steps", 10))), 1.0
-    if name == "mixture":
-        return (float(steps), 2.0) if params.get("adversarial") else (0.0, 1.0)
-    if name == "fgsm-mix":
-        return 1.0, 2.0
-    if name == "efgsm":     # the runner-up step and the sign step; classifier and re-constructor
-        return 2.0, 2.0
-    if name == "trades":    # the KL steps; the clean and adversarial forwards
-        return float(steps), 2.0
-    if name == "free":      # the training backward gives the attack its gradient
-        return 0.0, 1.0
-    return float(steps), 2.0  # a defense this planner does not know: conservatively its steps
+    """(attack passes, training passes) per image and step of a training configuration, as its
+    defense declares them (`defenses.COSTS`)."""
+    cost = DEFENSE_COSTS[train.get("defense", "standard")](train.get("defense_params") or {})
+    return cost.attack, cost.training
 
 
 def training_seconds(config: dict, shape: DataShape, cost: ModelCost, rates: Rates) -> float:
