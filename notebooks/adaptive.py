@@ -150,7 +150,8 @@ results_table(settings, rows)
 # (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
 # claims, Holm's correction before a claim of several parts is refuted, and the guards that can
 # leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
-# that no experiment can decide in the form the paper states it.
+# that no experiment can decide in the form the paper states it. The methods and words are in the
+# [glossary](glossary.md).
 #
 # The last column says how we made each claim operational: the thresholds are the paper's own
 # words where it gives numbers; for "comparable" robustness we say what we take it to mean. Claim

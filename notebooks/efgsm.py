@@ -272,7 +272,8 @@ if fig is None:
 # (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
 # claims, Holm's correction before a claim of several parts is refuted, and the guards that can
 # leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
-# that no experiment can decide in the form the paper states it.
+# that no experiment can decide in the form the paper states it. The methods and words are in the
+# [glossary](glossary.md).
 #
 # Claims on CIFAR-10, on the lambda grid and on the competitors' larger models need the GPU
 # profiles and are marked inconclusive here, with why.

@@ -179,7 +179,8 @@ strong_ranking(rows)
 # (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
 # claims, Holm's correction before a claim of several parts is refuted, and the guards that can
 # leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
-# that no experiment can decide in the form the paper states it.
+# that no experiment can decide in the form the paper states it. The methods and words are in the
+# [glossary](glossary.md).
 #
 # The paper's effect for each comparison is read from its transcribed tables; its columns are
 # judged with its own (last-iterate) attacker.

@@ -232,7 +232,8 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 # (shown as "mean [lower, upper]", the sampling of test images included), two one-sided tests for "within"
 # claims, Holm's correction before a claim of several parts is refuted, and the guards that can
 # leave a comparison inconclusive, each named in its reason. *Untestable as stated* marks a claim
-# that no experiment can decide in the form the paper states it.
+# that no experiment can decide in the form the paper states it. The methods and words are in the
+# [glossary](glossary.md).
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT

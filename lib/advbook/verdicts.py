@@ -89,7 +89,8 @@ def page(book: Path = BOOK) -> str:
              "differences A - B, shown as mean [lower, upper]), and the scale it was decided at. This page is "
              "generated from the executed chapters (`advbook verdicts`, run by `make html`), so it always says "
              "what they say; the same verdicts as data, every part with its per-seed differences and bounds: "
-             "{download}`verdicts.json <verdicts.json>`.", ""]
+             "{download}`verdicts.json <verdicts.json>`. The methods and words it names are in the "
+             "[glossary](glossary.md).", ""]
     counts, smoke = {}, 0
     listed = toc_files(book)
     others = [p.stem for p in sorted(book.glob("*.ipynb")) if p.stem not in PAPERS and chapter_claims(p)]
