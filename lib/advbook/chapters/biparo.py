@@ -10,7 +10,8 @@ from __future__ import annotations
 import functools
 
 from .. import data, masking, published
-from ..claims import INCONCLUSIVE, Claim, Judgement, all_of, best_minus_last, by_seed, cell_fields, judge, paired_differences, row
+from ..claims import (INCONCLUSIVE, Claim, Declined, Judgement, all_of, best_minus_last, by_seed, cell_fields,
+                      image_count, judge, paired_differences, row)
 from ..claims import diffs as _claims_diffs
 from ..claims import mean as _claims_mean
 from ..evaluate import sweep
@@ -541,6 +542,12 @@ def paper_table(rows: list[dict], table: str, threat: str = "eot"):
     columns = PAPER_TABLES[table]
     if table in SMALL_SCALE and not any(r["variant"] in columns.values() for r in rows):
         columns = SMALL_SCALE[table]
+    # how many test images each column's attacks were measured on: columns measured on other
+    # images are not comparable, and the header says so
+    counts = {}
+    for column, variant in columns.items():
+        found = {image_count(r["images"].get("pgd-linf")) for r in rows if r["variant"] == variant and r.get("images")}
+        counts[column] = ", ".join(str(n) for n in sorted(n for n in found if n))
     ours = []
     for column, variant in columns.items():
         for metric, name in PAPER_ROWS.items():
@@ -551,7 +558,8 @@ def paper_table(rows: list[dict], table: str, threat: str = "eot"):
                 ours.append({"row": name, "column": column, "mean": mean, "std": spread, "n": len(values)})
     frame = published.side_by_side(published.compare("biparo", table, pd.DataFrame(
         ours, columns=["row", "column", "mean", "std", "n"])))
-    frame.columns = [f"{c}: ours (paper; ours - paper)" for c in frame.columns]
+    frame.columns = [f"{c}" + (f" ({counts[c]} attacked images)" if counts.get(c) else "") + ": ours (paper; ours - paper)"
+                     for c in frame.columns]
     return frame, columns
 
 
@@ -595,7 +603,11 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
     for noisy, plain in (("PGD-inf + noise", "PGD-inf"), ("PNI MAT-Rand", "MAT-Rand")):
         a = {t: _mean(rows, noisy, f"{t} pgd-linf") for t in THREATS}
         b = _mean(rows, plain, "pgd-linf")
-        if b is not None and None not in a.values():
+        paired = _diffs(rows, noisy, plain, "eot pgd-linf", "pgd-linf")
+        if b is not None and None not in a.values() and isinstance(paired, Declined):
+            out.append(f"**{noisy}** and {plain} were attacked on different test images here, so their L-inf PGD "
+                       "accuracies are not compared (the decide design attacks both on the same images).")
+        elif b is not None and None not in a.values():
             out.append(f"**{noisy}** under L-inf PGD: {pct(a['unaware'])} when the attacker ignores the noise, "
                        f"{pct(a['naive'])} against one draw per step, {pct(a['eot'])} under EOT, against "
                        f"{pct(b)} for {plain}. " + ("The gain over the plain model disappears under EOT."
