@@ -8,6 +8,8 @@
     advbook verdicts    (book/verdicts.md, every chapter's claims, from the executed notebooks)
     advbook export --output ARCHIVE [--since COMMIT | --all] [--chapter NAME --profile P] [--weights]
     advbook import ARCHIVE_OR_RECORD [...]     (see advbook.exchange)
+    advbook audit (--arch NAME | --model MODULE:CALLABLE) --weights FILE --dataset NAME --eps EPS --output DIR
+                  [--norm linf|l2] [--n N] [--seeds S,...] [--budget SECONDS]   (see advbook.model_audit)
 
 Parameters are validated before anything runs; a chapter's executed notebook is replaced
 only when its new run succeeds. This module parses and dispatches; executing a notebook is
@@ -114,6 +116,35 @@ def _parser() -> argparse.ArgumentParser:
                          "reported stale. A plain JSON record goes to the path its content gives.")
     imp.add_argument("sources", nargs="+", type=Path, metavar="ARCHIVE_OR_RECORD",
                      help="a tar.gz written by `advbook export`, or a record file (.json)")
+    audit = sub.add_parser("audit", help="evaluate your own checkpoint offline: attacks, worst case, masking "
+                           "checklist, report.html and report.json",
+                           description="Put a model's weights through the book's evaluation: clean accuracy, FGSM, "
+                           "PGD with restarts, APGD-CE, AutoAttack, transfer from a surrogate, the per-image worst "
+                           "case, an eps sweep and the masking checklist, on the first --n test images; a report "
+                           "into --output. Nothing is written to the results store.")
+    which = audit.add_mutually_exclusive_group(required=True)
+    which.add_argument("--arch", metavar="NAME", help="an architecture of the library (advbook.models.ARCHITECTURES)")
+    which.add_argument("--model", metavar="MODULE:CALLABLE", help="your own: CALLABLE() from MODULE, importable "
+                       "from the working directory, returns the torch.nn.Module")
+    audit.add_argument("--width", type=int, help="--arch's channel width (default: the architecture's own)")
+    audit.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                       help="an option of --arch's architecture (the value read as JSON where it parses); repeatable")
+    audit.add_argument("--weights", type=Path, required=True, help="a state dict saved with torch.save "
+                       "(read with weights_only=True)")
+    audit.add_argument("--dataset", required=True, help="digits, mnist or cifar10-jpeg (the CIFAR-10 JPEG q75 copy)")
+    audit.add_argument("--mean", help="per-channel mean, comma-separated: a normalization put in front of the model "
+                       "(default: the model normalizes [0, 1] pixels itself)")
+    audit.add_argument("--std", help="per-channel std, comma-separated (with --mean)")
+    audit.add_argument("--norm", default="linf", help="the threat model's norm: linf (default) or l2")
+    audit.add_argument("--eps", required=True, help="the budget, a number or a fraction: 0.3, 8/255")
+    audit.add_argument("--n", type=int, help="test images, the first of the test split (default 1000, or all "
+                       "if fewer)")
+    audit.add_argument("--seeds", default="0", help="attack seeds, comma-separated (default 0)")
+    audit.add_argument("--budget", type=float, metavar="SECONDS", help="skip the attacks expected not to finish "
+                       "within this many seconds of the start, and stop one that overruns (at its next batch)")
+    audit.add_argument("--output", type=Path, required=True, help="a new or empty folder for the report")
+    audit.add_argument("--data-root", type=Path, help="folder holding the offline dataset files "
+                       "(default: $ADVBOOK_DATA, else data/datasets/)")
     return parser
 
 
@@ -363,6 +394,19 @@ def cmd_import(args) -> int:
     return 0
 
 
+def cmd_audit(args) -> int:
+    import time
+
+    from . import model_audit
+
+    started = time.perf_counter()  # the budget counts from here: checking the model takes its share
+    audit = model_audit.prepare(args)
+    report = model_audit.run(audit, started)
+    print(model_audit.summary(report))
+    print("wrote " + ", ".join(map(str, model_audit.write_report(report, audit.output))))
+    return 0
+
+
 def _refused(what: str, exc) -> int:
     """One line per problem, then what was (not) done; exit code 2."""
     for line in exc.lines:
@@ -373,7 +417,7 @@ def _refused(what: str, exc) -> int:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep, "verdicts": cmd_verdicts,
-            "export": cmd_export, "import": cmd_import}
+            "export": cmd_export, "import": cmd_import, "audit": cmd_audit}
 
 
 def _terminate(signum, frame):
