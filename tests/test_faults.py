@@ -95,13 +95,42 @@ def test_a_failing_notebook_is_one_line_and_kept_and_the_output_untouched(tmp_pa
     (tmp_path / "empty").mkdir()
     output = tmp_path / "primer.ipynb"
     output.write_text("the reader's earlier chapter")
-    assert main(["run", "primer", *TINY, "-p", "dataset", "mnist", "--output", str(output)]) == 2
+    # --no-compute: the notebook runs and fails on what is neither stored nor computable
+    assert main(["run", "primer", *TINY, "-p", "dataset", "mnist", "--no-compute", "--output", str(output)]) == 2
     line = one_line_error(capsys)
-    assert "AssertionError: no stored records and no data for ['mnist']" in line
+    assert line.startswith("advbook: error: primer: ")
     assert output.read_text() == "the reader's earlier chapter"
     failed = tmp_path / "primer.failed.ipynb"
     assert failed.exists() and str(failed) in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "primer.failed.ipynb", "primer.ipynb", "results"]
+
+
+def test_a_missing_dataset_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    """A run that would compute names the file and the folder it searched, once, and writes nothing."""
+    monkeypatch.setenv("ADVBOOK_DATA", str(tmp_path / "empty"))
+    (tmp_path / "empty").mkdir()
+    output = tmp_path / "primer.ipynb"
+    assert main(["run", "primer", *TINY, "-p", "dataset", "mnist", "--output", str(output)]) == 2
+    captured = capsys.readouterr()
+    err = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("advbook: error: dataset 'mnist' is not available offline")
+    assert "mnist.npz" in err[0] and str(tmp_path / "empty") in err[0] and "computing them" not in captured.out
+    assert not output.exists() and not (tmp_path / "primer.failed.ipynb").exists()
+
+
+def test_a_run_never_replaces_a_larger_scale_unless_asked(tmp_path, capsys):
+    """The README's rerun example used to replace the committed cpu chapter with a smoke run: a run into a
+    notebook that holds a larger scale is refused before any work, and an --output that is a folder too."""
+    import json
+
+    output = tmp_path / "primer.ipynb"
+    output.write_text(json.dumps({"metadata": {"papermill": {"parameters": {"profile": "cpu"}}}}))
+    before = output.read_text()
+    assert main(["run", "primer", *TINY, "--output", str(output)]) == 2
+    assert "holds the 'cpu' run, a larger scale than 'smoke'" in one_line_error(capsys)
+    assert output.read_text() == before
+    assert main(["run", "primer", *TINY, "--output", str(tmp_path)]) == 2
+    assert "is a folder" in one_line_error(capsys)
 
 
 def test_sweeps_under_other_overrides_do_not_touch_each_other(tmp_path, capsys):

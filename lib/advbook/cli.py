@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     run = chapter_command("run", "execute a chapter notebook into book/CHAPTER.ipynb")
     run.add_argument("--if-missing", action="store_true", help="do nothing if the executed notebook exists")
     run.add_argument("--output", type=Path, help="where the executed notebook goes (default book/CHAPTER.ipynb)")
+    run.add_argument("--replace", action="store_true",
+                     help="let a run at a smaller scale replace the book's chapter (a cpu page by a smoke run, say)")
     run.add_argument("--compute", action=argparse.BooleanOptionalAction, default=None,
                      help="compute the missing records (default: yes for the smoke and cpu profiles; for a GPU "
                           "profile the notebook renders the stored records and lists the missing ones)")
@@ -244,6 +246,24 @@ def _refuse_gpu_profile_on_cpu(profile: str, force: bool) -> None:
 
 
 
+def _check_output(output: Path, profile: str, replace: bool) -> None:
+    """Before any work: `output` must be a notebook path (not a folder), and a run never replaces an
+    executed chapter of a larger scale unless asked (`--replace`)."""
+    if output.is_dir():
+        raise ParameterError(f"--output {output} is a folder: name the notebook to write, e.g. {output / 'CHAPTER.ipynb'}")
+    if not output.exists() or replace:
+        return
+    import json
+
+    try:
+        existing = json.loads(output.read_text())["metadata"]["papermill"]["parameters"]["profile"]
+    except (ValueError, KeyError, TypeError):
+        return  # not an executed chapter: papermill's own run replaces it as before
+    if existing in profiles.PROFILES and profiles.get(existing).rank > profiles.get(profile).rank:
+        raise ParameterError(f"{output} holds the '{existing}' run, a larger scale than '{profile}': --output writes "
+                             "this run elsewhere, --replace replaces it")
+
+
 def cmd_run(args) -> int:
     from .planning import missing_models
 
@@ -252,10 +272,17 @@ def cmd_run(args) -> int:
     if args.if_missing and output.exists():
         print(f"{output} exists; skipped (--if-missing)")
         return 0
+    _check_output(output, args.profile, args.replace)
     compute = args.compute if args.compute is not None else not profiles.get(args.profile).on_gpu
     if compute:
         _refuse_gpu_profile_on_cpu(args.profile, args.force_cpu)
-    models, untrained, short = missing_models(chapter.experiments(settings))
+    configs = chapter.experiments(settings)
+    models, untrained, short = missing_models(configs)
+    if compute and (untrained or short):
+        from .data import load
+
+        for name, root in dict.fromkeys((c["dataset"], c.get("data_root")) for c in configs):
+            load(name, root)  # a missing or corrupt file: one line naming it, before any work
     if untrained or short:
         print(f"{chapter.name} ({args.profile}): of {models} models, {untrained} not trained and {short} with "
               "evaluations missing: " + ("computing them" if compute else "not computed (--compute computes them; "

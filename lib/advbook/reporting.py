@@ -252,10 +252,11 @@ def sweep_curves(records: list[dict], sweep: str, label) -> dict[str, dict]:
 
 
 def curve_figure(curves: dict[str, dict], xlabel: str, ylabel: str, title: str, logx: bool = False, ax=None,
-                 xticklabels: list[str] | None = None, ylim: tuple | None = (-2, 102)):
+                 xticklabels: list[str] | None = None, ylim: tuple | None = (-2, 102), looks: dict | None = None):
     """One line per label; each curve {x: [values over seeds]}, drawn as mean with a ±std band.
     Draws into `ax` when given (for multi-panel figures), else into a new figure.
-    `ylim` None fits the axis to the data (for small differences)."""
+    `ylim` None fits the axis to the data (for small differences); `looks` gives a label's line
+    keywords (colour and style, say)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -266,10 +267,10 @@ def curve_figure(curves: dict[str, dict], xlabel: str, ylabel: str, title: str, 
         stats = [mean_spread(points[x]) for x in xs]
         means = [100 * m for m, _ in stats]
         spreads = [100 * s for _, s in stats]
-        ax.plot(xs, means, marker="o", label=label)
+        line, = ax.plot(xs, means, marker="o", label=label, **(looks or {}).get(label, {}))
         if any(spreads):
             ax.fill_between(xs, [m - s for m, s in zip(means, spreads)], [m + s for m, s in zip(means, spreads)],
-                            alpha=0.2)
+                            alpha=0.2, color=line.get_color())
     if logx:
         ax.set_xscale("log")
     if xticklabels is not None:

@@ -3,9 +3,13 @@ point, and the chapter's summary rows of every point in one CSV and one figure."
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import json
+import time
 from pathlib import Path
+
+from .atomic import write_atomic
 
 from .errors import ParameterError
 from .paths import PROJECT_ROOT
@@ -57,6 +61,9 @@ def run(chapter, profile: str, overrides: dict, grid: dict[str, list], *, output
         raise ParameterError(f"{folder} holds a sweep with other settings ({folder / 'grid.json'}); "
                              "choose another --output-dir")
     folder.mkdir(parents=True, exist_ok=True)
+    # the grid is recorded before the first point runs: an interrupted sweep resumes its own points, and
+    # another sweep into this folder is refused above instead of taking them for its own
+    write_atomic(folder / "grid.json", "w", lambda f: f.write(json.dumps(described, indent=1)))
     failures, failed = [], set()
     if engine == "ray":  # every point's computations at once; the notebooks then only read records
         from .engines import compute
@@ -70,18 +77,21 @@ def run(chapter, profile: str, overrides: dict, grid: dict[str, list], *, output
         failures = compute(configs, engine="ray", address=address, labels=labels,
                            desc=f"{chapter.name} sweep ({profile})")
         failed = {key(c) for f in failures for c in f.configs}
-    rows = []
+    rows, ran, began = [], 0, time.monotonic()
     for i, point in enumerate(points):
         notebook = folder / f"point-{i:03d}.ipynb"
         if notebook.exists():
-            print(f"point {i} {point}: done already")
+            print(f"point {i + 1} of {len(points)} {point}: done already")
         elif failed and any(key(c) in failed for c in
                             chapter.experiments(chapter.settings(profile, **overrides, **point))):
             print(f"point {i} {point}: skipped, its computations failed (below); a rerun computes them", flush=True)
             continue
         else:
-            print(f"point {i} {point}: running", flush=True)
+            left = len(points) - i
+            eta = f", about {(time.monotonic() - began) / ran * left / 60:.1f} min left at this sweep's pace" if ran else ""
+            print(f"point {i + 1} of {len(points)} {point}: running{eta}", flush=True)
             execute_notebook(chapter.name, {"profile": profile, "overrides": {**overrides, **point}}, notebook)
+            ran += 1
         settings = chapter.settings(profile, **overrides, **point)
         records = [load(c) for c in chapter.experiments(settings)]
         for row in chapter.summary(settings, [r for r in records if r is not None]):
@@ -90,14 +100,34 @@ def run(chapter, profile: str, overrides: dict, grid: dict[str, list], *, output
     if failures and not rows:  # every point failed: nothing to collect
         return failures, None
     csv_path = folder / "results.csv"
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
-        writer.writeheader()
-        writer.writerows(rows)
-    (folder / "grid.json").write_text(json.dumps(described, indent=1))
+    write_atomic(csv_path, "w", lambda f: f.write(table_csv(rows, list(grid))))
     plot(chapter, rows, list(grid)[0], folder / "results.png", f"{chapter.name} sweep ({profile} profile)")
     print(f"wrote {csv_path} and {folder / 'results.png'}")
     return failures, csv_path
+
+
+# what a summary row carries for the claims' guards, not a result
+GUARD_FIELDS = ("images", "model_clean", "chance", "learned_floor", "timing", "model_key")
+
+
+def table_csv(rows: list[dict], grid_names: list[str]) -> str:
+    """The sweep's rows as CSV, one per point and seed: the grid's values first, then every plain
+    result, accuracies (fractions) in percent with two decimals and named so, times to 0.1 s;
+    per-epoch curves and the guards' fields are left to the notebooks."""
+    def cell(name, value):
+        if isinstance(value, float) and "second" in name:
+            return f"{name} (s)", round(value, 1)
+        if isinstance(value, float) and 0.0 <= value <= 1.0:
+            return f"{name} (%)", round(100 * value, 2)
+        return name, value
+
+    table = [dict((k, v) if k in grid_names else cell(k, v) for k, v in r.items()
+                  if k not in GUARD_FIELDS and not isinstance(v, (list, dict))) for r in rows]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(dict.fromkeys([*grid_names, *(k for r in table for k in r)])))
+    writer.writeheader()
+    writer.writerows(table)
+    return out.getvalue()
 
 
 def plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) -> None:
@@ -115,8 +145,11 @@ def plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) -> None
     order = list(dict.fromkeys(r[x_name] for r in rows))
     numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in order)
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4), squeeze=False)
+    groups = list(dict.fromkeys(r.get(chapter.group_by, "") for r in rows))
+    colours = {g: plt.cm.tab10(i % 10) for i, g in enumerate(groups)}   # one colour a variant,
+    styles = dict(zip(metrics, ("-", "--", ":", "-.")))                   # one line style a metric
     for ax, panel in zip(axes[0], panels):
-        curves = {}
+        curves, looks = {}, {}
         for row in rows:
             if row.get("dataset", "") != panel:
                 continue
@@ -124,10 +157,12 @@ def plot(chapter, rows: list[dict], x_name: str, path: Path, title: str) -> None
                 if row.get(metric) is None:
                     continue
                 x = row[x_name] if numeric else order.index(row[x_name])
-                label = f"{row[chapter.group_by]}: {metric}" if chapter.group_by in row else metric
+                group = row.get(chapter.group_by, "")
+                label = f"{group}: {metric}" if group else metric
                 curves.setdefault(label, {}).setdefault(x, []).append(row[metric])
-        curve_figure(curves, x_name, "accuracy (%), mean over seeds", panel or title, ax=ax,
-                     xticklabels=None if numeric else [str(v) for v in order])
+                looks[label] = {"color": colours[group], "linestyle": styles.get(metric, "-")}
+        curve_figure(curves, x_name, "accuracy (%), mean over seeds", panel if len(panels) > 1 else "", ax=ax,
+                     xticklabels=None if numeric else [str(v) for v in order], looks=looks)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
