@@ -59,13 +59,13 @@ overrides = {}      # any chapter parameter, e.g. {"sample_sizes": [50, 500]}; s
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from advbook import reporting
+from advbook import planning, reporting
 from advbook.chapters.adaptive import (CHAPTER, appendix_curves, baselines, claims, clean_vs_count, results_table,
                                       robustness_curves, summary)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, missing = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
+records, missing = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
 judged = CHAPTER.judge(settings, rows)
@@ -94,11 +94,15 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 
 # %% tags=["hide-input"]
 panels = robustness_curves(settings, records)
-fig, axes = plt.subplots(len(panels), len(settings["samplings"]), squeeze=False,
-                         figsize=(5.5 * len(settings["samplings"]), 3.6 * len(panels)))
-for row, (dataset, by_sampling) in zip(axes, panels.items()):
-    for ax, (sampling, curves) in zip(row, by_sampling.items()):
-        reporting.curve_figure(curves, "eps (L-inf)", "PGD accuracy (%)", f"{dataset}: sampling by {sampling}", ax=ax)
+if not panels:
+    display(reporting.no_data("figure"))
+else:
+    fig, axes = plt.subplots(len(panels), len(settings["samplings"]), squeeze=False,
+                             figsize=(5.5 * len(settings["samplings"]), 3.6 * len(panels)))
+    for row, (dataset, by_sampling) in zip(axes, panels.items()):
+        for ax, (sampling, curves) in zip(row, by_sampling.items()):
+            reporting.curve_figure(curves, "eps (L-inf)", "PGD accuracy (%)", f"{dataset}: sampling by {sampling}",
+                                   ax=ax)
 
 # %% [markdown]
 # ## Clean accuracy against the number of perturbed samples (Figure 4)
@@ -109,10 +113,13 @@ for row, (dataset, by_sampling) in zip(axes, panels.items()):
 
 # %% tags=["hide-input"]
 ticks, by_dataset = clean_vs_count(settings, rows)
-fig, axes = plt.subplots(1, len(by_dataset), figsize=(5.5 * len(by_dataset), 3.6), squeeze=False)
-for ax, (dataset, curves) in zip(axes[0], by_dataset.items()):
-    reporting.curve_figure(curves, "samples perturbed per epoch", "clean accuracy (%)", dataset, ax=ax,
-                           xticklabels=ticks, ylim=None)
+if not by_dataset:
+    display(reporting.no_data("figure"))
+else:
+    fig, axes = plt.subplots(1, len(by_dataset), figsize=(5.5 * len(by_dataset), 3.6), squeeze=False)
+    for ax, (dataset, curves) in zip(axes[0], by_dataset.items()):
+        reporting.curve_figure(curves, "samples perturbed per epoch", "clean accuracy (%)", dataset, ax=ax,
+                               xticklabels=ticks, ylim=None)
 
 # %% [markdown]
 # ## PGD on every sample (the paper's appendix, Figure 5)
@@ -126,9 +133,12 @@ if not settings["all_pgd"]:
                      "(`all_pgd` is off: they cost about ten times an FGSM run). The figure shows the two "
                      "baselines alone; `-p all_pgd true` adds the line."))
 appendix = appendix_curves(records)
-fig, axes = plt.subplots(1, len(appendix), figsize=(5.5 * len(appendix), 3.6), squeeze=False)
-for ax, (dataset, curves) in zip(axes[0], appendix.items()):
-    reporting.curve_figure(curves, "eps (L-inf)", "PGD accuracy (%)", dataset, ax=ax)
+if not appendix:
+    display(reporting.no_data("figure"))
+else:
+    fig, axes = plt.subplots(1, len(appendix), figsize=(5.5 * len(appendix), 3.6), squeeze=False)
+    for ax, (dataset, curves) in zip(axes[0], appendix.items()):
+        reporting.curve_figure(curves, "eps (L-inf)", "PGD accuracy (%)", dataset, ax=ax)
 
 # %% [markdown]
 # ## Accuracy and wall time per epoch
@@ -140,7 +150,7 @@ for ax, (dataset, curves) in zip(axes[0], appendix.items()):
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-results_table(settings, rows)
+reporting.or_no_data(results_table(settings, rows))
 
 # %% [markdown]
 # ## Claims and verdicts

@@ -35,7 +35,7 @@ overrides = {}      # any chapter parameter, e.g. {"sigma": 0.06}; `advbook list
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import masking, reporting
+from advbook import planning, reporting
 import pandas as pd
 
 from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, baselines, claims, learning_diagnostic, masking_checks,
@@ -43,7 +43,7 @@ from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, baselines, claim
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
+records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
@@ -245,12 +245,12 @@ display(Markdown(reporting.markdown_table(paper_table(rows, "6")[0])))
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 checks = masking_checks(settings, records)
-display(pd.DataFrame(checks))
-display(Markdown(masking.flagged(checks)))
+display(Markdown(reporting.checklist_markdown(checks)))
 aa = [{"model": r["variant"], "seed": r["seed"], "AutoAttack (%)": round(100 * r["autoattack"], 1),
        "PGD (%)": round(100 * r["pgd-linf"], 1), "EOT PGD (%)": round(100 * r["eot pgd-linf"], 1)}
       for r in rows if "autoattack" in r]
-display(pd.DataFrame(aa) if aa else Markdown("AutoAttack is not run in this profile."))
+display(pd.DataFrame(aa) if aa else reporting.no_data() if settings["autoattack_n"]
+        else Markdown("AutoAttack is not run in this profile."))
 
 # %% tags=["hide-input"]
 shown = [r for r in records if "eps_sweep" in r["metrics"]]
@@ -358,7 +358,7 @@ reporting.show_claims(judged, settings, records,
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-display(Markdown("\n".join(f"- {line}" for line in takeaways(settings, rows))))
+display(Markdown(reporting.bullets_markdown(takeaways(settings, rows), "list of conclusions")))
 
 # %% [markdown]
 # ## References

@@ -47,14 +47,14 @@ overrides = {}      # any chapter parameter, e.g. {"lam": 0.5}; `advbook list ef
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import masking, reporting
+from advbook import planning, reporting
 from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, baselines, claims,
                                     epoch_curves, masking_checklist, paper_vs_ours, reconstruction_figure, summary,
                                     takeaways, time_to_robustness, variant_label)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
+records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 order = [label for key, label in VARIANTS.items() if key in settings["variants"]]
@@ -94,8 +94,8 @@ print(f"this run: eps = {settings['eps']}, sigma = {settings['sigma']} eps, lamb
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-reporting.seed_table(rows, "variant", ["clean", "fgsm", "pgd-adp", "pgd-ce", "pgd-cw", "apgd-dlr"], order=order,
-                     labels=METRIC_LABELS)
+reporting.or_no_data(reporting.seed_table(rows, "variant", ["clean", "fgsm", "pgd-adp", "pgd-ce", "pgd-cw", "apgd-dlr"],
+                                          order=order, labels=METRIC_LABELS))
 
 # %% [markdown]
 # ## Table 1: speed and accuracy, paper beside ours
@@ -192,9 +192,10 @@ fig.axes[0].axvline(settings["eps"], color="grey", linestyle=":");
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 transfer_metrics = ["pgd-adp"] + sorted({k for r in rows for k in r if k.startswith("transfer-")})
-reporting.seed_table([r for r in rows if "transfer-standard" in r], "variant", transfer_metrics,
-                     order=order, labels={"pgd-adp": "white-box PGD-ADP", "transfer-standard": "from standard",
-                                          "transfer-madry": "from PGD-AT"})
+reporting.or_no_data(reporting.seed_table([r for r in rows if "transfer-standard" in r], "variant", transfer_metrics,
+                                          order=order, labels={"pgd-adp": "white-box PGD-ADP",
+                                                               "transfer-standard": "from standard",
+                                                               "transfer-madry": "from PGD-AT"}))
 
 # %% [markdown]
 # ## The masking checklist, model by model
@@ -209,8 +210,7 @@ reporting.seed_table([r for r in rows if "transfer-standard" in r], "variant", t
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 checklist = masking_checklist(records, settings)
-display(Markdown(reporting.markdown_table(pd.DataFrame(checklist).set_index("model"))))
-display(Markdown(masking.flagged(checklist)))
+display(Markdown(reporting.checklist_markdown(checklist)))
 aa = reporting.seed_table([r for r in rows if "autoattack" in r], "variant", ["pgd-adp-aa", "autoattack"],
                           order=order, labels=METRIC_LABELS)
 display(Markdown(f"AutoAttack (standard) on the first {settings['autoattack_n']} test images:\n\n"
@@ -291,4 +291,4 @@ reporting.show_claims(judged, settings, records,
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-display(Markdown("\n".join(f"- {line}" for line in takeaways(settings, rows))))
+display(Markdown(reporting.bullets_markdown(takeaways(settings, rows), "list of conclusions")))

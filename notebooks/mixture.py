@@ -72,14 +72,14 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from advbook import models, published, reporting
+from advbook import models, planning, published, reporting
 from advbook.claims import VERDICTS
 from advbook.chapters.mixture import (CHAPTER, COLUMNS, PAPER, TECHNIQUES, baselines, claims, ours_for_comparison,
                                       strong_ranking, summary)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
+records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
@@ -169,7 +169,7 @@ for ax, column in zip(axes, ("PGD 0.1", "PGD 0.5")):
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-strong_ranking(rows)
+reporting.or_no_data(strong_ranking(rows))
 
 # %% [markdown]
 # ## Claims and verdicts
@@ -191,7 +191,8 @@ reporting.show_claims(judged, settings, records,
                       by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
 counts = {v: sum(c["verdict"] == v for c in judged) for v in VERDICTS}
 display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r in rows})} seeds, "
-                 f"{records[0]['dataset']['display_name']}): " + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."))
+                 f"{reporting.scale(settings, records)['datasets']}): "
+                 + ", ".join(f"{n} {v}" for v, n in counts.items()) + "."))
 
 # %% [markdown]
 # **Reading these verdicts** (written for the committed `cpu` run: a narrow ResNet-18 trained for

@@ -43,17 +43,16 @@ profile = "smoke"   # smoke | cpu | fast | paper
 overrides = {}      # any chapter parameter, e.g. {"eps": 0.05}; `advbook list` shows them all
 
 # %% tags=["hide-input"]
-import pandas as pd
 from IPython.display import Markdown, display
 
-from advbook import masking, reporting
+from advbook import masking, planning, reporting
 from advbook.chapters.primer import (CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, fgsm_rs_reference, masking_checks,
                                     fgsm_rs_reference_cifar, summary,
                                     takeaways)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
+records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
@@ -80,7 +79,8 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 print(f"eps = {settings['eps']:.4f}, PGD-{settings['eval_steps']} with {settings['restarts']} restart(s), "
       f"{settings['n_eval']} test images, AutoAttack on {settings['autoattack_n']}")
 metrics = ["clean", "fgsm", "pgd", "pgd-cw", "autoattack"]
-reporting.seed_table(rows, "defense", metrics, order=[LABELS[d] for d in DEFENSE_ORDER], labels=METRIC_LABELS)
+reporting.or_no_data(reporting.seed_table(rows, "defense", metrics, order=[LABELS[d] for d in DEFENSE_ORDER],
+                                          labels=METRIC_LABELS))
 
 # %% [markdown]
 # ## Robust accuracy against the budget
@@ -123,8 +123,9 @@ fig = reporting.curve_figure(reporting.sweep_curves(records, "steps_sweep", labe
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"], order=[LABELS[d] for d in DEFENSE_ORDER],
-                     labels={"pgd": "advbook PGD", "torchattacks-pgd": "torchattacks PGD"})
+reporting.or_no_data(reporting.seed_table(rows, "defense", ["pgd", "torchattacks-pgd"],
+                                          order=[LABELS[d] for d in DEFENSE_ORDER],
+                                          labels={"pgd": "advbook PGD", "torchattacks-pgd": "torchattacks PGD"}))
 
 # %% [markdown]
 # ## FGSM-RS as Wong et al. wrote it
@@ -212,8 +213,7 @@ else:
 checks = masking_checks(records)
 problems = masking.violations(checks)
 assert not problems, problems
-display(Markdown(reporting.markdown_table(pd.DataFrame(checks).set_index("model"))))
-display(Markdown(masking.flagged(checks)))
+display(Markdown(reporting.checklist_markdown(checks)))
 
 # %% [markdown]
 # ## What to take from this page
@@ -227,7 +227,7 @@ display(Markdown(masking.flagged(checks)))
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-display(Markdown("\n".join(f"- {line}" for line in takeaways(settings, rows))))
+display(Markdown(reporting.bullets_markdown(takeaways(settings, rows), "list of conclusions")))
 
 # %% [markdown]
 # ## References

@@ -42,7 +42,7 @@ overrides = {}      # any chapter parameter, e.g. {"eps": 0.2}; `advbook list ra
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import masking, published, reporting
+from advbook import planning, published, reporting
 import pandas as pd
 
 from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_LABELS, HEADLINE, baselines, block,
@@ -50,7 +50,7 @@ from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_L
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority)
+records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
 assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
 rows = summary(settings, records)
 order = [label for label, _, _ in variants(settings)]
@@ -59,8 +59,10 @@ per_dataset = [(DATASET_LABELS[d], block(settings, d), [r for r in rows if r["da
                for d in settings["datasets"]]
 display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
 judged = CHAPTER.judge(settings, rows)
+# no claim is judged before a dataset has records
 display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
-                 "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
+                 "*Claims and verdicts* below)\n\n"
+                 + (reporting.verdicts_at_a_glance(judged) or reporting.no_data_text("summary"))))
 
 # %% [markdown]
 # ## Clean error: Table 4, paper beside ours
@@ -89,9 +91,9 @@ for label, b, rows_d in per_dataset:
 # NBVAL_CHECK_OUTPUT
 for label, b, rows_d in per_dataset:
     display(Markdown(f"**{label}**"))
-    display(reporting.seed_table(rows_d, "variant", ["clean", *[f"disturbed {d}" for d in b["disturbances"]]],
-                                 order=list(HEADLINE),
-                                 labels={f"disturbed {d}": DISTURBANCE_LABELS[d] for d in b["disturbances"]}))
+    display(reporting.or_no_data(reporting.seed_table(
+        rows_d, "variant", ["clean", *[f"disturbed {d}" for d in b["disturbances"]]], order=list(HEADLINE),
+        labels={f"disturbed {d}": DISTURBANCE_LABELS[d] for d in b["disturbances"]})))
 
 # %% [markdown]
 # For reference, the paper's ImageNet numbers (top-1 %, CondenseNet), which we cannot re-run:
@@ -114,9 +116,10 @@ imagenet.pivot(index="row", columns="column", values="value")
 for label, b, rows_d in per_dataset:
     cols = [f"{a} {e}" for a in ("fgsm", "pgd") for e in b["attack_eps"]]
     display(Markdown(f"**{label}**"))
-    display(reporting.seed_table(rows_d, "variant", ["clean", *cols, "autoattack"], order=list(HEADLINE),
-                                 labels={c: f"{c.split()[0].upper()} {float(c.split()[1]):.3g}" for c in cols}
-                                 | {"autoattack": f"AutoAttack {b['attack_eps'][0]:.3g}"}))
+    display(reporting.or_no_data(reporting.seed_table(
+        rows_d, "variant", ["clean", *cols, "autoattack"], order=list(HEADLINE),
+        labels={c: f"{c.split()[0].upper()} {float(c.split()[1]):.3g}" for c in cols}
+        | {"autoattack": f"AutoAttack {b['attack_eps'][0]:.3g}"})))
 
 # %% [markdown]
 # Every curve starts at clean accuracy ($\epsilon = 0$) and must reach zero at large budgets;
@@ -141,8 +144,7 @@ for label, b, rows_d in per_dataset:
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 checks = masking_checks(settings, records)
-display(pd.DataFrame(checks))
-display(Markdown(masking.flagged(checks)))
+display(Markdown(reporting.checklist_markdown(checks)))
 
 # %% [markdown]
 # ## Which $\epsilon$, and where
@@ -159,8 +161,9 @@ display(Markdown(masking.flagged(checks)))
 for label, b, rows_d in per_dataset:
     eps0 = b["attack_eps"][0]
     display(Markdown(f"**{label}**"))
-    display(reporting.seed_table(rows_d, "variant", ["val_clean", "clean", f"pgd {eps0}"], order=order,
-                                 labels={"val_clean": "validation", f"pgd {eps0}": f"PGD {eps0:.3g}"}))
+    display(reporting.or_no_data(reporting.seed_table(
+        rows_d, "variant", ["val_clean", "clean", f"pgd {eps0}"], order=order,
+        labels={"val_clean": "validation", f"pgd {eps0}": f"PGD {eps0:.3g}"})))
 
 # %% [markdown]
 # ## Cost: epoch time
@@ -170,9 +173,10 @@ for label, b, rows_d in per_dataset:
 # left out) of R and base on the same machine. FGSM needs a second forward-backward pass.
 
 # %% tags=["hide-input"]
-pd.DataFrame({label: {v: f"{m:.2f} ± {sd:.2f}" for v, (m, sd, n) in
-                       reporting.aggregate(rows_d, "variant", "epoch_seconds").items()}
-              for label, b, rows_d in per_dataset}).reindex(order).rename_axis("epoch seconds (mean ± sd)")
+reporting.or_no_data(pd.DataFrame({label: {v: f"{m:.2f} ± {sd:.2f}" for v, (m, sd, n) in
+                                           reporting.aggregate(rows_d, "variant", "epoch_seconds").items()}
+                                   for label, b, rows_d in per_dataset}).reindex(order).dropna(how="all")
+                     .rename_axis("epoch seconds (mean ± sd)"))
 
 # %% [markdown]
 # ## Training loss, a proxy for the saddle-point claim
@@ -249,7 +253,7 @@ reporting.show_claims(judged, settings, records,
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 for label, b, rows_d in per_dataset:
-    display(Markdown(f"**{label}**\n\n" + "\n".join(f"- {line}" for line in takeaways(b, rows_d))))
+    display(Markdown(f"**{label}**\n\n" + reporting.bullets_markdown(takeaways(b, rows_d), "list of conclusions")))
 
 # %% [markdown]
 # ## References

@@ -95,7 +95,8 @@ def test_a_failing_notebook_is_one_line_and_kept_and_the_output_untouched(tmp_pa
     (tmp_path / "empty").mkdir()
     output = tmp_path / "primer.ipynb"
     output.write_text("the reader's earlier chapter")
-    # --no-compute: the notebook runs and fails on what is neither stored nor computable
+    # a kernel that cannot draw: the notebook fails inside it (a missing dataset fails before any work)
+    monkeypatch.setenv("MPLBACKEND", "no-such-backend")
     assert main(["run", "primer", *TINY, "-p", "dataset", "mnist", "--no-compute", "--output", str(output)]) == 2
     line = one_line_error(capsys)
     assert line.startswith("advbook: error: primer: ")

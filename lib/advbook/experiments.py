@@ -341,7 +341,7 @@ def describe(config: dict) -> str:
     return f"{config.get('chapter')} ({config.get('dataset')}): {', '.join(parts)}"
 
 
-def collect(configs: list[dict], priority=None, **kwargs) -> tuple[list[dict], list[str]]:
+def collect(configs: list[dict], priority=None, planner=None, **kwargs) -> tuple[list[dict], list[str]]:
     """The records of `configs`, computing what is missing where its data are here; returns them
     and the display names of the datasets whose missing records could not be computed (no
     offline copy, no network): a chapter renders from stored records alone and names the rest.
@@ -349,7 +349,8 @@ def collect(configs: list[dict], priority=None, **kwargs) -> tuple[list[dict], l
     for a GPU profile) nothing is computed: a model stored with every evaluation its chapter's
     claims read (`priority(config, spec)` is CLAIMS for them: the chapter's `Chapter.priority`;
     None: every evaluation) comes back with the evaluations stored so far, and the models left
-    out or short of evaluations are listed."""
+    out or short of evaluations are listed at the top of the page (`not_computed`, with the
+    `planner`'s estimate where a notebook passes `advbook.planning`)."""
     import os
 
     compute = kwargs.pop("compute", os.environ.get("ADVBOOK_COMPUTE", "1") != "0")
@@ -374,10 +375,60 @@ def collect(configs: list[dict], priority=None, **kwargs) -> tuple[list[dict], l
         else:
             missing[mkey] = f"{describe(config)}: not computed"
     if missing:
-        print(f"Not computed yet: {len(missing)} of {len({store.model_key(c) for c in configs})} models lack records "
-              f"(`advbook compute {configs[0].get('chapter')} --profile {configs[0].get('profile')}` computes them); "
-              "this page shows what is stored:\n" + "\n".join(f"- {m}" for m in missing.values()))
+        show(not_computed(configs, missing, priority, planner))
     return records, unavailable
+
+
+def not_computed(configs: list[dict], missing: dict[str, str], priority=None, planner=None) -> str:
+    """What `collect` found missing of `configs` ({model key: the model in words and what it
+    lacks}), for the top of a page, in Markdown that reads as plain text too: how many models and
+    the command that computes them, then one line per model. With `planner` (`advbook.planning`,
+    passed in by a notebook: the planner plans whole chapters, a floor above this module), also
+    its estimate of the minutes on the device the profile is sized for, the numbers of `advbook
+    compute --dry-run`."""
+    import types
+
+    name, profile = configs[0].get("chapter"), configs[0].get("profile")
+    estimate, lines = "", [f"- {what}" for what in missing.values()]
+    if planner is not None:
+        from . import profiles
+        from .device import default_device
+
+        rates = planner.device_rates(default_device(),
+                                     for_gpu=profile in profiles.PROFILES and profiles.get(profile).on_gpu)
+        # the planner takes chapters: these configs as one chapter's experiments
+        chapter = types.SimpleNamespace(name=name, experiments=lambda _: configs, priority=priority)
+        items, _ = planner.plan([(chapter, None)], rates)
+        seconds, why = {}, {}
+        for item in items:
+            if item.unavailable:  # "dataset 'X' is not available offline", without the planner's cut-off detail
+                why[item.mkey] = item.unavailable.split(" (")[0] + ": not computable here"
+            seconds[item.mkey] = seconds.get(item.mkey, 0.0) + item.seconds
+        runnable = [it for it in items if not it.unavailable]
+        if runnable:
+            claims = sum(it.seconds for it in runnable if it.priority == CLAIMS)
+            estimate = (f" in {_minutes(sum(it.seconds for it in runnable))} on {rates.device} by the planner's "
+                        f"estimate ({_minutes(claims)} of it for what the claims read, computed first; `--dry-run` "
+                        "shows the plan)")
+        lines = [f"- {what} ({why.get(mkey) or _minutes(seconds.get(mkey, 0.0))})" for mkey, what in missing.items()]
+    return (f"Not computed yet: {len(missing)} of {len({store.model_key(c) for c in configs})} models lack "
+            f"records; `advbook compute {name} --profile {profile}` computes them{estimate}. This page shows "
+            "what is stored, and a table, figure or list with nothing stored says so:\n\n" + "\n".join(lines))
+
+
+def _minutes(seconds: float) -> str:
+    return f"about {seconds / 60:.1f} min" if seconds >= 6 else "under 0.1 min"
+
+
+def show(markdown: str) -> None:
+    """`markdown` rendered on a notebook's page, printed elsewhere (a terminal, a test)."""
+    ipython = sys.modules.get("IPython")  # loaded in a notebook kernel; never imported here
+    if ipython is not None and ipython.get_ipython() is not None:
+        from IPython.display import Markdown, display
+
+        display(Markdown(markdown))
+    else:
+        print(markdown)
 
 
 def stored_records(configs: list[dict]) -> list[dict]:

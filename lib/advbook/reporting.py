@@ -95,6 +95,44 @@ def fmt(mean: float, spread: float, n: int, scale: float = 100.0, digits: int = 
     return f"{mean * scale:.{digits}f} ± {spread * scale:.{digits}f}"
 
 
+# what a table, figure or list shows where the store holds none of its records (`experiments.collect`
+# lists the missing models at the top of the page)
+NO_DATA = "Nothing stored yet for this {what}: the models it needs are listed as not computed at the top of the page."
+
+
+def no_data_text(what: str = "table") -> str:
+    """The sentence, in Markdown, that a table, figure or list with no stored records shows instead."""
+    return f"*{NO_DATA.format(what=what)}*"
+
+
+def no_data(what: str = "table"):
+    """`no_data_text` to display."""
+    from IPython.display import Markdown
+
+    return Markdown(no_data_text(what))
+
+
+def or_no_data(table: pd.DataFrame, what: str = "table"):
+    """`table` to display as it is, or the no-data sentence where it has no rows."""
+    return no_data(what) if table.empty else table
+
+
+def bullets_markdown(lines: list[str], what: str = "list") -> str:
+    """Lines as a Markdown list (a page's computed conclusions), or the no-data sentence where there
+    are none."""
+    return "\n".join(f"- {line}" for line in lines) if lines else no_data_text(what)
+
+
+def checklist_markdown(checks: list[dict]) -> str:
+    """The book's masking checklist (`masking.checklist` rows), one row per model, with the models
+    it flags named under it; the no-data sentence without models."""
+    from . import masking
+
+    if not checks:
+        return no_data_text("checklist")
+    return markdown_table(pd.DataFrame(checks).set_index("model")) + "\n\n" + masking.flagged(checks)
+
+
 def seed_table(rows: list[dict], by: str, metrics: list[str], order=None, labels: dict | None = None) -> pd.DataFrame:
     """Rows of per-seed metrics -> one row per `by` value with 'mean ± std (n seeds)' cells, in percent."""
     groups = defaultdict(list)
@@ -128,8 +166,8 @@ def claims_table(rows: list[dict]) -> pd.DataFrame:
     three; show it with `markdown_table` so that no cell is cut."""
     from .claims import VERDICTS
 
-    frame = pd.DataFrame(rows)
-    bad = set(frame["verdict"]) - set(VERDICTS) if len(frame) else set()
+    frame = pd.DataFrame(rows, columns=None if rows else ["claim", "verdict"])
+    bad = set(frame["verdict"]) - set(VERDICTS)
     if bad:
         raise ValueError(f"unknown verdicts {bad}; use one of {VERDICTS}")
     return frame.set_index("claim")
@@ -223,8 +261,14 @@ def verdicts_at_a_glance(rows: list[dict]) -> str:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A DataFrame as a Markdown table, every cell whole (pandas' HTML cuts long text)."""
+    """A DataFrame as a Markdown table, every cell whole (pandas' HTML cuts long text); the no-data
+    sentence for a frame without rows or columns."""
+    if frame.empty:
+        return no_data_text("table")
+
     def cell(v):
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            return "n/a"  # not measured (a check not made, a model not run): never 'None' or 'nan' on a page
         return str(v).replace("|", "\\|").replace("\n", " ")
 
     index = [frame.index.name or ""]
@@ -281,27 +325,44 @@ def curve_figure(curves: dict[str, dict], xlabel: str, ylabel: str, title: str, 
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+    legend_or_no_data(ax, curves)
     fig.tight_layout()
     return fig
 
 
 def scatter_figure(points: dict[str, tuple[list, list]], xlabel: str, ylabel: str, title: str, ax=None):
-    """One marker per label at (mean x, mean y) over seeds, with ±std error bars, in percent."""
+    """One marker per label at (mean x, mean y) over seeds, with ±std error bars, in percent; a label
+    with no values is left out."""
     import matplotlib.pyplot as plt
 
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
+    drawn = []
     for label, (xs, ys) in points.items():
         (mx, sx), (my, sy) = mean_spread(xs), mean_spread(ys)
+        if math.isnan(mx) or math.isnan(my):  # nothing stored for this label
+            continue
         ax.errorbar(100 * mx, 100 * my, xerr=100 * sx, yerr=100 * sy, fmt="o", capsize=3, label=label)
+        drawn.append(label)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9)
+    legend_or_no_data(ax, drawn)
     ax.figure.tight_layout()
     return ax.figure
+
+
+def legend_or_no_data(ax, drawn) -> None:
+    """The legend of the lines or points drawn, or, where nothing is (`drawn` empty), the no-data
+    sentence across the empty axes."""
+    import textwrap
+
+    if drawn:
+        ax.legend(fontsize=9)
+    else:
+        ax.text(0.5, 0.5, textwrap.fill(NO_DATA.format(what="figure"), 40), ha="center", va="center", fontsize=9,
+                transform=ax.transAxes)
 
 
 def results_csv(records: list[dict]) -> str:

@@ -119,7 +119,8 @@ class Chapter:
     # the queue rank of one evaluation (spec) of one experiment (config) when a budget is short
     # (advbook.planning): 0 for what decides a claim, 1 for an extra (sweeps, more seeds, AutoAttack
     # on more images); None ranks everything 0. A chapter module declares it as its function
-    # `priority(config, spec)`, beside its profiles, and `get` puts it here.
+    # `priority(config, spec)`, beside its profiles, and passes it here: the notebooks import `CHAPTER`
+    # from the module, not through `get`, and `experiments.collect` reads it there.
     priority: Callable[[dict, dict], int] | None = None
 
     def parameter(self, name: str) -> Parameter:
@@ -160,11 +161,7 @@ CHAPTER_MODULES = ("primer", "adaptive", "mixture", "performance", "random_sign"
 def get(name: str) -> Chapter:
     if name not in CHAPTER_MODULES:
         raise ParameterError(f"unknown chapter '{name}'; known: {', '.join(CHAPTER_MODULES)}")
-    module = importlib.import_module(f"advbook.chapters.{name}")
-    chapter = module.CHAPTER
-    if chapter.priority is None:
-        chapter.priority = getattr(module, "priority", None)
-    return chapter
+    return importlib.import_module(f"advbook.chapters.{name}").CHAPTER
 
 
 def all_chapters() -> list[Chapter]:

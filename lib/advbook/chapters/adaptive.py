@@ -240,6 +240,8 @@ def results_table(s: dict, rows: list[dict]):
     grouped = [{**r, "run": f"{r['dataset']} · {r['variant']}"} for r in rows]
     order = [f"{d} · {v}" for d in dict.fromkeys(r["dataset"] for r in rows) for v in labels]
     table = seed_table(grouped, "run", ["clean", "pgd"], order=order, labels={"pgd": "PGD at train eps"})
+    if table.empty:  # nothing stored yet
+        return table
     timing = aggregate(grouped, "run", "epoch_seconds")
     table.insert(2, "epoch seconds", [f"{timing[k][0]:.2f} ± {timing[k][1]:.2f}" for k in table.index])
     perturbed = aggregate(grouped, "run", "perturbed_per_epoch")
@@ -318,4 +320,4 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
 
 CHAPTER = Chapter("adaptive", "Adaptive adversarial training (Kamath et al. 2019)", PARAMETERS, PROFILES,
                   experiments, summary, group_by="variant",
-                  plot_metrics=("clean", "pgd"))
+                  plot_metrics=("clean", "pgd"), priority=priority)

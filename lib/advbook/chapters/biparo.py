@@ -664,4 +664,4 @@ def learning_diagnostic(seeds=(0, 1)) -> list[dict]:
 
 
 CHAPTER = Chapter("biparo", "Adversarial training for image classification (BIPARO)", PARAMETERS, PROFILES,
-                  experiments, summary, group_by="variant", plot_metrics=("clean", "pgd-linf"))
+                  experiments, summary, group_by="variant", plot_metrics=("clean", "pgd-linf"), priority=priority)

@@ -705,4 +705,4 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
 
 
 CHAPTER = Chapter("efgsm", "Fast and robust: eFGSM with a re-constructor (Chen and Lee 2020)", PARAMETERS, PROFILES,
-                  experiments, summary, group_by="variant", plot_metrics=("clean", "pgd-adp"))
+                  experiments, summary, group_by="variant", plot_metrics=("clean", "pgd-adp"), priority=priority)

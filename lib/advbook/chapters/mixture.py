@@ -213,7 +213,7 @@ def ours_for_comparison(rows: list[dict], table: str):
             values = [100 * r[column] for r in rows if r["table"] == table and r["configuration"] == name]
             mean, std = mean_spread(values)
             out.append({"row": name, "column": column, "mean": mean, "std": std, "n": len(values)})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, columns=["row", "column", "mean", "std", "n"])
 
 
 def _values(rows, name, column, table="1"):
@@ -305,11 +305,11 @@ def strong_ranking(rows: list[dict]):
         if entry:
             table[name] = entry
     frame = pd.DataFrame.from_dict(table, orient="index")
-    for column in list(frame.columns):
-        frame[f"rank by {column}"] = frame[column].rank(ascending=False, method="min").astype(int)
+    for column in list(frame.columns):  # a model without the column stored is not ranked (<NA>)
+        frame[f"rank by {column}"] = frame[column].rank(ascending=False, method="min").astype("Int64")
     return frame.round(2)
 
 
 CHAPTER = Chapter("mixture", "AdvProp, label smoothing and smooth adversarial training (Dallaire and David)",
                   PARAMETERS, PROFILES, experiments, summary, group_by="configuration",
-                  plot_metrics=("Test Accuracy", "PGD 0.1", "strong 8/255"))
+                  plot_metrics=("Test Accuracy", "PGD 0.1", "strong 8/255"), priority=priority)

@@ -273,7 +273,7 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
 
 CHAPTER = Chapter("primer", "Primer: adversarial training in four recipes", PARAMETERS, PROFILES,
                   experiments, summary, group_by="defense",
-                  plot_metrics=("clean", "pgd", "autoattack"))
+                  plot_metrics=("clean", "pgd", "autoattack"), priority=priority)
 
 
 def fgsm_rs_reference_cifar():

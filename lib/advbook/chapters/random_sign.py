@@ -402,7 +402,7 @@ def masking_checks(s: dict, records: list[dict]) -> list[dict]:
 
 
 CHAPTER = Chapter("random_sign", "Moderate random-sign perturbations (Di, Yu and Tian)", PARAMETERS, PROFILES,
-                  experiments, summary, group_by="variant", plot_metrics=("clean", "pgd 0.1"))
+                  experiments, summary, group_by="variant", plot_metrics=("clean", "pgd 0.1"), priority=priority)
 
 
 # --- the page's tables and conclusions -------------------------------------------------------
