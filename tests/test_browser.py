@@ -2,7 +2,10 @@
 
 Fails on: formulas left as raw TeX, a missing image, a console error, a request that leaves the
 machine, error output in a cell, a Markdown table shown as raw text, or a link to a file of the book that is not there (a download,
-a source page). Screenshots of failing pages go to _build/browser-failures/.
+a source page); and on what makes a page hard to read: a table wider than its container with no
+scroll box of its own, a table cell reading None or nan, an image whose alt text is a file name or
+a hash instead of words. Screenshots of failing pages go to _build/browser-failures/; screenshots
+of What holds and of one chapter, as a reader sees them, go to screenshots/ (not published).
 Runs on the HTML that `make html` built from the committed chapters (`make test` builds it first).
 """
 from __future__ import annotations
@@ -46,8 +49,25 @@ CHECKS = r"""async () => {
             .map(p => p.textContent.slice(0, 80)),
         local_links: [...document.querySelectorAll('a[href]')].map(a => a.href)
             .filter(h => h.startsWith('file:')),
+        // a table that overflows its container must scroll inside a box of its own (tables.css)
+        cut_tables: [...main.querySelectorAll('table')].filter(t => {
+            const box = t.parentElement.getBoundingClientRect().width;
+            if (t.scrollWidth <= box + 1) return false;
+            for (let e = t; e && e !== main; e = e.parentElement) {
+                const o = getComputedStyle(e).overflowX;
+                if ((o === 'auto' || o === 'scroll') && e.clientWidth < e.scrollWidth + 1) return false;
+            }
+            return true;
+        }).map(t => t.textContent.slice(0, 80)),
+        empty_cells: [...main.querySelectorAll('td')].map(td => td.textContent.trim())
+            .filter(text => ['None', 'nan', 'NaN'].includes(text)),
+        nameless_images: [...main.querySelectorAll('img')].map(i => i.getAttribute('alt') || '')
+            .filter(alt => !alt.trim() || /^[0-9a-f]{12,}$/i.test(alt.trim()) || /\.(png|svg|jpe?g)$/i.test(alt.trim())),
     };
 }"""
+# the pages a reader of the repository sees as screenshots (screenshots/, beside the book, not in it)
+SCREENSHOTS = ROOT / "screenshots"
+SHOWN = ("verdicts.html", "biparo.html")
 
 
 @pytest.fixture(scope="module")
@@ -82,13 +102,20 @@ def test_page_renders_offline_and_cleanly(browser, name):
     problems = {k: v for k, v in {"console errors": console, "remote requests": remote,
                                   "untypeset math": found["untypeset"], "broken images": found["broken_images"],
                                   "error output in cells": found["error_outputs"], "dead links": dead_links,
-                                  "Markdown tables left as text": found["raw_tables"]}.items()
+                                  "Markdown tables left as text": found["raw_tables"],
+                                  "tables cut off with no scroll box": found["cut_tables"],
+                                  "cells reading None or nan": found["empty_cells"],
+                                  "images whose alt text is a name or hash": found["nameless_images"]}.items()
                 if v}
     if found["math"] and not found["mathjax"]:
         problems["MathJax"] = "not loaded"
     if problems:
         FAILURES.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(FAILURES / f"{name}.png"), full_page=True)
+    elif name in SHOWN:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=str(SCREENSHOTS / name.replace(".html", ".png")), full_page=False)
     page.close()
     assert not problems, f"{name}: {problems} (screenshot in {FAILURES})"
 

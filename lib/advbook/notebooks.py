@@ -44,6 +44,7 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
                                  "--debug shows the traceback)") from exc
         show_one_parameters_cell(executed)
         drop_progress_lines(executed)
+        describe_figures(executed)
         os.replace(executed, output)
 
 
@@ -74,6 +75,39 @@ def show_one_parameters_cell(notebook: Path) -> None:
             if "parameters" in t and "remove-cell" not in t:
                 cell.setdefault("metadata", {})["tags"] = [*t, "remove-cell"]
         nbformat.write(nb, notebook)
+
+
+IMAGE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
+
+
+def describe_figures(notebook: Path) -> None:
+    """Every figure of the book gets an alt text in words (the book's HTML would otherwise name it by
+    its hash): the section it belongs to and the prose that introduces it, from the notebook's own
+    markdown, set where myst-nb reads it (cell metadata `mystnb.image.alt`); a cell's own alt text,
+    if it has one, is kept."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    heading, prose = "", ""
+    for cell in nb.cells:
+        source = "".join(cell.get("source", ""))
+        if cell.get("cell_type") == "markdown":
+            lines = [line.strip() for line in source.splitlines() if line.strip()]
+            titles = [line.lstrip("#").strip() for line in lines if line.startswith("#")]
+            text = " ".join(line for line in lines if not line.startswith("#"))
+            heading = re.sub(r"[*`$\\{}]", "", titles[-1]) if titles else heading
+            prose = re.split(r"(?<=[.:])\s", re.sub(r"[*`$\\{}]", "", text), maxsplit=1)[0] if text else prose
+            continue
+        images = sum(any(t in o.get("data", {}) for t in IMAGE_TYPES) for o in cell.get("outputs", []))
+        meta = cell.setdefault("metadata", {}).setdefault("mystnb", {}).setdefault("image", {})
+        if images and "alt" not in meta:
+            what = "A figure" if images == 1 else f"One of {images} figures"
+            meta["alt"] = f"{what} of the section '{heading}'" + (f": {prose[:240]}" if prose else "")
+        if not meta:
+            del cell["metadata"]["mystnb"]["image"]
+            if not cell["metadata"]["mystnb"]:
+                del cell["metadata"]["mystnb"]
+    nbformat.write(nb, notebook)
 
 
 PROGRESS_LINE = re.compile(r"^\[\d+/\d+\] .*$\n?", re.M)
