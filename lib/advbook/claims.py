@@ -7,7 +7,7 @@ compared (A and B, paired by training seed), and in which way: A above B ("great
 accuracies), with one-sided Student-t bounds on their mean, L = mean - t(LEVEL, n - 1) * SE and
 U = mean + t(LEVEL, n - 1) * SE. Each bound is meant to err at most 5 % of the time. At 3 to 10
 seeds a t bound at 0.95 errs more than that when the differences are skewed (simulated: up to 11 %
-at skewness 1, which one seed that trains differently gives), so `LEVEL` is 0.985, the level at which
+at skewness 1, the skew one seed that trains unlike the others gives), so `LEVEL` is 0.985, the level at which
 it errs at most 5 % for normal and skewed differences up to skewness 1 at every n from 3 to 10 (and
 about 1.5 % for normal ones); `tests/test_rule.py` measures it. Every such bound is also a 95 %
 bound: a confirmed "greater" part has mean - t(0.95, n - 1) * SE > 0 too.
@@ -56,7 +56,7 @@ names itself in the verdict's reason):
    names it) and ours sits within `FLOOR_POINTS` of 0 % on every seed, any verdict against it is
    inconclusive: beating a baseline that never became robust says nothing about the paper's.
 
-A smoke run decides nothing: `decided_at(profile, rows)` applies that once, where a page is opened.
+A smoke run decides nothing: `Chapter.judge` applies that once for every page (`decided_at`).
 """
 from __future__ import annotations
 
