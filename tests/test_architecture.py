@@ -116,3 +116,17 @@ def test_adding_a_profile_to_the_table_is_all_it_takes(monkeypatch):
     from advbook import cli
     args = cli._parser().parse_args(["compute", "primer", "--profile", "cluster", "--dry-run"])
     assert args.profile == "cluster"
+
+
+def test_the_chapter_lists_agree():
+    """A chapter is named in four places: its module in CHAPTER_MODULES, its notebook, the book's table of
+    contents and (for a paper) its paper file; a name missing from one of them is a half-added chapter."""
+    from advbook import chapters, published
+    from advbook.verdicts import toc_files
+
+    root = LIBRARY.parents[1]
+    modules = set(chapters.CHAPTER_MODULES)
+    assert modules == {p.stem for p in (root / "notebooks").glob("*.py")}
+    assert modules <= toc_files(root / "book")
+    assert set(published.chapters()) <= modules and set(published.chapters()) == \
+        {p.stem for p in (root / "data" / "papers").glob("*.json")}
