@@ -225,7 +225,7 @@ def test_the_learning_diagnostic_shows_stored_runs_only_and_judges_them_by_the_g
     from advbook.chapters import biparo
 
     s = biparo.CHAPTER.settings("cpu", precision="fp32", variants=["PGD-inf"], eps_train=[biparo.PROFILES["cpu"]["eps"]],
-                                seeds=[0], lr=0.05, train_subset=20000)
+                                seeds=[0], lr=0.05, train_subset=20000, seed_images=0)
     config = next(c for c in biparo.experiments(s) if c["variant"] == "PGD-inf" and c["train"]["defense"] == "pgd")
     wanted, clean = store.model_key(config), {"accuracy": 0.31}
     record = {"key": wanted, "history": [{"train_loss": 2.1, "train_acc": 0.2}] * 6,
