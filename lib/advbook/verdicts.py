@@ -106,7 +106,7 @@ def page(book: Path = BOOK) -> str:
                       "*The chapter shows no claims table yet.*", ""]
             continue
         scale = payload["scale"]
-        chapter_entries = entries(notebook)
+        chapter_entries = entries(notebook, payload)
         alt = forest(chapter, chapter_entries, book / FIGURES / f"verdicts-{chapter}.png")
         # a chapter not yet in the table of contents is not built, so it cannot be linked
         where = f"the {{doc}}`{chapter}` chapter" if chapter in listed else \
@@ -264,10 +264,11 @@ def claim_id(chapter: str, index: int, text: str) -> str:
     return f"{chapter}:{found.group(1) if found else index + 1}"
 
 
-def entries(notebook: Path) -> list[dict]:
+def entries(notebook: Path, payload: dict | None = None) -> list[dict]:
     """A chapter's claims as data, at the scale What holds shows them: verdict, reason, scale and each
-    judged part with its differences and bounds (empty for a chapter without a claims table)."""
-    payload = chapter_claims(notebook)
+    judged part with its differences and bounds (empty for a chapter without a claims table);
+    `payload`, the notebook's claims payload where the caller has read it already."""
+    payload = payload if payload is not None else chapter_claims(notebook)
     if payload is None:
         return []
     by_scale = payload.get("by_scale") or {}
