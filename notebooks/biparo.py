@@ -36,7 +36,7 @@ overrides = {}      # any chapter parameter, e.g. {"sigma": 0.06}; `advbook list
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import planning, reporting
+from advbook import deciding, planning, reporting
 import pandas as pd
 
 from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, baselines, claims, learning_diagnostic, masking_checks,
@@ -349,6 +349,7 @@ else:
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
                       by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
+deciding.show(CHAPTER.name, judged, settings)
 
 # %% [markdown]
 # ## What to take from this page

@@ -47,7 +47,7 @@ overrides = {}      # any chapter parameter, e.g. {"lam": 0.5}; `advbook list ef
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import planning, reporting
+from advbook import deciding, planning, reporting
 from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, baselines, claims,
                                     epoch_curves, masking_checklist, paper_vs_ours, reconstruction_figure, summary,
                                     takeaways, time_to_robustness, variant_label)
@@ -282,6 +282,7 @@ if fig is None:
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
                       by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
+deciding.show(CHAPTER.name, judged, settings)
 
 # %% [markdown]
 # ## What to take from this page

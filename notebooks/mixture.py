@@ -72,7 +72,7 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from advbook import models, planning, published, reporting
+from advbook import deciding, models, planning, published, reporting
 from advbook.claims import VERDICTS
 from advbook.chapters.mixture import (CHAPTER, COLUMNS, PAPER, TECHNIQUES, baselines, claims, ours_for_comparison,
                                       strong_ranking, summary)
@@ -189,6 +189,7 @@ reporting.or_no_data(strong_ranking(rows))
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
                       by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
+deciding.show(CHAPTER.name, judged, settings)
 counts = {v: sum(c["verdict"] == v for c in judged) for v in VERDICTS}
 display(Markdown(f"**At this scale** (`{profile}` profile, {len({r['seed'] for r in rows})} seeds, "
                  f"{reporting.scale(settings, records)['datasets']}): "

@@ -42,7 +42,7 @@ overrides = {}      # any chapter parameter, e.g. {"eps": 0.2}; `advbook list ra
 # %% tags=["hide-input"]
 from IPython.display import Markdown, display
 
-from advbook import planning, published, reporting
+from advbook import deciding, planning, published, reporting
 import pandas as pd
 
 from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_LABELS, HEADLINE, baselines, block,
@@ -243,6 +243,7 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
                       by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
+deciding.show(CHAPTER.name, judged, settings)
 
 # %% [markdown]
 # ## What to take from this page

@@ -51,16 +51,22 @@ def test_show_claims_carries_the_rows_the_page_reads(tmp_path, monkeypatch):
                                                         "device": "CPU"}
 
 
-def test_the_book_shows_one_parameters_cell(tmp_path):
-    """The run's injected parameters stay visible; the notebook's defaults beside them are hidden."""
+def test_the_book_shows_one_parameters_cell_with_the_values_the_run_used(tmp_path):
+    """Catches a page that shows the notebook's defaults instead of the run's parameters, and a
+    downloaded notebook whose edited parameters cell an injected cell below it silently overrides."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell('profile = "smoke"', metadata={"tags": ["parameters"]}),
-                nbformat.v4.new_code_cell('profile = "cpu"', metadata={"tags": ["injected-parameters"]})]
+    nb.cells = [nbformat.v4.new_code_cell('profile = "smoke"   # smoke | cpu\noverrides = {}  # any parameter',
+                                          metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell('# Parameters\nprofile = "cpu"\noverrides = {"eps": 0.1}\nextra = 3\n',
+                                          metadata={"tags": ["injected-parameters"]}),
+                nbformat.v4.new_code_cell("print(profile)")]
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
     show_one_parameters_cell(path)
-    tags = [c["metadata"]["tags"] for c in json.loads(path.read_text())["cells"]]
-    assert tags == [["parameters", "remove-cell"], ["injected-parameters"]]
+    cells = json.loads(path.read_text())["cells"]
+    assert [c["metadata"].get("tags") for c in cells] == [["parameters"], None]
+    assert "".join(cells[0]["source"]) == ('profile = "cpu"   # smoke | cpu\noverrides = {"eps": 0.1}  # any parameter\n'
+                                           "extra = 3")
 
 
 def test_every_paper_has_a_full_citation():
@@ -307,7 +313,10 @@ def test_every_decided_part_of_the_committed_book_holds_under_the_one_sided_t_ru
     from advbook.paths import BOOK
 
     stored = json.loads((BOOK / "verdicts.json").read_text())
-    assert stored == json.loads(json.dumps(verdicts.data(BOOK)))
+
+    def judged(entries):  # what would decide each claim is planned from the data (tests/test_deciding.py)
+        return [{k: v for k, v in e.items() if k != "decide"} for e in entries]
+    assert judged(stored) == judged(json.loads(json.dumps(verdicts.data(BOOK))))
     decided = 0
     for claim in stored:
         for part in claim["parts"]:

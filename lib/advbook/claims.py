@@ -145,6 +145,7 @@ class Judgement:
     claim: Claim | None = None   # the claim (or part) this judged
     images: int | None = None    # test images each side was measured on (per seed)
     records: tuple = ()          # the model keys behind both sides
+    image_variance: float = 0.0  # the part of se^2 that the sampling of shared test images adds
 
     def inconclusive(self, reason: str) -> "Judgement":
         """The same numbers, undecided, with why (a chapter's caveat that the rule cannot see)."""
@@ -505,7 +506,7 @@ def _rule(claim: Claim, diffs: list[float]) -> Judgement:
     lower, upper = mean_ - q * se, mean_ + q * se
     detectable = (q + t_quantile(POWER, n - 1)) * se
     images = " (test-image sampling included)" if extra else ""
-    base = replace(base, mean=mean_, se=se, lower=lower, upper=upper, min_detectable=detectable)
+    base = replace(base, mean=mean_, se=se, lower=lower, upper=upper, min_detectable=detectable, image_variance=extra)
 
     def p_below(x):  # one-sided p that the mean is below x (small when U < x)
         return t_cdf((mean_ - x) / se, n - 1) if se > 0 else float(mean_ >= x)
@@ -623,7 +624,41 @@ def part_data(label: str, j: Judgement) -> dict:
             "center": c.center if c else 0.0, "min_effect": (c.needed_effect()[0] if c and c.kind in ("greater", "less")
                                                              else None),
             "min_detectable": _number(j.min_detectable), "verdict": j.verdict, "reason": j.reason,
-            "images": j.images, "records": list(j.records)}
+            "images": j.images, "records": list(j.records), "se": _number(j.se),
+            "image_variance": _number(j.image_variance)}
+
+
+MAX_SEEDS = 200  # a design that needs more seeds than this is called out of reach
+
+
+def seeds_to_decide(part: dict) -> tuple[int | None, str]:
+    """(the paired seeds a part needs, why): the smallest n at which the smallest effect the design
+    detects with 80 % power, (t(LEVEL, n - 1) + t(POWER, n - 1)) * sqrt(s^2 / n + V / N), falls to
+    the effect the claim needs, s the spread of this part's per-seed differences and V / N the
+    shared images' term (which more seeds do not shrink). For "within", the effect needed is the
+    room between the measured difference and the margin. None, with why, where no number of seeds
+    would do or there is nothing to size by. An extrapolation from the spread seen, not a promise."""
+    diffs, n = part.get("diffs") or [], part.get("n") or 0
+    kind = part.get("kind")
+    if n < MIN_PAIRS or part.get("lower") is None or kind not in ("greater", "less", "within"):
+        return None, "no bounds to size a design by"
+    if kind == "within":
+        need = part["margin"] - abs(part["mean"] - (part.get("center") or 0.0))
+        if need <= 0:
+            return None, "the measured difference lies outside the margin itself"
+    else:
+        need = part.get("min_effect") or 0.0
+        if need <= 0:
+            return None, "the paper gives no effect size to size a design by"
+    sd = _spread(diffs)[1]
+    images = part.get("image_variance") or 0.0
+    if (t_quantile(LEVEL, 10**6) + t_quantile(POWER, 10**6)) * math.sqrt(images) >= need:
+        return None, (f"the shared test images alone keep the bounds wider than {need:.2g}: each seed "
+                      "needs its own test images, or more of them")
+    for m in range(max(n, MIN_PAIRS), MAX_SEEDS + 1):
+        if (t_quantile(LEVEL, m - 1) + t_quantile(POWER, m - 1)) * math.sqrt(sd * sd / m + images) <= need:
+            return m, f"to detect {need:.2g} {part.get('unit') or ''} at the spread seen".replace("  ", " ")
+    return None, f"more than {MAX_SEEDS} seeds at the spread seen"
 
 
 def parts_data(judgement: Judgement, label: str = "") -> list[dict]:

@@ -363,18 +363,20 @@ def missing_models(configs: list[dict]) -> tuple[int, int, int]:
     return len({store.model_key(c) for c in configs}), len(untrained), len(short - untrained)
 
 
-def _item_seconds(item: Item, rates: Rates) -> float:
-    config = item.configs[0]
+def config_seconds(config: dict, rates: Rates, *, trains: bool = True) -> float:
+    """One experiment config on `rates`: its model trained (if `trains`) and every spec it lists."""
     shape = data_shape(config)
     cost = count_model(json.dumps(config["model"], sort_keys=True), shape.channels, shape.size, shape.classes)
     seconds = 0.0
-    if item.trains:
+    if trains:
         seconds += rates.model_seconds + rates.autotune_seconds * cost.training_ops
         seconds += training_seconds(config, shape, cost, rates)
-    for c in item.configs:
-        n_test = min(shape.n_test, (c.get("subset") or {}).get("test") or shape.n_test)
-        seconds += sum(evaluation_seconds(spec, n_test, cost, rates) for spec in c["evaluate"])
-    return seconds
+    n_test = min(shape.n_test, (config.get("subset") or {}).get("test") or shape.n_test)
+    return seconds + sum(evaluation_seconds(spec, n_test, cost, rates) for spec in config["evaluate"])
+
+
+def _item_seconds(item: Item, rates: Rates) -> float:
+    return sum(config_seconds(c, rates, trains=item.trains and i == 0) for i, c in enumerate(item.configs))
 
 
 def plan(chapter_settings: list[tuple], rates: Rates, *, recompute_stale: bool = False,

@@ -9,6 +9,9 @@ import pandas as pd
 from . import profiles
 from .claims import CONFIRMED, INCONCLUSIVE, LEARNED_MARGIN, NOT_CONFIRMED, OURS, UNTESTABLE, training_failures
 
+# the output metadata a claims cell carries its rows under, from which `advbook verdicts` builds What holds
+METADATA_KEY = "advbook_claims"
+
 
 def provenance(records: list[dict], settings: dict, profile_defaults: dict | None = None) -> str:
     """Markdown naming where every number of a chapter came from, and which parameters were
@@ -212,8 +215,6 @@ def show_claims(rows: list[dict], settings: dict, records: list[dict], by_scale:
     operational definition and evidence in words (nothing cut), carrying the rows, the scale and
     the other scales' verdicts as output metadata, from which `advbook verdicts` builds "What holds"."""
     from IPython.display import Markdown, display
-
-    from .verdicts import METADATA_KEY
 
     payload = {"rows": rows, "scale": scale(settings, records)}
     text = claims_markdown(rows)

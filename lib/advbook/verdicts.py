@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from . import claims, profiles, published
+from . import claims, deciding, profiles, published
 from .atomic import write_atomic
 from .claims import OURS
 from .paths import BOOK
+from .reporting import METADATA_KEY
 
-METADATA_KEY = "advbook_claims"
 
 # chapter name -> citation (authors, title, venue, year, link), read from the chapters' paper files
 # (data/papers/<chapter>.json, see advbook.published); where we hold no verified identifier the
@@ -137,8 +137,9 @@ def page(book: Path = BOOK) -> str:
             else:
                 counts[verdict] = counts.get(verdict, 0) + 1
             named = badge(verdict) + (f" at {largest}" if largest != scale["profile"] else "")
+            decide = chapter_entries[i]["decide"]
             cells = [row["claim"], row["paper"], ours, named + (f" ({'; '.join(smaller)})" if smaller else ""),
-                     plain_reason(chapter_entries[i])]
+                     plain_reason(chapter_entries[i]) + (f" *What would decide it:* {decide['text']}." if decide else "")]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         lines += ["", f"Details, the operational definition of each claim and its evidence: "
                       f"[the chapter's claims section]({chapter}.ipynb#claims-and-verdicts).", ""] \
@@ -276,10 +277,12 @@ def entries(notebook: Path, payload: dict | None = None) -> list[dict]:
     out = []
     for i, row in enumerate(payload["rows"]):
         shown = by_scale[largest][i] if largest != payload["scale"]["profile"] else None
-        out.append({"chapter": notebook.stem, "id": claim_id(notebook.stem, i, row["claim"]), "text": row["claim"],
-                    "verdict": (shown or row)["verdict"], "reason": (shown or row)["why"],
-                    "scale": shown["scale"] if shown else payload["scale"],
-                    "parts": (shown or row).get("parts", [])})
+        entry = {"chapter": notebook.stem, "id": claim_id(notebook.stem, i, row["claim"]), "text": row["claim"],
+                 "verdict": (shown or row)["verdict"], "reason": (shown or row)["why"],
+                 "scale": shown["scale"] if shown else payload["scale"],
+                 "parts": (shown or row).get("parts", [])}
+        decision = deciding.what_decides(entry)
+        out.append({**entry, "decide": decision.as_data() if decision else None})
     return out
 
 
