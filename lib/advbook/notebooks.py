@@ -64,17 +64,36 @@ def _local_kernel():
 
 
 def show_one_parameters_cell(notebook: Path) -> None:
-    """The book shows the parameters the run used (papermill's injected cell) and hides the
-    notebook's defaults cell beside it (tag `remove-cell`: kept in the file, not rendered)."""
+    """One parameters cell, holding the values the run used: papermill's injected values are written
+    into the notebook's own parameters cell (each line keeps its comment, a value the defaults do
+    not name is added) and the injected cell goes. The page shows the parameters the run used, and
+    a reader who downloads the notebook, edits that cell and runs it gets what they edited (an
+    injected cell below it would silently put the run's values back); papermill still injects
+    after it on a rerun."""
+    import ast
+
     import nbformat
 
     nb = nbformat.read(notebook, as_version=4)
     tags = [c.get("metadata", {}).get("tags", []) for c in nb.cells]
-    if any("injected-parameters" in t for t in tags):
-        for cell, t in zip(nb.cells, tags):
-            if "parameters" in t and "remove-cell" not in t:
-                cell.setdefault("metadata", {})["tags"] = [*t, "remove-cell"]
-        nbformat.write(nb, notebook)
+    injected = [i for i, t in enumerate(tags) if "injected-parameters" in t]
+    defaults = [i for i, t in enumerate(tags) if "parameters" in t]
+    if not injected or not defaults:
+        return
+    source = nb.cells[injected[0]].source
+    values = {node.targets[0].id: ast.get_source_segment(source, node.value) for node in ast.parse(source).body
+              if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)}
+    lines = []
+    for line in nb.cells[defaults[0]].source.splitlines():
+        found = re.match(r"(\s*)([A-Za-z_]\w*)(\s*=\s*)(.*?)(\s*#.*)?$", line)
+        if found and found.group(2) in values:
+            indent, name, equals, _, comment = found.groups()
+            line = f"{indent}{name}{equals}{values.pop(name)}{comment or ''}"
+        lines.append(line)
+    lines += [f"{name} = {value}" for name, value in values.items()]
+    nb.cells[defaults[0]].source = "\n".join(lines)
+    del nb.cells[injected[0]]
+    nbformat.write(nb, notebook)
 
 
 IMAGE_TYPES = ("image/png", "image/svg+xml", "image/jpeg")
