@@ -59,9 +59,9 @@ overrides = {}      # any chapter parameter, e.g. {"sample_sizes": [50, 500]}; s
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from advbook import planning, reporting
+from advbook import deciding, planning, reporting
 from advbook.chapters.adaptive import (CHAPTER, appendix_curves, baselines, claims, clean_vs_count, results_table,
-                                      robustness_curves, summary)
+                                      robustness_curves, summary, takeaways)
 from advbook.experiments import collect
 
 settings = CHAPTER.settings(profile, **overrides)
@@ -172,33 +172,17 @@ reporting.or_no_data(results_table(settings, rows))
 # NBVAL_CHECK_OUTPUT
 reporting.show_claims(judged, settings, records,
                       by_scale=reporting.claims_by_scale(CHAPTER, settings, overrides))
+deciding.show(CHAPTER.name, judged, settings)
 
 # %% [markdown]
-# **Reading the committed `cpu` run** (MNIST, 3 seeds, 5 epochs, fp32 on two CPU threads a
-# model; a rerun at another scale may read differently):
-# - Claim (1) is *inconclusive at this scale*: the gaps in clean accuracy are under a point, but
-#   three seeds, each measured on the same 1,000 test images, give bounds of about ±3 points, six
-#   times the 0.5 margin (the smallest effect this design detects is about 3.8 points). Deciding
-#   "within 0.5" needs more seeds and each seed on its own, larger set of test images.
-# - Claim (2) is *inconclusive at this scale*: it needs Fashion-MNIST and CIFAR-10, which this
-#   profile does not run. Its MNIST part costs about 3.6 points of clean accuracy, not the "within
-#   0.5" the paper reports, but its bounds reach down to about -2.6, so even that part is undecided
-#   at three seeds (the old screening rule called it refuted).
-# - Claim (3) is *inconclusive at this scale*: after 5 epochs, FGSM on every sample is itself
-#   barely robust under PGD at eps 0.3, so being "as robust as" it says nothing.
-# - Claim (4) is *inconclusive at this scale*. The counted gradient passes per epoch are equal
-#   by construction (both variants compute one input gradient of every training image), so they
-#   are shown as a fact, not judged. The wall times are the evidence left. The three variants
-#   they compare were trained again, one after the other on an otherwise idle machine (other
-#   processes kept about 0.01 CPUs busy, as each model's record says). An adaptive epoch takes
-#   about 1.3 s less than an every-sample FGSM epoch of about 42 s, but the bounds (about -6 to
-#   +3.5 s) include no difference at all.
-# - The epoch seconds of the other variants in the table above are not compared by any claim.
-#   Some of them were timed while the machine was shared, or at one thread (`none`), which is
-#   why their spread is wide.
+# ## What to take from this page
 #
-# The bf16 records of the chapter's earlier `cpu` profile are still in the results store, and
-# `-p precision bf16` renders them.
+# Computed from the numbers above (means over seeds) and the verdicts; in a smoke run the models
+# and data are too small for them to mean anything.
+
+# %% tags=["hide-input"]
+# NBVAL_CHECK_OUTPUT
+display(Markdown(reporting.bullets_markdown(takeaways(settings, rows, judged), "list of conclusions")))
 
 # %% [markdown]
 # ## Code, data and how to rerun

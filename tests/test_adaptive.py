@@ -77,7 +77,7 @@ def _rows(clean_adaptive, clean_all, pgd_all, pgd_adaptive, t_adaptive, cifar_dr
             for dataset, drop in [("MNIST", 0.0), ("CIFAR-10 (JPEG q75 copy)", cifar_drop)]:
                 rows.append({"dataset": dataset, "variant": variant, "seed": seed,
                              "clean": clean - drop * (variant == "all FGSM") + 0.0005 * jitter,
-                             "pgd": pgd + 0.005 * jitter, "epoch_seconds": t + 0.05 * jitter,
+                             "pgd": pgd + 0.005 * jitter, "APGD-CE 0.15": pgd + 0.005 * jitter, "epoch_seconds": t + 0.05 * jitter,
                              "gradient_images_per_epoch": grads,
                              "timing": {"device": "CPU", "load": 0.3, "cpus": 2}})
     return rows
@@ -91,6 +91,27 @@ def test_claims_verdicts_follow_the_evidence():
     assert [c["verdict"] for c in bad] == ["not confirmed"] * 4, [(c["claim"], c["why"]) for c in bad]
     smoke = adaptive.CHAPTER.judge(adaptive.CHAPTER.settings("smoke"), _rows(0.989, 0.988, 0.5, 0.48, 1.5, 0.03))
     assert {c["verdict"] for c in smoke} == {"inconclusive at this scale"}
+
+
+def test_claim_3_is_judged_under_apgd_where_the_profile_names_a_budget():
+    """Catches claim 3 read at the training eps (a floor) when the design attacks below it."""
+    s = adaptive.CHAPTER.settings("cpu", sample_sizes=[100], apgd_eps_factors=[0.5])
+    name = adaptive.apgd_names(s)[0]
+    assert name == "APGD-CE 0.15"
+    assert {"name": name, "attack": "apgd", "params": {"eps": 0.15, "steps": 100}, "n": s["n_apgd"]} in \
+        adaptive.evaluation_specs(s, 0.3)
+    # PGD at the training eps finds the adaptive model level with all FGSM; APGD at 0.15 finds it far behind
+    rows = [{**r, name: r["pgd"] - 0.2 * (r["variant"] == "norm n=100")} for r in _rows(0.989, 0.988, 0.5, 0.48, 1.5, 0.03)]
+    c3 = adaptive.claims(s, rows)[2]
+    assert c3["verdict"] == "not confirmed" and name in c3["how we read it"], c3
+
+
+def test_each_seed_of_the_decide_design_draws_its_own_test_images():
+    s = adaptive.CHAPTER.settings("cpu")
+    subsets = {c["train"]["seed"]: c["subset"] for c in adaptive.experiments(s)}
+    assert subsets[0] == {"test": 5000, "seed": 0} and subsets[3] == {"test": 5000, "seed": 3}
+    shared = adaptive.CHAPTER.settings("cpu", seed_images=0)
+    assert {c["subset"]["test"] for c in adaptive.experiments(shared)} == {s["n_eval"]}
 
 
 def test_claim_2_needs_the_harder_datasets():
@@ -112,3 +133,13 @@ def test_robustness_comparison_is_inconclusive_when_the_baseline_is_not_robust()
     s = adaptive.CHAPTER.settings("cpu", sample_sizes=[100])
     no_robustness = adaptive.claims(s, _rows(0.989, 0.988, 0.0, 0.0, 1.5, 0.03))
     assert no_robustness[2]["verdict"] == "inconclusive at this scale"
+
+
+def test_takeaways_are_computed_per_dataset_from_the_rows():
+    """Catches conclusions that mix datasets or are typed rather than computed."""
+    s = adaptive.CHAPTER.settings("cpu", sample_sizes=[100])
+    rows = _rows(0.989, 0.988, 0.5, 0.48, 1.5, 0.03)
+    lines = adaptive.takeaways(s, rows, adaptive.claims(s, rows))
+    cost = [line for line in lines if "every-sample FGSM" in line]
+    assert len(cost) == 2 and "+0.20 points" in cost[0] and "+3.20 points" in cost[1]
+    assert cost[0].startswith("**MNIST") and cost[1].startswith("**CIFAR-10")
