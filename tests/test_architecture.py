@@ -19,7 +19,7 @@ FLOORS = [
     {"chapters"},
     # what plans and runs whole chapters, and the command line
     {"cli", "__main__", "__init__", "audit", "model_audit", "exchange", "engines", "planning", "window", "sweeps",
-     "deciding", "verdicts"},
+     "deciding", "verdicts", "pruning"},
 ]
 
 

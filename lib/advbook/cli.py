@@ -6,6 +6,7 @@
     advbook compute CHAPTER... | all [--profile P] [-p NAME VALUE ...] [--budget SECONDS] [--dry-run]
                     [--stale] [--retrain KEY,...] [--engine ray [--address A]]
     advbook verdicts    (book/verdicts.md, every chapter's claims, from the executed notebooks)
+    advbook prune [--delete]   (the store's records no page reads; see advbook.pruning)
     advbook export --output ARCHIVE [--since COMMIT | --all] [--chapter NAME --profile P] [--weights]
     advbook import ARCHIVE_OR_RECORD [...]     (see advbook.exchange)
     advbook audit (--arch NAME | --model MODULE:CALLABLE) --weights FILE --dataset NAME --eps EPS --output DIR
@@ -37,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="chapters, profiles and parameters with their defaults")
     sub.add_parser("verdicts", help="write book/verdicts.md, every chapter's claims, from the executed notebooks")
+    prune = sub.add_parser("prune", help="list the store's records that no chapter reads at any profile "
+                                         "(--delete removes them; git keeps them in history)")
+    prune.add_argument("--delete", action="store_true", help="remove them")
 
     def chapter_command(name, help_text, many=False):
         p = sub.add_parser(name, help=help_text)
@@ -386,6 +390,25 @@ def cmd_verdicts(args) -> int:
     return 0
 
 
+def cmd_prune(args) -> int:
+    from . import pruning
+    from .paths import results_root
+
+    found = pruning.unused()
+    root = results_root()
+    print(f"{len(found.models)} model files and {len(found.evals)} evaluation records in {root} are read by no "
+          f"chapter at any profile ({found.size() / 1e6:.1f} MB)")
+    for path in found.paths[:20]:
+        print(f"  {path.relative_to(root)}")
+    if len(found.paths) > 20:
+        print(f"  ... and {len(found.paths) - 20} more")
+    if args.delete:
+        print(f"deleted {pruning.delete(found)} files")
+    elif found.paths:
+        print("advbook prune --delete removes them")
+    return 0
+
+
 def cmd_export(args) -> int:
     from . import exchange
     from .paths import BENCH, results_root
@@ -444,7 +467,7 @@ def _refused(what: str, exc) -> int:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "compute": cmd_compute, "sweep": cmd_sweep, "verdicts": cmd_verdicts,
-            "export": cmd_export, "import": cmd_import, "audit": cmd_audit}
+            "prune": cmd_prune, "export": cmd_export, "import": cmd_import, "audit": cmd_audit}
 
 
 def _terminate(signum, frame):

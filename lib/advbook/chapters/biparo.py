@@ -635,6 +635,27 @@ LEARNING_RUNS = ([{"lr": lr, "train_subset": 4000, "seed_images": 0} for lr in (
                     {"lr": 0.05, "train_subset": 20000, "seed_images": 0}])
 
 
+def learning_configs(seeds=(0, 1)) -> list[dict]:
+    """The configs of `LEARNING_RUNS`: the cpu profile's PGD-inf BasicNet in fp32 but for what each
+    run names, eps_train = eps (no Figure 1 budgets beside it)."""
+    eps, out = PROFILES["cpu"]["eps"], []
+    for run in LEARNING_RUNS:
+        s = CHAPTER.settings("cpu", precision="fp32", variants=["PGD-inf"], eps_train=[eps], seeds=list(seeds), **run)
+        out += [c for c in experiments(s)
+                if c["variant"] == "PGD-inf" and c["arch"] == "basicnet" and c["train"]["defense"] == "pgd"]
+    return out
+
+
+def reads() -> list[dict]:
+    """The configs the page reads besides its profiles' (`advbook.pruning`): the learning diagnostic's."""
+    return learning_configs()
+
+
+# renderings the page promises besides its profiles (`advbook.pruning` keeps their records): the
+# 4,000-image design the cpu profile had before the decide design (notebooks/biparo.py says how)
+RENDERINGS = {"cpu": [{"train_subset": 4000, "seeds": [0, 1, 2], "n_random": 200, "n_detail": 200, "seed_images": 0}]}
+
+
 def learning_diagnostic(seeds=(0, 1)) -> list[dict]:
     """One row per stored model of `LEARNING_RUNS` (nothing is computed; a run not in the store
     is left out): its training images, epochs, batch size, weight updates, initial learning rate, seed, the
@@ -643,27 +664,23 @@ def learning_diagnostic(seeds=(0, 1)) -> list[dict]:
     from .. import store
     from ..claims import learned_need
 
-    rows, eps = [], PROFILES["cpu"]["eps"]
-    for run in LEARNING_RUNS:  # eps_train = eps: no Figure 1 budgets beside it
-        s = CHAPTER.settings("cpu", precision="fp32", variants=["PGD-inf"], eps_train=[eps], seeds=list(seeds), **run)
-        for config in experiments(s):
-            if config["variant"] != "PGD-inf" or config["arch"] != "basicnet" or config["train"]["defense"] != "pgd":
-                continue
-            record = store.load_model(store.model_key(config))
-            if record is None:
-                continue
-            clean = store.load_eval(record["key"], config["evaluate"][0], store.test_selection(config))
-            epochs, n_train = len(record["history"]), record["dataset"]["n_train"]
-            rows.append({"training images": n_train, "epochs": epochs,
-                         "batch": config["train"]["batch_size"],
-                         "weight updates": epochs * -(-n_train // config["train"]["batch_size"]),
-                         "initial lr": config["train"]["lr"], "seed": config["train"]["seed"],
-                         "adversarial train loss": round(record["history"][-1]["train_loss"], 3),
-                         "adversarial train acc. (%)": round(100 * record["history"][-1]["train_acc"], 1),
-                         "clean test acc. (%)": round(100 * clean["result"]["accuracy"], 1) if clean else None,
-                         "learned": bool(clean) and 100 * clean["result"]["accuracy"] >= learned_need(
-                             1 / record["dataset"].get("num_classes", 10)),
-                         "computed": f"{record['created'][:10]}, commit {record['commit'][:7]}"})
+    rows = []
+    for config in learning_configs(seeds):
+        record = store.load_model(store.model_key(config))
+        if record is None:
+            continue
+        clean = store.load_eval(record["key"], config["evaluate"][0], store.test_selection(config))
+        epochs, n_train = len(record["history"]), record["dataset"]["n_train"]
+        rows.append({"training images": n_train, "epochs": epochs,
+                     "batch": config["train"]["batch_size"],
+                     "weight updates": epochs * -(-n_train // config["train"]["batch_size"]),
+                     "initial lr": config["train"]["lr"], "seed": config["train"]["seed"],
+                     "adversarial train loss": round(record["history"][-1]["train_loss"], 3),
+                     "adversarial train acc. (%)": round(100 * record["history"][-1]["train_acc"], 1),
+                     "clean test acc. (%)": round(100 * clean["result"]["accuracy"], 1) if clean else None,
+                     "learned": bool(clean) and 100 * clean["result"]["accuracy"] >= learned_need(
+                         1 / record["dataset"].get("num_classes", 10)),
+                     "computed": f"{record['created'][:10]}, commit {record['commit'][:7]}"})
     return rows
 
 
