@@ -57,6 +57,7 @@ overrides = {}      # any chapter parameter, e.g. {"sample_sizes": [50, 500]}; s
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
+import pandas as pd
 from IPython.display import Markdown, display
 
 from advbook import deciding, planning, reporting
@@ -183,6 +184,17 @@ deciding.show(CHAPTER.name, judged, settings)
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 display(Markdown(reporting.bullets_markdown(takeaways(settings, rows, judged), "list of conclusions")))
+
+# %% [markdown]
+# ## The plan against the measurement
+#
+# Minutes a model, its training and every evaluation: what the planner (`advbook compute --dry-run`,
+# from the committed bench records, at the threads each model ran on) expected, against the wall
+# time its records measured. A ratio far from 1 says how far this chapter's estimates can be
+# trusted (models timed while the machine was shared run slower than planned).
+
+# %% tags=["hide-input"]
+reporting.or_no_data(pd.DataFrame(planning.planned_against_measured(CHAPTER.experiments(settings), records)))
 
 # %% [markdown]
 # ## Code, data and how to rerun

@@ -373,6 +373,17 @@ display(Markdown(reporting.bullets_markdown(takeaways(settings, rows), "list of 
 # - Kaiming He, Xiangyu Zhang, Shaoqing Ren and Jian Sun. *Deep Residual Learning for Image Recognition* (ResNet-20). CVPR, 2016. [arXiv:1512.03385](https://arxiv.org/abs/1512.03385)
 
 # %% [markdown]
+# ## The plan against the measurement
+#
+# Minutes a model, its training and every evaluation: what the planner (`advbook compute --dry-run`,
+# from the committed bench records, at the threads each model ran on) expected, against the wall
+# time its records measured. A ratio far from 1 says how far this chapter's estimates can be
+# trusted (models timed while the machine was shared run slower than planned).
+
+# %% tags=["hide-input"]
+reporting.or_no_data(pd.DataFrame(planning.planned_against_measured(CHAPTER.experiments(settings), records)))
+
+# %% [markdown]
 # ## Code, data and how to rerun
 #
 # The executed notebook and every number on this page as CSV (one row per evaluation, with the

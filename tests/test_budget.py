@@ -292,3 +292,26 @@ def test_window_benches_a_new_device_or_commit_then_computes_and_exports(tmp_pat
                         str(bench_record(tmp_path / "bench").parent)]) == 0
     assert [c[3] for c in commands] == ["compute", "export"]
     assert commands[1][-2:] == ["--output", str(out.resolve() / "records.tar.gz")]
+
+
+def test_the_plan_is_read_against_the_measured_wall_time_at_each_models_threads(monkeypatch):
+    """Catches a page that compares the plan with the wrong device's rates, or drops evaluations
+    from the measured time."""
+    from advbook import planning, store
+
+    seen = []
+    monkeypatch.setattr(planning, "device_rates", lambda device, bench=None, for_gpu=False, threads=None:
+                        seen.append((for_gpu, threads)) or (threads or 100))
+    monkeypatch.setattr(planning, "config_seconds", lambda config, rates: 600.0 / rates)
+    configs = [{"variant": v, "seed": s, "dataset": "digits"} for v in ("a", "b") for s in (0, 1)]
+    monkeypatch.setattr(store, "model_key", lambda c: f"{c['variant']}{c['seed']}")
+    records = [{"key": f"a{s}", "device": "CPU (x86_64, 1 threads)", "wall_seconds": 240.0,
+                "evaluations": {"clean": {"result": {"seconds": 30.0}}, "pgd": {"result": {"seconds": 90.0}}}}
+               for s in (0, 1)]
+    records.append({"key": "b0", "device": "NVIDIA H200", "wall_seconds": 6.0, "evaluations": {}})
+    rows = planning.planned_against_measured(configs, records)
+    assert rows == [{"variant": "a", "models": 2, "planned (min a model)": 10.0, "measured (min a model)": 6.0,
+                     "measured / planned": 0.6},
+                    {"variant": "b", "models": 1, "planned (min a model)": 0.1, "measured (min a model)": 0.1,
+                     "measured / planned": 1.0}]
+    assert seen == [(False, 1), (False, 1), (True, None)]

@@ -47,7 +47,8 @@ def rates() -> dict[str, planning.Rates]:
     computed on) and the newest GPU bench record, never this machine's, so that every machine
     writes the same page."""
     cpu = torch.device("cpu")
-    return {"CPU": planning.device_rates(cpu, BENCH / "bench-cpu.json"), "GPU": planning.device_rates(cpu, for_gpu=True)}
+    return {"CPU": planning.device_rates(cpu, BENCH / "bench-cpu.json", threads=2),
+            "GPU": planning.device_rates(cpu, for_gpu=True)}
 
 
 @functools.lru_cache(maxsize=None)

@@ -133,11 +133,13 @@ def here(device: torch.device) -> str:
     return store.environment(device)["device"]
 
 
-def device_rates(device: torch.device, bench: Path | None = None, *, for_gpu: bool = False) -> Rates:
+def device_rates(device: torch.device, bench: Path | None = None, *, for_gpu: bool = False,
+                 threads: int | None = None) -> Rates:
     """The rates of `device` from the newest bench record of it in data/bench/, or in `bench` (a
     folder or one record: then the newest record there, whatever its device). `for_gpu` on a
     machine with no GPU (a GPU profile's dry run): the newest GPU record instead. Conservative
-    defaults when there is none."""
+    defaults when there is none. `threads`: a CPU's rates at that many threads rather than this
+    process's (a plan that must read the same on every machine, or a record's own)."""
     if for_gpu and device.type == "cpu":
         kind, name = "cuda", None
     else:
@@ -158,7 +160,7 @@ def device_rates(device: torch.device, bench: Path | None = None, *, for_gpu: bo
     kind = "cpu" if record["device"].startswith("CPU") else "cuda"
     scale = 1.0
     if kind == "cpu":  # the same processor with fewer threads computes proportionally less
-        scale = min(1.0, _threads(name or record["device"]) / max(1, record.get("threads") or 1))
+        scale = min(1.0, (threads or _threads(name or record["device"])) / max(1, record.get("threads") or 1))
     train = scale * 1e12 * min(row["achieved_tflops"] for row in record["rows"])
     evaluation, source = train / 2, Path(record["file"]).name
     ttr = [r for r in records if r["kind"] == "time-to-robustness" and r["device"] == record["device"]]
@@ -537,3 +539,32 @@ def plan_table(items: list[Item], rates: Rates, *, complete: int = 0, budget: fl
 def now() -> float:
     """The clock budgets are counted on."""
     return time.monotonic()
+
+
+# ----------------------------------------------------------------------------------------
+# The plan against the measurement
+# ----------------------------------------------------------------------------------------
+def planned_against_measured(configs: list[dict], records: list[dict], group: str = "variant") -> list[dict]:
+    """Per `group` value (a chapter's variant), the planner's minutes for one model (training and
+    every evaluation its config lists) against the wall minutes its records measured, mean over
+    the stored models: how far the estimates on the page and in `--dry-run` can be trusted. Each
+    model is planned at its own device's rates (a CPU at the threads it ran on; a GPU from the
+    newest GPU bench record)."""
+    by_key = {store.model_key(c): c for c in configs}
+    cells: dict[str, list[tuple[float, float]]] = {}
+    for record in records:
+        config = by_key.get(record.get("key"))
+        if config is None or record.get("wall_seconds") is None:
+            continue
+        device = record.get("train_device", record.get("device", ""))
+        on_cpu = device.startswith("CPU")
+        rates = device_rates(torch.device("cpu"), BENCH / "bench-cpu.json", threads=_threads(device)) if on_cpu \
+            else device_rates(torch.device("cpu"), for_gpu=True)
+        measured = record["wall_seconds"] + sum(e["result"]["seconds"] for e in record["evaluations"].values())
+        cells.setdefault(config[group], []).append((config_seconds(config, rates), measured))
+    rows = []
+    for value, pairs in cells.items():
+        planned, measured = (sum(p[i] for p in pairs) / len(pairs) / 60 for i in (0, 1))
+        rows.append({group: value, "models": len(pairs), "planned (min a model)": round(planned, 1),
+                     "measured (min a model)": round(measured, 1), "measured / planned": round(measured / planned, 2)})
+    return rows
