@@ -61,20 +61,10 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from advbook import deciding, planning, reporting
-from advbook.chapters.adaptive import (CHAPTER, appendix_curves, baselines, claims, clean_vs_count, results_table,
-                                      robustness_curves, summary, takeaways)
-from advbook.experiments import collect
+from advbook.chapters.adaptive import (CHAPTER, appendix_curves, baselines, claims, clean_vs_count,
+                                       results_table, robustness_curves, takeaways)
 
-settings = CHAPTER.settings(profile, **overrides)
-records, missing = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
-rows = summary(settings, records)
-display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = CHAPTER.judge(settings, rows)
-display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
-                 "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
-if missing:
-    display(Markdown(f"> **Not run here:** {', '.join(missing)}: the data are not available on this machine "
-                     "(no offline copy, no network). Their panels and claims are missing below."))
+settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
 
 # %% [markdown]
 # Every baseline against the paper's settings, for the profile this page was run with:

@@ -39,18 +39,10 @@ from IPython.display import Markdown, display
 from advbook import deciding, planning, reporting
 import pandas as pd
 
-from advbook.chapters.biparo import (CHAPTER, METRICS, THREATS, baselines, claims, learning_diagnostic, masking_checks,
-                                     paper_table, summary, takeaways, threat_table)
-from advbook.experiments import collect
+from advbook.chapters.biparo import (CHAPTER, baselines, claims, learning_diagnostic, masking_checks,
+                                     paper_table, takeaways, threat_table)
 
-settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
-assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
-rows = summary(settings, records)
-display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = CHAPTER.judge(settings, rows)
-display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
-                 "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
+settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
 
 # %% [markdown]
 # ## The attack: PGD as printed, and as we run it

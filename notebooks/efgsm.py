@@ -48,21 +48,13 @@ overrides = {}      # any chapter parameter, e.g. {"lam": 0.5}; `advbook list ef
 from IPython.display import Markdown, display
 
 from advbook import deciding, planning, reporting
-from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, baselines, claims,
-                                    epoch_curves, masking_checklist, paper_vs_ours, reconstruction_figure, summary,
+from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, baselines,
+                                    epoch_curves, masking_checklist, paper_vs_ours, reconstruction_figure,
                                     takeaways, time_to_robustness, variant_label)
-from advbook.experiments import collect
 
-settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
-assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
-rows = summary(settings, records)
+settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
 order = [label for key, label in VARIANTS.items() if key in settings["variants"]]
 order += [variant_label(f"combined@{lam:g}") for lam in settings["lam_grid"] if lam != settings["lam"]]
-display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = CHAPTER.judge(settings, rows)
-display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
-                 "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
 
 # %% [markdown]
 # ## Where the paper is vague, and what we chose

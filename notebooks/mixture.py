@@ -74,18 +74,10 @@ from IPython.display import Markdown, display
 
 from advbook import deciding, models, planning, published, reporting
 from advbook.claims import VERDICTS
-from advbook.chapters.mixture import (CHAPTER, COLUMNS, PAPER, TECHNIQUES, baselines, claims, ours_for_comparison,
-                                      strong_ranking, summary)
-from advbook.experiments import collect
+from advbook.chapters.mixture import (CHAPTER, PAPER, TECHNIQUES, baselines, claims, ours_for_comparison,
+                                      strong_ranking)
 
-settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
-assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
-rows = summary(settings, records)
-display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = CHAPTER.judge(settings, rows)
-display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
-                 "*Claims and verdicts* below)\n\n" + reporting.verdicts_at_a_glance(judged)))
+settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
 
 # %% [markdown]
 # Every configuration the claims compare, against the paper's settings, for the profile this

@@ -46,16 +46,10 @@ overrides = {}      # any chapter parameter, e.g. {"eps": 0.05}; `advbook list` 
 from IPython.display import Markdown, display
 
 from advbook import masking, planning, reporting
-from advbook.chapters.primer import (CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, fgsm_rs_reference, masking_checks,
-                                    fgsm_rs_reference_cifar, summary,
-                                    takeaways)
-from advbook.experiments import collect
+from advbook.chapters.primer import (CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, fgsm_rs_reference,
+                                     masking_checks, fgsm_rs_reference_cifar, takeaways)
 
-settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
-assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
-rows = summary(settings, records)
-display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
+settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
 
 # %% [markdown]
 # The four recipes as this page trained them, against Wong et al.'s (2020) CIFAR-10 settings:

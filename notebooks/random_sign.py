@@ -45,24 +45,14 @@ from IPython.display import Markdown, display
 from advbook import deciding, planning, published, reporting
 import pandas as pd
 
-from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_LABELS, HEADLINE, baselines, block,
-                                         claims, masking_checks, paper_table, summary, takeaways, variants)
-from advbook.experiments import collect
+from advbook.chapters.random_sign import (CHAPTER, DATASET_LABELS, DISTURBANCE_LABELS, HEADLINE, baselines,
+                                          block, claims, masking_checks, paper_table, takeaways, variants)
 
-settings = CHAPTER.settings(profile, **overrides)
-records, unavailable = collect(CHAPTER.experiments(settings), priority=CHAPTER.priority, planner=planning)
-assert not unavailable, f"no stored records and no data for {unavailable}: see `advbook list` for --data-root"
-rows = summary(settings, records)
+settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
 order = [label for label, _, _ in variants(settings)]
 # one block per dataset: its label, its settings (budgets, disturbances) and its rows
 per_dataset = [(DATASET_LABELS[d], block(settings, d), [r for r in rows if r["dataset"] == d])
                for d in settings["datasets"]]
-display(Markdown(reporting.provenance(records, settings, CHAPTER.profiles[profile])))
-judged = CHAPTER.judge(settings, rows)
-# no claim is judged before a dataset has records
-display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
-                 "*Claims and verdicts* below)\n\n"
-                 + (reporting.verdicts_at_a_glance(judged) or reporting.no_data_text("summary"))))
 
 # %% [markdown]
 # ## Clean error: Table 4, paper beside ours

@@ -131,3 +131,34 @@ def test_the_chapter_lists_agree():
     assert modules <= toc_files(root / "book")
     assert set(published.chapters()) <= modules and set(published.chapters()) == \
         {p.stem for p in (root / "data" / "papers").glob("*.json")}
+
+
+def test_every_chapter_page_opens_with_the_one_call():
+    """The chapter protocol's opening (settings, records, provenance, verdicts at a glance, data not
+    here) is `reporting.open_page`, called once by every chapter notebook that computes; a notebook
+    that collects its records itself copies the opening again."""
+    from advbook import chapters
+
+    root = LIBRARY.parents[1]
+    for name in chapters.CHAPTER_MODULES:
+        source = (root / "notebooks" / f"{name}.py").read_text()
+        if "CHAPTER.experiments" not in source and "open_page" not in source:
+            continue  # a page of bench records (Performance) computes nothing
+        assert source.count("reporting.open_page(CHAPTER, profile, overrides") == 1, name
+        assert "collect(" not in source and "reporting.provenance(" not in source, name
+
+
+def test_open_page_shows_the_opening_and_returns_the_pages_data(monkeypatch):
+    from advbook import chapters, experiments, reporting
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj.data))
+    monkeypatch.setattr(experiments, "collect", lambda configs, **kw: ([], ["MNIST"]))
+    page = reporting.open_page(chapters.get("adaptive"), "cpu", {"seeds": [0, 1, 2]})
+    assert page.settings["seeds"] == [0, 1, 2] and page.records == [] and page.rows == []
+    assert len(page.judged) == 4
+    assert shown[0].startswith("**Profile:** `cpu` · **records:** 0")
+    assert shown[1].startswith("**Verdicts at a glance**") and "Not run here:** MNIST" in shown[2]
+    shown.clear()
+    assert reporting.open_page(chapters.get("primer"), "cpu", {}).judged == []
+    assert not any(s.startswith("**Verdicts at a glance**") for s in shown)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -11,6 +12,38 @@ from .claims import CONFIRMED, INCONCLUSIVE, LEARNED_MARGIN, NOT_CONFIRMED, OURS
 
 # the output metadata a claims cell carries its rows under, from which `advbook verdicts` builds What holds
 METADATA_KEY = "advbook_claims"
+
+
+class Page(NamedTuple):
+    """What every chapter page opens with (`open_page`)."""
+    settings: dict
+    records: list[dict]
+    rows: list[dict]
+    judged: list[dict]
+
+
+def open_page(chapter, profile: str, overrides: dict, planner=None) -> Page:
+    """A chapter page's opening, one call on every page: its settings (validated), its records
+    (`experiments.collect`: computing what is missing where allowed, the `planner`'s estimates for
+    the rest), the summary rows, the provenance block, the verdicts at a glance (a chapter with
+    claims) and the datasets not available here, whose panels and claims are then missing."""
+    from IPython.display import Markdown, display
+
+    from .experiments import collect
+
+    settings = chapter.settings(profile, **overrides)
+    records, unavailable = collect(chapter.experiments(settings), priority=chapter.priority, planner=planner)
+    rows = chapter.summary(settings, records)
+    display(Markdown(provenance(records, settings, chapter.profiles[profile])))
+    judged = chapter.judge(settings, rows) if chapter.has_claims else []
+    if chapter.has_claims:
+        display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
+                         "*Claims and verdicts* below)\n\n" + (verdicts_at_a_glance(judged) or no_data_text("summary"))))
+    if unavailable:
+        display(Markdown(f"> **Not run here:** {', '.join(unavailable)}: the data are not available on this machine "
+                         "(no offline copy, no network; `advbook list` names `--data-root`). Their panels and claims "
+                         "are missing below."))
+    return Page(settings, records, rows, judged)
 
 
 def provenance(records: list[dict], settings: dict, profile_defaults: dict | None = None) -> str:

@@ -142,6 +142,11 @@ class Chapter:
             settings[name] = self.parameter(name).check(value)
         return settings
 
+    @property
+    def has_claims(self) -> bool:
+        """Whether the chapter's module states claims (`claims(settings, rows)`)."""
+        return hasattr(importlib.import_module(f"advbook.chapters.{self.name}"), "claims")
+
     def judge(self, settings: dict, rows: list[dict]) -> list[dict]:
         """The chapter's claims rows (its module's `claims(settings, rows)`), as its profile may state
         them: a smoke run decides nothing (`claims.decided_at`)."""
