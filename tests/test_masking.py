@@ -101,3 +101,27 @@ def test_the_provenance_names_the_autoattack_each_evaluation_ran():
                                           record({"accuracy": 0.4, "attack_label": "AutoAttack standard (APGD-CE 100)"})])
     assert labels == {reporting.LEGACY_AUTOATTACK: 1, "AutoAttack standard (APGD-CE 100)": 1}
     assert "10 iterations" in reporting.LEGACY_AUTOATTACK
+
+
+def test_pgd_far_above_apgd_on_the_same_images_is_flagged():
+    """Catches the direction a chapter without AutoAttack needs: PGD overstating robustness
+    against APGD-CE (adaptive's check), compared only on the same images."""
+    roles = {"clean": "clean", "pgd": "pgd", "apgd": "apgd"}
+    name = "PGD <= APGD-CE + 5"
+    assert masking.checklist(_record({"clean": 0.9, "pgd": 0.5, "apgd": 0.47}), roles)[name] is True
+    assert masking.checklist(_record({"clean": 0.9, "pgd": 0.5, "apgd": 0.44}), roles)[name] is False
+    assert name in masking.SIGNS_OF_MASKING
+    apart = masking.checklist(_record({"clean": 0.9, "pgd": 0.5, "apgd": 0.44}, n={"apgd": 200}), roles)
+    assert apart[name] == masking.NOT_COMPARABLE
+
+
+def test_adaptive_checks_pgd_against_apgd_at_the_budget_both_ran_at():
+    from advbook.chapters import adaptive
+
+    s = adaptive.CHAPTER.settings("cpu")
+    record = _record({"clean": 0.99, "APGD-CE 0.15": 0.40,
+                      "eps_sweep": {"0.0": 0.99, "0.15": 0.60, "0.45": 0.0}})
+    record["config"].update(dataset="mnist")
+    record["dataset"] = {"display_name": "MNIST"}
+    row = adaptive.masking_checks(s, [record])[0]
+    assert row["PGD <= APGD-CE + 5"] is False and row["eps sweep reaches ~0"] is True

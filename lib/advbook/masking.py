@@ -14,7 +14,8 @@ Robustness"). Every chapter runs the same checks on its headline models:
   AutoAttack's own images (the roles `apgd` and `pgd_aa`; without `pgd_aa`, the chapter's PGD);
   and the other direction, PGD not above AutoAttack by more than `TOLERANCE["pgd_over_autoattack"]`
   points on the same images (a PGD that much weaker than AutoAttack overstates robustness: a
-  number read from it is not believed);
+  number read from it is not believed), nor above APGD-CE by as much (for a chapter that runs
+  APGD-CE without AutoAttack);
 - **sanity checks** (`advbook.checks`, run before every evaluation): what they found on any of
   the model's evaluations, in words ("none", or "n/a" for records made before they existed).
 
@@ -38,7 +39,8 @@ TOLERANCE = {
 BY_CONSTRUCTION = ("robust <= clean", "steps sweep never rises", "eps 0 = clean")
 # the checks whose failure means a robust accuracy of the model is not believed
 SIGNS_OF_MASKING = ("eps sweep reaches ~0", "PGD <= FGSM", "AutoAttack <= APGD-CE", "AutoAttack <= PGD",
-                    f"PGD <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}")
+                    f"PGD <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}",
+                    f"PGD <= APGD-CE + {TOLERANCE['pgd_over_autoattack']:g}")
 ROLES = ("clean", "fgsm", "pgd", "pgd_aa", "apgd", "autoattack", "steps_sweep", "eps_sweep")
 NOT_COMPARABLE = "n/a: different images"
 
@@ -96,6 +98,9 @@ def checklist(record: dict, roles: dict[str, str], label: str | None = None) -> 
     check = at_most("pgd_aa" if roles.get("pgd_aa") else "pgd", "autoattack", TOLERANCE["pgd_over_autoattack"] / 100)
     if check is not None:
         out[f"PGD <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}"] = check
+    check = at_most("pgd_aa" if roles.get("pgd_aa") else "pgd", "apgd", TOLERANCE["pgd_over_autoattack"] / 100)
+    if check is not None:
+        out[f"PGD <= APGD-CE + {TOLERANCE['pgd_over_autoattack']:g}"] = check
     out["sanity checks"] = sanity_findings(record)
     return out
 
