@@ -95,6 +95,9 @@ else:
             reporting.curve_figure(curves, "eps (L-inf)", "PGD accuracy (%)", f"{dataset}: sampling by {sampling}",
                                    ax=ax)
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["3"], "Robustness against the PGD budget (the paper's Figures 1 to 3)")
+
 # %% [markdown]
 # ## Can these PGD numbers be believed? (the masking checklist)
 #
@@ -107,6 +110,9 @@ else:
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 display(Markdown(reporting.checklist_markdown(masking_checks(settings, records))))
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["3"], "Can these PGD numbers be believed? (the masking checklist)")
 
 # %% [markdown]
 # ## Clean accuracy against the number of perturbed samples (Figure 4)
@@ -124,6 +130,9 @@ else:
     for ax, (dataset, curves) in zip(axes[0], by_dataset.items()):
         reporting.curve_figure(curves, "samples perturbed per epoch", "clean accuracy (%)", dataset, ax=ax,
                                xticklabels=ticks, ylim=None)
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["1", "2"], "Clean accuracy against the number of perturbed samples (Figure 4)")
 
 # %% [markdown]
 # ## PGD on every sample (the paper's appendix, Figure 5)
@@ -155,6 +164,9 @@ else:
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 reporting.or_no_data(results_table(settings, rows))
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["1", "2", "3", "4"], "Accuracy and wall time per epoch")
 
 # %% [markdown]
 # ## Claims and verdicts

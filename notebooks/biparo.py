@@ -90,6 +90,9 @@ fig = reporting.curve_figure(reporting.sweep_curves(shown, "l2_sweep", lambda r:
                              "L2 budget eps_2 (pixels in [0, 1])", "robust accuracy (%)",
                              f"L2 PGD-{settings['eval_steps']} at several budgets", ylim=None)
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C1", "C2", "C3"], "Table 1: which training resists which attack")
+
 # %% [markdown]
 # ## Figure 1: the training budget
 #
@@ -109,6 +112,9 @@ for r in rows:
         eps_curve.setdefault("natural images", {}).setdefault(e, []).append(r["clean"])
 fig = reporting.curve_figure(eps_curve, "training budget eps_train", "test accuracy (%)",
                              "Figure 1: BasicNet trained at several L-inf budgets", ylim=None)
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C4", "C5"], "Figure 1: the training budget")
 
 # %% [markdown]
 # ## Figure 2: accuracy per epoch
@@ -135,6 +141,9 @@ for ax, key, title in ((axes[0], "train_acc", "training batches (own attack)"),
     for drop in (settings["epochs"] / 2, 3 * settings["epochs"] / 4):
         ax.axvline(drop + 0.5, color="grey", linestyle=":")
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C6"], "Figure 2: accuracy per epoch")
+
 # %% [markdown]
 # ## Table 2: MAT-Rand
 #
@@ -149,6 +158,9 @@ frame, used = paper_table(rows, "2")
 display(Markdown(reporting.markdown_table(frame) + "\n\nOur columns are the models "
                  + ", ".join(f"'{v}'" for v in used.values()) + "."))
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C7"], "Table 2: MAT-Rand")
+
 # %% [markdown]
 # ## Table 3: architectures
 #
@@ -159,6 +171,9 @@ display(Markdown(reporting.markdown_table(frame) + "\n\nOur columns are the mode
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 display(Markdown(reporting.markdown_table(paper_table(rows, "3")[0])))
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C8", "C9"], "Table 3: architectures")
 
 # %% [markdown]
 # ## Table 4: Gaussian noise at prediction
@@ -185,6 +200,9 @@ display(Markdown(reporting.markdown_table(paper_table(rows, "3")[0])))
 # NBVAL_CHECK_OUTPUT
 display(Markdown(reporting.markdown_table(paper_table(rows, "4")[0])))
 display(Markdown(reporting.markdown_table(threat_table(rows))))
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C10", "C11"], "Table 4: Gaussian noise at prediction")
 
 # %% [markdown]
 # ## Table 5 and Figure 3: PNI, trainable noise in every layer
@@ -214,6 +232,9 @@ for r in rows:
 fig = reporting.curve_figure(curves, "epoch", "held-out L-inf PGD-10 accuracy (%)",
                              "Figure 3: plain and PNI BasicNet (MAT-Rand)", ylim=None)
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C12", "C13"], "Table 5 and Figure 3: PNI, trainable noise in every layer")
+
 # %% [markdown]
 # ## Table 6: the combined recipe
 #
@@ -224,6 +245,9 @@ fig = reporting.curve_figure(curves, "epoch", "held-out L-inf PGD-10 accuracy (%
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 display(Markdown(reporting.markdown_table(paper_table(rows, "6")[0])))
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C14"], "Table 6: the combined recipe")
 
 # %% [markdown]
 # ## Are the attacks strong enough?
@@ -265,6 +289,9 @@ for r in rows:
     ys.append(r["eot pgd-linf"])
 fig = reporting.scatter_figure(points, "natural accuracy (%)", "L-inf PGD accuracy (%)",
                                "Every model: the robustness-accuracy trade-off")
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C15"], "Robustness against accuracy")
 
 # %% [markdown]
 # ## Where the paper is vague, and what we chose

@@ -89,6 +89,9 @@ print(f"this run: eps = {settings['eps']}, sigma = {settings['sigma']} eps, lamb
 reporting.or_no_data(reporting.seed_table(rows, "variant", ["clean", "fgsm", "pgd-adp", "pgd-ce", "pgd-cw", "apgd-dlr"],
                                           order=order, labels=METRIC_LABELS))
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C10"], "Every method on the same classifier")
+
 # %% [markdown]
 # ## Table 1: speed and accuracy, paper beside ours
 #
@@ -128,7 +131,11 @@ display(Markdown(reporting.markdown_table(table)))
 # %% [markdown]
 # The threshold is half the best validation accuracy any method reached in this run, so that
 # the column says something at every scale; it is computed, not chosen after looking.
-#
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C1", "C2", "C3", "C8"], "Table 1: speed and accuracy, paper beside ours")
+
+# %% [markdown]
 # ## Tables 2, 3 and 4: lambda = 0.1, label smoothing, and the ablation
 #
 # Table 2 is ours with label smoothing over the profile's grid of $\lambda$ (the paper's best MNIST
@@ -142,6 +149,9 @@ display(Markdown(reporting.markdown_table(table)))
 for table_id, title in (("2", "Table 2 (with label smoothing)"), ("3", "Table 3 (without label smoothing)"),
                         ("4", "Table 4 (ablation)")):
     display(Markdown(f"**{title}**\n\n" + reporting.markdown_table(paper_vs_ours(settings, rows, table_id))))
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C4", "C5", "C6a", "C6b", "C7"], "Tables 2, 3 and 4: lambda = 0.1, label smoothing, and the ablation")
 
 # %% [markdown]
 # ## Figure 2: robust accuracy against PGD iterations
@@ -158,6 +168,9 @@ checked = [r for r in records if r["config"].get("variant") in CHECKLIST]
 fig = reporting.curve_figure(reporting.sweep_curves(checked, "steps_sweep", label), "PGD iterations",
                              "robust accuracy (%)", f"PGD_CE at eps = {settings['eps']}", logx=True)
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C9"], "Figure 2: robust accuracy against PGD iterations")
+
 # %% [markdown]
 # ## Figure 3: robust accuracy against the budget
 #
@@ -170,6 +183,9 @@ fig = reporting.curve_figure(reporting.sweep_curves(checked, "steps_sweep", labe
 fig = reporting.curve_figure(reporting.sweep_curves(checked, "eps_sweep", label), "eps (L-inf, pixels in [0, 1])",
                              "robust accuracy (%)", "PGD_CE-50 against the budget")
 fig.axes[0].axvline(settings["eps"], color="grey", linestyle=":");
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C9"], "Figure 3: robust accuracy against the budget")
 
 # %% [markdown]
 # ## Table 5: transfer attacks
@@ -189,6 +205,9 @@ reporting.or_no_data(reporting.seed_table([r for r in rows if "transfer-standard
                                                                "transfer-standard": "from standard",
                                                                "transfer-madry": "from PGD-AT"}))
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C9"], "Table 5: transfer attacks")
+
 # %% [markdown]
 # ## The masking checklist, model by model
 #
@@ -207,6 +226,9 @@ aa = reporting.seed_table([r for r in rows if "autoattack" in r], "variant", ["p
                           order=order, labels=METRIC_LABELS)
 display(Markdown(f"AutoAttack (standard) on the first {settings['autoattack_n']} test images:\n\n"
                  + reporting.markdown_table(aa)))
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C9"], "The masking checklist, model by model")
 
 # %% [markdown]
 # ## Early stopping and catastrophic overfitting, epoch by epoch
@@ -240,6 +262,9 @@ reporting.curve_figure(epoch_curves(rows, "high_risk_by_epoch"), "epoch", "high-
                        "training images at risk at x^e (Delta < eps, or misclassified)", ax=left)
 fig = reporting.curve_figure(epoch_curves(rows, "val_by_epoch"), "epoch", "PGD validation accuracy (%)",
                              f"PGD-{settings['val_steps']} on {settings['validation']} validation images", ax=right)
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["C7", "C11"], "Early stopping and catastrophic overfitting, epoch by epoch")
 
 # %% [markdown]
 # ## What the re-constructor draws

@@ -119,6 +119,9 @@ fig.tight_layout()
 # NBVAL_CHECK_OUTPUT
 published.side_by_side(published.compare(PAPER, "1", ours_for_comparison(rows, "1")))
 
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["1", "2", "3", "4", "5", "7"], "Table 1: every configuration trained with the weak attacker (eps 0.1)")
+
 # %% [markdown]
 # ## Table 2: trained with eps-0.5 PGD examples
 
@@ -162,6 +165,9 @@ for ax, column in zip(axes, ("PGD 0.1", "PGD 0.5")):
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 reporting.or_no_data(strong_ranking(rows))
+
+# %% tags=["hide-input"]
+reporting.evidence_for(judged, ["6"], "Beyond the paper: a strong attacker")
 
 # %% [markdown]
 # ## Claims and verdicts

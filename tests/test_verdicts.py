@@ -2,6 +2,7 @@
 import json
 
 import nbformat
+import pytest
 
 from advbook import claims, reporting, verdicts
 from advbook.notebooks import show_one_parameters_cell
@@ -358,3 +359,22 @@ def test_what_holds_draws_each_chapter_and_says_why_in_a_sentence(tmp_path):
     assert "| Every part's bounds lie on the claimed side. |" in page
     assert "The bounds include both no effect and the claimed one: this design detects effects of" in page
     assert "![The book's verdicts counted: 1 confirmed, 0 not confirmed, 1 inconclusive" in page
+
+
+def test_evidence_sections_and_claims_link_both_ways(monkeypatch):
+    """Catches a claims table whose rows do not lead to their evidence, an evidence section that
+    does not say what it supports, a link to an anchor the book does not make, and a misspelt id."""
+    from mdit_py_plugins.anchors.index import slugify
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj.data))
+    c1, c2 = claims.Claim("(1) first", "p"), claims.Claim("(2) second", "p")
+    judged = [claims.row(c1, claims.judge(c1, [1, 2, 3])), claims.row(c2, claims.judge(c2, [-1, 0, 1]))]
+    heading = "Table 1: which training resists which attack (eps = 0.03)"
+    reporting.evidence_for(judged, ["2"], heading)
+    assert "*(2) second*: **inconclusive at this scale**" in shown[0] and "(1) first" not in shown[0]
+    assert judged[1]["evidence"] == [heading] and "evidence" not in judged[0]
+    assert reporting.anchor(heading) == slugify(heading)
+    assert f"(2) second ([evidence](#{slugify(heading)}))" in reporting.claims_markdown(judged)
+    with pytest.raises(ValueError, match="no claim 3"):
+        reporting.evidence_for(judged, ["3"], heading)

@@ -628,6 +628,13 @@ def part_data(label: str, j: Judgement) -> dict:
             "image_variance": _number(j.image_variance)}
 
 
+def label(index: int, text: str) -> str:
+    """A claim's id within its chapter: the one its text opens with ('(C1)', 'C6a (Table 4)', '(2)'),
+    else its position (1-based)."""
+    found = re.match(r"\(?((?:C\d+[a-z]?)|\d+)\)?", text)
+    return found.group(1) if found else str(index + 1)
+
+
 MAX_SEEDS = 200  # a design that needs more seeds than this is called out of reach
 
 

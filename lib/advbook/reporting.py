@@ -9,6 +9,7 @@ import pandas as pd
 
 from . import profiles
 from .claims import CONFIRMED, INCONCLUSIVE, LEARNED_MARGIN, NOT_CONFIRMED, OURS, UNTESTABLE, training_failures
+from .claims import label as claim_label
 
 # the output metadata a claims cell carries its rows under, from which `advbook verdicts` builds What holds
 METADATA_KEY = "advbook_claims"
@@ -262,11 +263,40 @@ def show_claims(rows: list[dict], settings: dict, records: list[dict], by_scale:
     display(Markdown(text), metadata={METADATA_KEY: payload})
 
 
+def anchor(heading: str) -> str:
+    """The anchor the book gives a `##` heading (MyST's slug: myst_heading_anchors in _config.yml)."""
+    import re
+
+    return re.sub(r"[^\w\u4e00-\u9fff\- ]", "", heading.strip().lower().replace(" ", "-"))
+
+
+def evidence_for(judged: list[dict], ids: list[str], heading: str) -> None:
+    """Close an evidence section: name the claims it is the evidence for, each with its verdict,
+    and mark their rows so that the claims table links back here (`claims_markdown`). `ids` as
+    `claims.label` gives them ('1', 'C6a'); `heading` the section's `##` heading, as written."""
+    from IPython.display import Markdown, display
+
+    unknown = sorted(set(ids) - {claim_label(i, r["claim"]) for i, r in enumerate(judged)})
+    if unknown:
+        raise ValueError(f"no claim {', '.join(unknown)} on this page")
+    found = []
+    for i, row in enumerate(judged):
+        if claim_label(i, row["claim"]) in ids:
+            row.setdefault("evidence", []).append(heading)
+            found.append(f"*{row['claim']}*: **{row['verdict']}**")
+    if found:
+        display(Markdown("**The evidence above is for:** " + "; ".join(found)
+                         + " ([every claim and why](#claims-and-verdicts))"))
+
+
 def claims_markdown(rows: list[dict]) -> str:
     """The claims table (four columns, every cell whole), then one paragraph per claim: how we
     read it, what we measured and why the rule gave its verdict."""
     columns = ["paper", OURS, "verdict"]
-    table = markdown_table(claims_table([{k: r.get(k, "") for k in ["claim", *columns]} for r in rows]))
+
+    def linked(r):  # the claim, with a link to each section holding its evidence (`evidence_for`)
+        return r["claim"] + "".join(f" ([evidence](#{anchor(h)}))" for h in r.get("evidence", []))
+    table = markdown_table(claims_table([{"claim": linked(r), **{k: r.get(k, "") for k in columns}} for r in rows]))
     def sentence(text) -> str:
         return str(text).strip().rstrip(".")
 

@@ -9,7 +9,6 @@ once); `make html` runs it before every build.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -17,7 +16,7 @@ from . import claims, deciding, profiles, published
 from .atomic import write_atomic
 from .claims import OURS
 from .paths import BOOK
-from .reporting import METADATA_KEY
+from .reporting import METADATA_KEY, anchor
 
 
 # chapter name -> citation (authors, title, venue, year, link), read from the chapters' paper files
@@ -138,7 +137,9 @@ def page(book: Path = BOOK) -> str:
                 counts[verdict] = counts.get(verdict, 0) + 1
             named = badge(verdict) + (f" at {largest}" if largest != scale["profile"] else "")
             decide = chapter_entries[i]["decide"]
-            cells = [row["claim"], row["paper"], ours, named + (f" ({'; '.join(smaller)})" if smaller else ""),
+            evidence = f" ([evidence]({chapter}.ipynb#{anchor(row['evidence'][0])}))" \
+                if row.get("evidence") and chapter in listed else ""
+            cells = [row["claim"] + evidence, row["paper"], ours, named + (f" ({'; '.join(smaller)})" if smaller else ""),
                      plain_reason(chapter_entries[i]) + (f" *What would decide it:* {decide['text']}." if decide else "")]
             lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |")
         lines += ["", f"Details, the operational definition of each claim and its evidence: "
@@ -260,9 +261,8 @@ def counts_figure(counts: dict[str, int], path: Path) -> str:
 
 
 def claim_id(chapter: str, index: int, text: str) -> str:
-    """'CHAPTER:ID', the id the claim's text opens with ('(C1)', 'C6a (Table 4)', '(2)'), else its position."""
-    found = re.match(r"\(?((?:C\d+[a-z]?)|\d+)\)?", text)
-    return f"{chapter}:{found.group(1) if found else index + 1}"
+    """'CHAPTER:ID' (`claims.label`)."""
+    return f"{chapter}:{claims.label(index, text)}"
 
 
 def entries(notebook: Path, payload: dict | None = None) -> list[dict]:
