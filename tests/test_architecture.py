@@ -158,7 +158,8 @@ def test_open_page_shows_the_opening_and_returns_the_pages_data(monkeypatch):
     assert page.settings["seeds"] == [0, 1, 2] and page.records == [] and page.rows == []
     assert len(page.judged) == 4
     assert shown[0].startswith("**Profile:** `cpu` · **records:** 0")
-    assert shown[1].startswith("**Verdicts at a glance**") and "Not run here:** MNIST" in shown[2]
+    assert shown[1].startswith("```{margin} Verdicts on this page\n4 inconclusive at this scale.")
+    assert shown[2].startswith("**Verdicts at a glance**") and "Not run here:** MNIST" in shown[3]
     shown.clear()
     assert reporting.open_page(chapters.get("primer"), "cpu", {}).judged == []
     assert not any(s.startswith("**Verdicts at a glance**") for s in shown)

@@ -38,6 +38,7 @@ def open_page(chapter, profile: str, overrides: dict, planner=None) -> Page:
     display(Markdown(provenance(records, settings, chapter.profiles[profile])))
     judged = chapter.judge(settings, rows) if chapter.has_claims else []
     if chapter.has_claims:
+        display(Markdown(verdicts_margin(judged)))
         display(Markdown("**Verdicts at a glance** (the claims, their operational definitions and evidence are in "
                          "*Claims and verdicts* below)\n\n" + (verdicts_at_a_glance(judged) or no_data_text("summary"))))
     if unavailable:
@@ -305,6 +306,16 @@ def claims_markdown(rows: list[dict]) -> str:
              f"*Verdict:* **{r['verdict']}**: {sentence(r.get('why') or 'see the rule above')}."
              for r in rows]
     return table + "\n\n**Each claim in words**\n\n" + "\n".join(words)
+
+
+def verdicts_margin(rows: list[dict]) -> str:
+    """The page's verdicts counted, for the margin beside its opening (a MyST `margin` block, which
+    the book's theme sets in the sidebar on a wide screen)."""
+    from .claims import VERDICTS
+
+    counts = [f"{sum(r['verdict'] == v for r in rows)} {v}" for v in VERDICTS if any(r["verdict"] == v for r in rows)]
+    return ("```{margin} Verdicts on this page\n" + ("; ".join(counts) if counts else "no claims judged yet")
+            + ". [Every claim and why](#claims-and-verdicts).\n```")
 
 
 def verdicts_at_a_glance(rows: list[dict]) -> str:
