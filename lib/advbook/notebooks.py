@@ -14,6 +14,12 @@ from .errors import NotebookFailed
 from .paths import NOTEBOOKS, writable
 
 
+# the kernel's own log (not the notebook's output, which reaches the page) only at CRITICAL: when a
+# run is interrupted, the kernel, still sending a reply as its connection closes, would print a
+# traceback after our one line
+QUIET_KERNEL = ["--IPKernelApp.log_level=CRITICAL"]
+
+
 def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
     """Jupytext source -> papermill (kernel python3) -> `output`, replaced only on success.
     A failed run leaves `output` untouched and keeps the failed notebook beside it."""
@@ -34,7 +40,7 @@ def execute_notebook(chapter_name: str, parameters: dict, output: Path) -> None:
             with _local_kernel() as kernel_config:
                 papermill.execute_notebook(str(unexecuted), str(executed), parameters=parameters,
                                            kernel_name="python3", cwd=str(NOTEBOOKS), progress_bar=False,
-                                           config=kernel_config)
+                                           config=kernel_config, extra_arguments=QUIET_KERNEL)
         except papermill.PapermillExecutionError as exc:
             failed = output.with_name(f"{output.stem}.failed.ipynb")
             if executed.exists():
