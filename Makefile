@@ -57,7 +57,8 @@ html: setup
 test: setup
 	$(MAKE) --no-print-directory book
 	@set -e; tmp=$$(mktemp -d); export ADVBOOK_RESULTS=$$tmp/results; \
-	for c in $(CHAPTERS); do echo "smoke-executing $$c"; $(ADVBOOK) run $$c --profile smoke --output $$tmp/$$c.ipynb; done; \
+	for c in $(CHAPTERS); do start=$$(date +%s); $(ADVBOOK) run $$c --profile smoke --output $$tmp/$$c.ipynb; \
+	  echo "smoke-executed $$c in $$(( $$(date +%s) - start )) s"; done; \
 	$(PY) -m pytest tests $$tmp/*.ipynb --nbval-lax --nbval-current-env -p no:cacheprovider; \
 	rm -rf $$tmp
 
