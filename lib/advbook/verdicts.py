@@ -89,7 +89,10 @@ def page(book: Path = BOOK) -> str:
              "generated from the executed chapters (`advbook verdicts`, run by `make html`), so it always says "
              "what they say; the same verdicts as data, every part with its per-seed differences and bounds: "
              "{download}`verdicts.json <verdicts.json>`. The methods and words it names are in the "
-             "[glossary](glossary.md).", ""]
+             "[glossary](glossary.md). For every undecided claim, *what would decide it*: the paired seeds the "
+             "spread of its differences asks for (80 % power at the rule's level; an extrapolation, not a promise), "
+             "or the guard a design must pass, or the next profile, with the minutes `advbook.planning` plans for it "
+             "from " + " and ".join(r.source for r in deciding.rates().values()) + ".", ""]
     counts, smoke = {}, 0
     listed = toc_files(book)
     others = [p.stem for p in sorted(book.glob("*.ipynb")) if p.stem not in PAPERS and chapter_claims(p)]
