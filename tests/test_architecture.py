@@ -163,3 +163,19 @@ def test_open_page_shows_the_opening_and_returns_the_pages_data(monkeypatch):
     shown.clear()
     assert reporting.open_page(chapters.get("primer"), "cpu", {}).judged == []
     assert not any(s.startswith("**Verdicts at a glance**") for s in shown)
+
+
+def test_no_figure_text_below_the_books_floor():
+    """Legends, tick labels and titles at 9 pt or more (issue: text a reader cannot read): every size
+    the library and the notebooks set by hand is checked here; matplotlib's defaults (10 pt) are above."""
+    import re
+
+    root = LIBRARY.parents[1]
+    small = []
+    for path in [*LIBRARY.rglob("*.py"), *(root / "notebooks").glob("*.py")]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            for size in re.findall(r"\b(?:fontsize|labelsize|titlesize)\s*=\s*(\d+(?:\.\d+)?)\b|"
+                                   r"[\"']size[\"']\s*:\s*(\d+(?:\.\d+)?)\b", line):
+                if float(next(s for s in size if s)) < 9:
+                    small.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert small == []

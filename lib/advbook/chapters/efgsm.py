@@ -460,13 +460,13 @@ def reconstruction_figure(s: dict, records: list[dict]):
         ax.axis("off")
     for k in range(dataset.num_classes):
         axes[0, k].imshow(prototypes[k, 0], cmap="gray", vmin=0, vmax=1)
-        axes[0, k].set_title(f"R(one-hot {k})", fontsize=7)
+        axes[0, k].set_title(f"R(one-hot {k})", fontsize=9)
     for row_, (name, images) in enumerate(shown, start=1):
         for i in range(len(x)):
             axes[row_, i].imshow(images[i, 0], cmap="gray", vmin=0, vmax=1)
             label = f"{name}, y={int(y[i])}" if name == "x" else (f"{name} -> {int(predicted[i])}" if name == "PGD x'"
                                                                    else name)
-            axes[row_, i].set_title(label, fontsize=7)
+            axes[row_, i].set_title(label, fontsize=9)
     fig.tight_layout()
     return fig
 

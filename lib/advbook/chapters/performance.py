@@ -129,12 +129,12 @@ def throughput_figure(record: dict):
     ax.bar([x - 0.2 for x in xs], [r["ours_images_per_s"] for r in rows], 0.4, label="advbook fit")
     if all(r["reference_images_per_s"] for r in rows):
         ax.bar([x + 0.2 for x in xs], [r["reference_images_per_s"] for r in rows], 0.4, label="reference loop")
-    ax.set_xticks(list(xs), labels, fontsize=8)
+    ax.set_xticks(list(xs), labels, fontsize=9)
     ax.set_yscale("log")
     ax.set_ylabel("training images per second")
     ax.set_title(record["device"] + (" (quick check, small shapes)" if record["quick"] else ""))
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -158,11 +158,11 @@ def speedup_figure(record: dict):
         ax.bar([x + (i - (len(series) - 1) / 2) * width for x in range(len(rows))],
                [v / r["reference_images_per_s"] if v else 0 for v, r in zip(speeds, rows)], width, label=label)
     ax.axhline(1, color="black", lw=1)
-    ax.set_xticks(range(len(rows)), [f"{r['model']}\n{r['method']}" for r in rows], fontsize=8)
+    ax.set_xticks(range(len(rows)), [f"{r['model']}\n{r['method']}" for r in rows], fontsize=9)
     ax.set_ylabel("images per second / reference loop's")
     ax.set_title(f"{record['device']}: each trick's speed-up")
     ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
