@@ -179,3 +179,19 @@ def test_no_figure_text_below_the_books_floor():
                 if float(next(s for s in size if s)) < 9:
                     small.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert small == []
+
+
+def test_errors_are_imported_from_errors_only():
+    """One errors module: an error class imported through another module is an error re-exported
+    (five modules did it), which hides where it is defined."""
+    from advbook import errors
+
+    names = {n for n in dir(errors) if isinstance(getattr(errors, n), type) and issubclass(getattr(errors, n), Exception)
+             and getattr(errors, n).__module__ == "advbook.errors"}
+    root = LIBRARY.parents[1]
+    found = []
+    for path in [*LIBRARY.rglob("*.py"), *(root / "tests").glob("*.py"), *(root / "notebooks").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and not (node.module or "").endswith("errors"):
+                found += [f"{path.relative_to(root)}: {a.name} from {node.module}" for a in node.names if a.name in names]
+    assert found == []

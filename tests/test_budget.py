@@ -12,7 +12,8 @@ import torch
 from advbook import engines, planning, store, window
 from advbook.chapters import CLAIMS, EXTRA, Chapter
 from advbook.cli import main
-from advbook.experiments import NotComputed, collect, get_or_compute
+from advbook.errors import NotComputed
+from advbook.experiments import collect, get_or_compute
 from advbook.paths import results_root
 
 CPU = torch.device("cpu")

@@ -3,7 +3,8 @@ removed (checked by deleting the guard's lines)."""
 import pytest
 
 from advbook import claims
-from advbook.chapters import ParameterError, get
+from advbook.chapters import get
+from advbook.errors import ParameterError
 from advbook.claims import CONFIRMED, FACT, INCONCLUSIVE, NOT_CONFIRMED, SHOWN, Claim
 
 

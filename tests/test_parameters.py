@@ -4,7 +4,8 @@ import sys
 import pytest
 
 from advbook import chapters
-from advbook.chapters import Parameter, ParameterError
+from advbook.chapters import Parameter
+from advbook.errors import ParameterError
 from advbook.cli import main
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from . import chapters, data, experiments, profiles
-from .claims import MismatchedImages
+from .errors import MismatchedImages
 from .paths import BOOK
 from .verdicts import chapter_claims
 

@@ -65,7 +65,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
-from .errors import MismatchedImages  # noqa: F401  (raised here, part of this module's API)
+from .errors import MismatchedImages
 
 CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE = "confirmed", "not confirmed", "inconclusive at this scale"
 UNTESTABLE = "untestable as stated"

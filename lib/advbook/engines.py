@@ -32,7 +32,8 @@ from pathlib import Path
 
 from . import store
 from .errors import ParameterError
-from .experiments import NotComputed, describe, get_or_compute  # noqa: F401  (describe: this module's API)
+from .errors import NotComputed
+from .experiments import describe, get_or_compute  # noqa: F401  (describe: this module's API)
 from .paths import data_root, results_root
 
 ENGINES = ("serial", "ray")

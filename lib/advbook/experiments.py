@@ -31,7 +31,7 @@ import torch
 from . import data, defenses, models, store
 from .device import default_device
 from .evaluate import check_spec, evaluate_spec
-from .errors import NotComputed  # noqa: F401  (raised here, part of this module's API)
+from .errors import NotComputed
 from .train import TrainConfig, fit
 
 

@@ -353,7 +353,8 @@ class Item:
 
 def missing_models(configs: list[dict]) -> tuple[int, int, int]:
     """(models, models not trained, models trained with evaluations missing) of `configs`."""
-    from .experiments import NotComputed, get_or_compute
+    from .errors import NotComputed
+    from .experiments import get_or_compute
 
     untrained, short = set(), set()
     for config in configs:

@@ -225,7 +225,7 @@ def claims_by_scale(chapter, settings: dict, overrides: dict | None = None) -> d
     A verdict at any scale needs its own seeds, like any other; smoke runs decide nothing and
     are left out, and so is a scale whose experiments need a dataset that is not here (its
     configs cannot be built, e.g. a clone without the offline copies)."""
-    from .data import DataUnavailable
+    from .errors import DataUnavailable
     from .experiments import stored_records
     out = {}
     for profile in profiles.NAMES:

@@ -38,7 +38,8 @@ def run(chapter, profile: str, overrides: dict, grid: dict[str, list], *, output
     Points done already are kept; with the ray engine every point's computations run at once and
     the notebooks then only read records. Returns the failed tasks and the CSV (None if no point
     finished)."""
-    from .experiments import NotComputed, get_or_compute
+    from .errors import NotComputed
+    from .experiments import get_or_compute
     from .notebooks import execute_notebook
     from .store import key
 
