@@ -127,8 +127,9 @@ def what_decides(entry: dict) -> Decision | None:
     per_seed = math.ceil(len(keys) / n) if n else 0
     models = (seeds - n) * per_seed
     if models == 0:
-        return Decision(f"this design: at the spread seen it has 80 % power at its {n} seeds, and its mean came "
-                        "out where neither bound decides; a few more seeds would", seeds, 0)
+        return Decision(f"this design already has 80 % power for the effect the claim needs at its {n} seeds (at the "
+                        "spread seen) and still did not decide: the effect may be smaller than the claim needs; more "
+                        "seeds narrow the bounds either way", seeds, 0)
     try:
         configs = claim_configs(entry["chapter"], scale)
     except DataUnavailable:  # a chapter that sizes its models from the data (BIPARO's pixel spread)
