@@ -228,3 +228,27 @@ def test_best_minus_last_pairs_the_validation_images():
             for s in range(5)]
     d = claims.best_minus_last(rows, "curve", 500, variant="A")
     assert d == pytest.approx([5.0, 4.0, 3.0, 2.0, 1.0]) and d.image_variance() > 0 and d.images() == 500
+
+
+def test_a_robust_accuracy_the_masking_checklist_doubts_decides_nothing():
+    """Guard 6: an upper bound read as a measurement confirms or refutes nothing; a doubt on another
+    metric of the model does not hold this one."""
+    greater = Claim("A more robust than B", "", "greater")
+    rows = _rows([0.5, 0.6, 0.7, 0.55, 0.65], [0.2, 0.3, 0.4, 0.25, 0.35])
+    assert claims.judge(greater, claims.diffs(rows, "A", "B", "pgd")).verdict == CONFIRMED
+    rows[6]["not_believed"] = {"pgd": "eps sweep reaches ~0 failed (9.1 % left at eps 0.45)"}
+    held = claims.judge(greater, claims.diffs(rows, "A", "B", "pgd"))
+    assert held.verdict == INCONCLUSIVE and "not believed" in held.reason and "B pgd seed 1: eps sweep" in held.reason
+    rows[6]["not_believed"] = {"fgsm": "PGD <= FGSM failed"}
+    assert claims.judge(greater, claims.diffs(rows, "A", "B", "pgd")).verdict == CONFIRMED
+
+
+def test_each_sign_of_masking_doubts_the_attacks_it_concerns():
+    from advbook import masking
+
+    flat = {"eps sweep reaches ~0": False, "largest eps 0.45: accuracy (%)": 9.1}
+    assert masking.doubts(flat, "apgd") == "eps sweep reaches ~0 failed (9.1 % left at eps 0.45)"
+    assert masking.doubts(flat, "pgd") and masking.doubts(flat, "autoattack")
+    weak_pgd = {"PGD <= APGD-CE + 5": False, "eps sweep reaches ~0": True}
+    assert masking.doubts(weak_pgd, "pgd") == "PGD <= APGD-CE + 5 failed" and masking.doubts(weak_pgd, "apgd") is None
+    assert set(masking.DOUBTED) == set(masking.SIGNS_OF_MASKING)

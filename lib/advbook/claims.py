@@ -36,7 +36,7 @@ and a measured part the claim does not rest on is `shown`: neither is judged. A 
 experiment can decide in the paper's form is *untestable as stated* (`untestable`), with why.
 `tests/test_rule.py` measures the rule's error rates by simulation.
 
-A verdict is only as good as its weakest comparison, so five guards apply after the rule (each
+A verdict is only as good as its weakest comparison, so six guards apply after the rule (each
 names itself in the verdict's reason):
 
 1. **Same images.** The two sides of an accuracy comparison must have been measured on the same
@@ -55,6 +55,10 @@ names itself in the verdict's reason):
 5. **A baseline that works.** Where B is a baseline the paper shows robust (`Claim.baseline`
    names it) and ours sits within `FLOOR_POINTS` of 0 % on every seed, any verdict against it is
    inconclusive: beating a baseline that never became robust says nothing about the paper's.
+6. **Robust accuracies that are believed.** Where the book's masking checklist (`advbook.masking`)
+   flags a compared model with a sign of masking, its robust accuracies read as upper bounds, not
+   measurements, and any verdict on them is inconclusive: "a compared robust accuracy is not
+   believed". A chapter marks them per metric in its rows (`not_believed`: {metric: why}).
 
 A smoke run decides nothing: `Chapter.judge` applies that once for every page (`decided_at`).
 """
@@ -278,6 +282,7 @@ class Side(dict):
         self.chance = {r["seed"]: r.get("chance", 0.1) for r in rows}
         self.floor = {r["seed"]: r.get("learned_floor") for r in rows}
         self.keys = {r["seed"]: r.get("model_key") for r in rows}
+        self.doubted = {r["seed"]: (r.get("not_believed") or {}).get(metric) for r in rows}
 
     @property
     def is_accuracy(self) -> bool:
@@ -372,6 +377,13 @@ class Paired(list):
         out = [m for side in (self.a, self.b) if isinstance(side, Side) for m in side.not_learned(seeds)]
         return list(dict.fromkeys(out))  # a model compared with itself is named once
 
+    def not_believed(self) -> list[str]:
+        """'LABEL seed S: why' for every paired seed whose value the masking checklist doubts."""
+        seeds = set(self.seeds())
+        out = [f"{side.label} seed {seed}: {why}" for side in (self.a, self.b) if isinstance(side, Side)
+               for seed, why in sorted(side.doubted.items()) if why and seed in seeds]
+        return list(dict.fromkeys(out))
+
 
 def image_count(identity: str | None) -> int | None:
     """The N of 'first N' in an identity `images_of` wrote."""
@@ -464,6 +476,10 @@ def judge(claim: Claim, diffs: list[float]) -> Judgement:
     failed = diffs.not_learned()
     if failed:
         return judgement.inconclusive("a compared model did not learn: " + "; ".join(failed))
+    doubted = diffs.not_believed()
+    if doubted:
+        return judgement.inconclusive("a compared robust accuracy is not believed (the masking checklist flags its "
+                                      "model): " + "; ".join(doubted))
     if judgement.n and all(d == 0 for d in judgement.diffs) and diffs.constant is None:
         return judgement.inconclusive("identical in every seed: fixed by construction or both sides at a floor")
     if claim.baseline and isinstance(diffs.b, Side) and diffs.scale == 100.0 \

@@ -127,3 +127,23 @@ def flagged(rows: list[dict]) -> str:
 def violations(rows: list[dict], kinds=BY_CONSTRUCTION) -> list[str]:
     """'MODEL seed S: CHECK' for every check of `kinds` that failed (False, not n/a)."""
     return [f"{r['model']} seed {r['seed']}: {k}" for r in rows for k in kinds if r.get(k) is False]
+
+
+# which attack's numbers each sign of masking puts in doubt: a sweep that never reaches ~0 doubts
+# every gradient attack on the model; an attack weaker than another on the same images doubts the weaker
+DOUBTED = {"eps sweep reaches ~0": ("fgsm", "pgd", "apgd", "autoattack"), "PGD <= FGSM": ("pgd",),
+           "AutoAttack <= APGD-CE": ("autoattack",), "AutoAttack <= PGD": ("autoattack",),
+           f"PGD <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}": ("pgd",),
+           f"PGD <= APGD-CE + {TOLERANCE['pgd_over_autoattack']:g}": ("pgd",)}
+
+
+def doubts(row: dict, attack: str) -> str | None:
+    """Why a model's accuracy under `attack` (a role: "fgsm", "pgd", "apgd", "autoattack") is not
+    believed, from its checklist row: the signs of masking it failed that doubt that attack, or None
+    (`claims`' guard 6 reads it)."""
+    failed = [k for k in SIGNS_OF_MASKING if row.get(k) is False and attack in DOUBTED[k]]
+    if not failed:
+        return None
+    left = next((f" ({v} % left at eps {k.split()[2].rstrip(':')})" for k, v in row.items()
+                 if k.startswith("largest eps")), "") if "eps sweep reaches ~0" in failed else ""
+    return ", ".join(f"{k} failed" for k in failed) + left

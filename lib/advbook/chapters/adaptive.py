@@ -190,15 +190,21 @@ def experiments(s: dict) -> list[dict]:
 
 
 def summary(s: dict, records: list[dict]) -> list[dict]:
+    """One row per model; its robust accuracies carry the masking checklist's doubts (`not_believed`),
+    which hold any verdict on them (`claims`' guard 6)."""
     rows = []
+    checks = {(c["model"], c["seed"], c["dataset"]): c for c in masking_checks(s, records)}
     for r in records:
         history = r["history"]
+        check = checks.get((r["config"]["variant"], r["config"]["train"]["seed"], r["dataset"]["display_name"]), {})
+        doubted = {"pgd": masking.doubts(check, "pgd"), **{m: masking.doubts(check, "apgd") for m in apgd_names(s)}}
         rows.append({"dataset": r["dataset"]["display_name"], "variant": r["config"]["variant"],
                      "seed": r["config"]["train"]["seed"], "clean": r["metrics"]["clean"],
                      "pgd": r["metrics"]["pgd"], **{name: r["metrics"][name] for name in apgd_names(s)},
                      "epoch_seconds": sum(h["seconds"] for h in history) / len(history),
                      "perturbed_per_epoch": sum(h.get("perturbed", 0) for h in history) / len(history),
-                     "gradient_images_per_epoch": gradient_images_per_epoch(r), **cell_fields(r)})
+                     "gradient_images_per_epoch": gradient_images_per_epoch(r), **cell_fields(r),
+                     "not_believed": {m: why for m, why in doubted.items() if why}})
     return rows
 
 
