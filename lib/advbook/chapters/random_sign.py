@@ -251,10 +251,15 @@ def experiments(s: dict) -> list[dict]:
 
 
 def summary(s: dict, records: list[dict]) -> list[dict]:
-    """One row per trained model: accuracies (fractions), validation accuracy, epoch time."""
+    """One row per trained model: accuracies (fractions), validation accuracy, epoch time; the robust
+    accuracies the masking checklist doubts carry why (`not_believed`, `claims`' guard 6)."""
     rows = []
+    checks = {(c["model"], c["seed"], c["dataset"]): c for c in masking_checks(s, records)}
     for r in records:
         m, history = r["metrics"], r["history"]
+        check = checks.get((r["config"]["variant"], r["config"]["train"]["seed"], r["dataset"]["display_name"]), {})
+        doubted = {**{f"{kind} {e}": masking.doubts(check, kind) for kind in ("fgsm", "pgd") for e in m.get(kind, {})},
+                   "autoattack": masking.doubts(check, "autoattack")}
         # the first epoch carries one-off costs (allocation, warm-up): time the others
         timed = history[1:] or history
         rows.append({"dataset": r["config"]["dataset"], "variant": r["config"]["variant"],
@@ -265,7 +270,8 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
                      **{f"pgd {e}": v for e, v in m.get("pgd", {}).items()},
                      **({"autoattack": m["autoattack"]} if "autoattack" in m else {}),
                      "epoch_seconds": sum(h["seconds"] for h in timed) / len(timed),
-                     "train_loss": [h["train_loss"] for h in history]})
+                     "train_loss": [h["train_loss"] for h in history],
+                     "not_believed": {k: why for k, why in doubted.items() if why}})
     return rows
 
 
