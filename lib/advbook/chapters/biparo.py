@@ -362,7 +362,8 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
     """The reading's fifteen claims (001-C1 to C15), each judged by the book's rule on paired seeds
     (A - B in points; a claim of several parts holds when each does). Attacks on randomized
     models are judged under EOT, the strongest of the three threat models."""
-    return [row(c, j) for c, j in _claims(s, rows)]
+    evidence = Evidence(s, rows)
+    return [row(*check(evidence)) for check in CLAIM_CHECKS]
 
 
 def paper_gap(table: str, a: str, b: str, metric: str) -> float:
@@ -375,144 +376,208 @@ def effects(table: str, a: str, b: str, metrics=tuple(METRICS)) -> dict[str, flo
     return {m: paper_gap(table, a, b, m) for m in metrics}
 
 
-def _claims(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
-    out = []
+class Evidence:
+    """What every claim of the chapter reads: the settings and the summary rows, with the chapter's
+    ways of judging several parts at once."""
+    TRIO = {"PGD-inf": "pgd-linf", "PGD-2": "pgd-l2", "FGSM": "fgsm"}
 
-    def parts(claim, pairs):
+    def __init__(self, s: dict, rows: list[dict]):
+        self.s, self.rows = s, rows
+        self.t1 = {variant: column for column, variant in PAPER_TABLES["1"].items()}  # our variant -> Table 1's column
+
+    def diffs(self, a, b, metric, metric_b=None):
+        return _diffs(self.rows, a, b, metric, metric_b)
+
+    def has(self, variant) -> bool:
+        return bool(_by_seed(self.rows, variant, "clean"))
+
+    def parts(self, claim, pairs) -> Judgement:
+        """[(label, kind, the paper's effect, differences)] judged each under `claim`'s text."""
         return all_of([(lab, judge(Claim(claim.text, claim.paper, kind, paper_effect=eff), d))
                        for lab, kind, eff, d in pairs])
 
-    trio = {"PGD-inf": "pgd-linf", "PGD-2": "pgd-l2", "FGSM": "fgsm"}
-    t1 = {variant: column for column, variant in PAPER_TABLES["1"].items()}  # our variant -> Table 1's column
+    def metric_parts(self, claim, a, b, effects_, eot=True) -> Judgement:
+        """A - B under each metric of `effects_` ({metric: the paper's effect}), attacks under EOT."""
+        return self.parts(claim, [(f"{METRICS[m]}", "greater" if eff > 0 else "less", eff,
+                                   self.diffs(a, b, f"eot {m}" if eot and m != "clean" else m))
+                                  for m, eff in effects_.items()])
+
+    def grid(self) -> dict[float, str]:
+        """{training eps: our variant} of Figure 1's budgets trained here."""
+        s = self.s
+        return {0.0: "natural", s["eps"]: "PGD-inf", **{e: f"PGD-inf eps_train={e:g}" for e in s["eps_train"]
+                                                        if e not in (0.0, s["eps"])}}
+
+
+def c1_diagonal(e: Evidence):
     c1 = Claim("(C1) each training is most robust against its own attack (Table 1's diagonal)",
                "L-inf PGD 27.46 vs 27.22 / 24.15; L2 PGD 32.7 vs 28.86 / 25.4; FGSM 29.34 vs 27.96 / 28.41",
                definition="BasicNet; for each attack, the model trained with it above each of the other two "
                           "(six parts, each with the paper's own margin as its effect size)")
-    out.append((c1, parts(c1, [(f"{own} vs {other} under {METRICS[m]}", "greater",
-                                paper_gap("1", t1[own], t1[other], m), _diffs(rows, own, other, m))
-                               for own, m in trio.items() for other in trio if other != own])))
+    return c1, e.parts(c1, [(f"{own} vs {other} under {METRICS[m]}", "greater",
+                             paper_gap("1", e.t1[own], e.t1[other], m), e.diffs(own, other, m))
+                            for own, m in e.TRIO.items() for other in e.TRIO if other != own])
+
+
+def c2_l2_natural(e: Evidence):
     c2 = Claim("(C2) L2-PGD training gives the highest natural accuracy of the three (Table 1)",
                "47.7 vs 40.7 (L-inf PGD) and 43.2 (FGSM)",
                definition="BasicNet clean test accuracy, PGD-2 above PGD-inf and above FGSM")
-    out.append((c2, parts(c2, [("PGD-2 vs PGD-inf", "greater", paper_gap("1", t1["PGD-2"], t1["PGD-inf"], "clean"), _diffs(rows, "PGD-2", "PGD-inf", "clean")),
-                               ("PGD-2 vs FGSM", "greater", paper_gap("1", t1["PGD-2"], t1["FGSM"], "clean"), _diffs(rows, "PGD-2", "FGSM", "clean"))])))
+    return c2, e.parts(c2, [("PGD-2 vs PGD-inf", "greater", paper_gap("1", e.t1["PGD-2"], e.t1["PGD-inf"], "clean"),
+                             e.diffs("PGD-2", "PGD-inf", "clean")),
+                            ("PGD-2 vs FGSM", "greater", paper_gap("1", e.t1["PGD-2"], e.t1["FGSM"], "clean"),
+                             e.diffs("PGD-2", "FGSM", "clean"))])
+
+
+def c3_first_order(e: Evidence):
     c3 = Claim("(C3) PGD training gives good robustness against all first-order adversaries (Section 2.1)",
                "L-inf PGD 27.46 (PGD-trained) vs 24.15 (FGSM-trained); drops of 11.8 to 12.7 points from 40.7",
                definition="PGD-inf above FGSM under L-inf PGD, and PGD-inf's drop from its natural accuracy "
                           "within 14 points under each of the three attacks")
     drops = [(f"drop under {METRICS[m]}", judge(Claim(c3.text, c3.paper, "within", margin=14.0),
-                                               _diffs(rows, "PGD-inf", "PGD-inf", "clean", m))) for m in trio.values()]
-    out.append((c3, all_of([("PGD-inf vs FGSM under L-inf PGD",
-                             judge(Claim(c3.text, c3.paper, "greater", paper_effect=paper_gap("1", t1["PGD-inf"], t1["FGSM"], "pgd-linf")),
-                                   _diffs(rows, "PGD-inf", "FGSM", "pgd-linf"))), *drops])))
+                                               e.diffs("PGD-inf", "PGD-inf", "clean", m))) for m in e.TRIO.values()]
+    return c3, all_of([("PGD-inf vs FGSM under L-inf PGD",
+                        judge(Claim(c3.text, c3.paper, "greater",
+                                    paper_effect=paper_gap("1", e.t1["PGD-inf"], e.t1["FGSM"], "pgd-linf")),
+                              e.diffs("PGD-inf", "FGSM", "pgd-linf"))), *drops])
 
-    grid = {0.0: "natural", s["eps"]: "PGD-inf", **{e: f"PGD-inf eps_train={e:g}" for e in s["eps_train"]
-                                                     if e not in (0.0, s["eps"])}}
+
+def c4_own_budget(e: Evidence):
+    s, grid = e.s, e.grid()
     c4 = Claim(f"(C4) against L-inf PGD at eps = {s['eps']:g}, robust accuracy is highest when training at the "
                "same eps (Figure 1)", "a figure; no numbers",
                definition=f"PGD-inf (eps_train = {s['eps']:g}) above each other trained budget "
-                          f"({', '.join(f'{e:g}' for e in sorted(grid) if e != s['eps'])}) under L-inf PGD")
-    out.append((c4, parts(c4, [(f"{s['eps']:g} vs {e:g}", "greater", None, _diffs(rows, "PGD-inf", v, "pgd-linf"))
-                               for e, v in sorted(grid.items()) if e != s["eps"]])))
+                          f"({', '.join(f'{x:g}' for x in sorted(grid) if x != s['eps'])}) under L-inf PGD")
+    return c4, e.parts(c4, [(f"{s['eps']:g} vs {x:g}", "greater", None, e.diffs("PGD-inf", v, "pgd-linf"))
+                            for x, v in sorted(grid.items()) if x != s["eps"]])
+
+
+def c5_over_training(e: Evidence):
+    grid = e.grid()
     over = [(hi, lo) for hi, lo in ((0.045, 0.015), (0.06, 0.0), (0.04, 0.02)) if hi in grid and lo in grid]
     c5 = Claim("(C5) over-training hurts less than under-training (Figure 1)", "a figure; no numbers",
                definition="under L-inf PGD at eps, the model trained at eps + d above the one trained at eps - d: "
                           f"the pairs among (0.045, 0.015), (0.06, 0), (0.04, 0.02) trained here: "
                           f"{', '.join(f'({hi:g}, {lo:g})' for hi, lo in over) or 'none'}")
-    out.append((c5, parts(c5, [(f"{hi:g} vs {lo:g}", "greater", None,
-                                _diffs(rows, grid.get(hi, "-"), grid.get(lo, "-"), "pgd-linf")) for hi, lo in over])))
+    return c5, e.parts(c5, [(f"{hi:g} vs {lo:g}", "greater", None,
+                             e.diffs(grid.get(hi, "-"), grid.get(lo, "-"), "pgd-linf")) for hi, lo in over])
 
+
+def c6_robust_overfitting(e: Evidence):
+    s = e.s
     c6 = Claim("(C6) robust overfitting: robust accuracy peaks near the first learning-rate drop, then declines "
                "(Section 2.4, Figure 2)", "a figure; no numbers", kind="greater",
                definition="PGD-inf BasicNet: validation L-inf PGD accuracy at its best epoch minus at the last "
                           "epoch, on held-out training images")
-    gaps = best_minus_last(rows, "val_pgd", s["n_val"], variant="PGD-inf")
+    j = judge(c6, best_minus_last(e.rows, "val_pgd", s["n_val"], variant="PGD-inf"))
     if s["epochs"] < 30:
-        j = judge(c6, gaps)
-        out.append((c6, j.inconclusive(f"{s['epochs']} epochs: robust overfitting shows after tens of epochs past the "
-                                       "first drop (the paper: 40); and best-minus-last is never negative, so only a "
-                                       "long schedule can tell a decline from noise")))
-    else:
-        out.append((c6, judge(c6, gaps)))
+        j = j.inconclusive(f"{s['epochs']} epochs: robust overfitting shows after tens of epochs past the "
+                           "first drop (the paper: 40); and best-minus-last is never negative, so only a "
+                           "long schedule can tell a decline from noise")
+    return c6, j
 
-    def mat_parts(claim, a, b, effects, eot=True):
-        return parts(claim, [(f"{METRICS[m]}", "greater" if eff > 0 else "less", eff,
-                              _diffs(rows, a, b, f"eot {m}" if eot and m != "clean" else m))
-                             for m, eff in effects.items()])
 
+def c7_mat_rand(e: Evidence):
     c7 = Claim("(C7) MAT-Rand raises L2-PGD accuracy a lot and costs a little elsewhere (Table 2)",
                "ResNet-18: L2 +10.60; natural -2.69, L-inf PGD -2.92, FGSM -2.62",
                definition="MAT-Rand minus PGD-inf, same architecture (BasicNet here; the paper's ResNet-18 in the "
                           "GPU profiles): the L2 gain decides, the costs are shown")
-    out.append((c7, parts(c7, [("L2 PGD", "greater", paper_gap("2", "MAT-Rand training", "PGD L-inf training", "pgd-l2"), _diffs(rows, "MAT-Rand", "PGD-inf", "pgd-l2"))])))
+    return c7, e.parts(c7, [("L2 PGD", "greater", paper_gap("2", "MAT-Rand training", "PGD L-inf training", "pgd-l2"),
+                             e.diffs("MAT-Rand", "PGD-inf", "pgd-l2"))])
 
-    def arch_claim(claim, a, b, effects):
-        if not _by_seed(rows, a, "clean") or not _by_seed(rows, b, "clean"):
-            return _not_run(claim, "these architectures are trained in the fast and paper profiles only")
-        return claim, mat_parts(claim, a, b, effects, eot=False)
 
+def _architectures(e: Evidence, claim, a, b, effects_):
+    if not e.has(a) or not e.has(b):
+        return _not_run(claim, "these architectures are trained in the fast and paper profiles only")
+    return claim, e.metric_parts(claim, a, b, effects_, eot=False)
+
+
+def c8_resnet18_resnet20(e: Evidence):
     c8 = Claim("(C8) ResNet-18 (11M) beats ResNet-20 (0.27M) on all four metrics (Table 3)",
                "+9.93 natural, +3.76 L-inf PGD, +5.98 L2, +7.62 FGSM",
                definition="MAT-Rand ResNet-18 minus MAT-Rand ResNet-20, each metric")
-    out.append(arch_claim(c8, "ResNet-18 MAT-Rand", "ResNet-20 MAT-Rand",
-                          effects("3", "ResNet-18 (Wide Resnet18)", "ResNet-20")))
+    return _architectures(e, c8, "ResNet-18 MAT-Rand", "ResNet-20 MAT-Rand",
+                          effects("3", "ResNet-18 (Wide Resnet18)", "ResNet-20"))
+
+
+def c9_resnet18_vgg11(e: Evidence):
     c9 = Claim("(C9) ResNet-18 is at least as good as VGG11 on all four metrics (Table 3)",
                "+4.78, +0.04, +1.54, +4.20", definition="MAT-Rand ResNet-18 minus MAT-Rand VGG11-BN, each metric "
                                                            "(VGG11 is not deeper: we do not read it as width vs depth)")
-    out.append(arch_claim(c9, "ResNet-18 MAT-Rand", "VGG11-BN MAT-Rand",
-                          effects("3", "ResNet-18 (Wide Resnet18)", "VGG11")))
+    return _architectures(e, c9, "ResNet-18 MAT-Rand", "VGG11-BN MAT-Rand",
+                          effects("3", "ResNet-18 (Wide Resnet18)", "VGG11"))
+
+
+def c10_noise_basicnet(e: Evidence):
     c10 = Claim("(C10) noise at prediction raises all four BasicNet metrics (Table 4)",
                 "+1.51 natural, +1.07 L-inf PGD, +0.02 L2, +0.56 FGSM",
-                definition=f"the same L-inf-PGD BasicNet with and without Gaussian noise (sigma {s['sigma']:g}) at "
+                definition=f"the same L-inf-PGD BasicNet with and without Gaussian noise (sigma {e.s['sigma']:g}) at "
                            "prediction, scored over fresh draws; attacks judged under EOT (the other threat models "
                            "are in the table above)")
-    out.append((c10, mat_parts(c10, "PGD-inf + noise", "PGD-inf",
-                               effects("4", "BasicNet with noise", "BasicNet"))))
+    return c10, e.metric_parts(c10, "PGD-inf + noise", "PGD-inf", effects("4", "BasicNet with noise", "BasicNet"))
+
+
+def c11_noise_resnet18(e: Evidence):
     c11 = Claim("(C11) noise at prediction lowers natural accuracy and slightly raises L-inf-PGD accuracy of the "
                 "ResNet-18 (Table 4)", "natural -1.81, L-inf PGD +0.52",
                 definition="MAT-Rand ResNet-18 with noise minus without; L-inf PGD under EOT")
-    if _by_seed(rows, "ResNet-18 MAT-Rand + noise", "clean"):
-        out.append((c11, mat_parts(c11, "ResNet-18 MAT-Rand + noise", "ResNet-18 MAT-Rand",
-                                   effects("4", "ResNet-18 with noise", "ResNet-18", ("clean", "pgd-linf")))))
-    else:
-        out.append(_not_run(c11, "the ResNet-18 is trained in the fast and paper profiles only"))
+    if not e.has("ResNet-18 MAT-Rand + noise"):
+        return _not_run(c11, "the ResNet-18 is trained in the fast and paper profiles only")
+    return c11, e.metric_parts(c11, "ResNet-18 MAT-Rand + noise", "ResNet-18 MAT-Rand",
+                               effects("4", "ResNet-18 with noise", "ResNet-18", ("clean", "pgd-linf")))
+
+
+def c12_pni(e: Evidence):
     c12 = Claim("(C12) PNI (NoiseNet) trades natural and FGSM accuracy for PGD robustness (Table 5)",
                 "NoiseNet20 - ResNet20: natural -5.39, L-inf PGD +1.39, L2 +0.91, FGSM -4.31",
                 definition="PNI-W MAT-Rand minus MAT-Rand, same architecture (BasicNet here, ResNet-20 in the GPU "
                            "profiles); attacks under EOT: a robust gain that EOT removes is not confirmed")
-    pni = ("ResNet-20 PNI MAT-Rand", "ResNet-20 MAT-Rand") if _by_seed(rows, "ResNet-20 PNI MAT-Rand", "clean") \
+    pni = ("ResNet-20 PNI MAT-Rand", "ResNet-20 MAT-Rand") if e.has("ResNet-20 PNI MAT-Rand") \
         else ("PNI MAT-Rand", "MAT-Rand")
-    out.append((c12, mat_parts(c12, *pni, effects("5", "NoiseNet20", "ResNet20"))))
+    return c12, e.metric_parts(c12, *pni, effects("5", "NoiseNet20", "ResNet20"))
+
+
+def c13_pni_plateau(e: Evidence):
     c13 = Claim("(C13) the PNI BasicNet reaches its plateau earlier and stays on it longer (Figure 3)",
                 "a figure over 100 epochs; no numbers", "less",
                 definition="the first epoch at which validation L-inf PGD accuracy reaches 90 % of its maximum, "
-                           "PNI minus plain (MAT-Rand BasicNets)")
+                           "PNI minus plain (MAT-Rand BasicNets)", unit="epochs")
 
     def first_plateau(r):
         curve = [v for v in r["val_pgd"] if v is not None]
         return next(i for i, v in enumerate(curve, 1) if v >= 0.9 * max(curve)) if curve and max(curve) > 0 else None
-    plateau = {v: {r["seed"]: first_plateau(r) for r in rows if r["variant"] == v and first_plateau(r)}
+    plateau = {v: {r["seed"]: first_plateau(r) for r in e.rows if r["variant"] == v and first_plateau(r)}
                for v in ("PNI MAT-Rand", "MAT-Rand")}
     d13 = paired_differences(plateau["PNI MAT-Rand"], plateau["MAT-Rand"], 1.0)
     j13 = judge(Claim(c13.text, c13.paper, "less", unit="epochs"), d13)
-    if s["epochs"] < 30:
-        j13 = j13.inconclusive(f"{s['epochs']} epochs against the paper's 100: a plateau's length cannot be seen "
+    if e.s["epochs"] < 30:
+        j13 = j13.inconclusive(f"{e.s['epochs']} epochs against the paper's 100: a plateau's length cannot be seen "
                                "in so short a run")
-    out.append((Claim(c13.text, c13.paper, "less", definition=c13.definition, unit="epochs"), j13))
+    return c13, j13
+
+
+def c14_combined_recipe(e: Evidence):
     c14 = Claim("(C14) the combined recipe (wider ResNet-18, noise at prediction, 5 % natural batches, early "
                 "stopping) beats the ResNet-18 on all four metrics (Table 6)", "+0.74, +2.90, +3.54, +1.27",
                 definition="'mix + early stop' ResNet-18 x1.25 minus the L-inf-PGD ResNet-18; attacks under EOT")
-    if _by_seed(rows, "ResNet-18 mix + early stop", "clean"):
-        out.append((c14, mat_parts(c14, "ResNet-18 mix + early stop", "ResNet-18 PGD-inf",
-                                   effects("6", "Wider Resnet18 manual mix", "Wide Resnet18"))))
-    else:
-        out.append(_not_run(c14, "the ResNet-18s are trained in the fast and paper profiles only"))
+    if not e.has("ResNet-18 mix + early stop"):
+        return _not_run(c14, "the ResNet-18s are trained in the fast and paper profiles only")
+    return c14, e.metric_parts(c14, "ResNet-18 mix + early stop", "ResNet-18 PGD-inf",
+                               effects("6", "Wider Resnet18 manual mix", "Wide Resnet18"))
+
+
+def c15_tradeoff(e: Evidence):
     c15 = Claim("(C15) robustness trades off with accuracy (Section 4)", "no numbers",
                 definition="natural training above L-inf-PGD training in natural accuracy, and below it under "
                            "L-inf PGD (the scatter of all models is above)")
-    out.append((c15, parts(c15, [("natural accuracy", "greater", None, _diffs(rows, "natural", "PGD-inf", "clean")),
-                                 ("L-inf PGD accuracy", "less", None, _diffs(rows, "natural", "PGD-inf", "pgd-linf"))])))
-    return out
+    return c15, e.parts(c15, [("natural accuracy", "greater", None, e.diffs("natural", "PGD-inf", "clean")),
+                              ("L-inf PGD accuracy", "less", None, e.diffs("natural", "PGD-inf", "pgd-linf"))])
+
+
+# the reading's claims in its order, one function each: (Claim, Judgement)
+CLAIM_CHECKS = (c1_diagonal, c2_l2_natural, c3_first_order, c4_own_budget, c5_over_training, c6_robust_overfitting,
+                c7_mat_rand, c8_resnet18_resnet20, c9_resnet18_vgg11, c10_noise_basicnet, c11_noise_resnet18, c12_pni,
+                c13_pni_plateau, c14_combined_recipe, c15_tradeoff)
 
 
 # our rows of the paper's tables: {table: (columns, {paper column: our variant})}
