@@ -316,3 +316,27 @@ def test_the_plan_is_read_against_the_measured_wall_time_at_each_models_threads(
                     {"variant": "b", "models": 1, "planned (min a model)": 0.1, "measured (min a model)": 0.1,
                      "measured / planned": 1.0}]
     assert seen == [(False, 1), (False, 1), (True, None)]
+
+
+def test_shards_split_the_queue_once_and_keep_a_transfer_with_its_source():
+    from advbook import planning
+
+    def item(mkey, seed, sources=()):
+        return planning.Item("c", 0, mkey, 0, seed, 0, [], True, mkey, sources=set(sources))
+    keys = [f"{i:016x}" for i in range(1, 14)]
+    items = [item(k, i) for i, k in enumerate(keys)] + [item(keys[0], 0), item("f" * 16, 9, sources=[keys[1]])]
+    shares = [planning.shard(items, k, 3) for k in (1, 2, 3)]
+    assert sorted(id(i) for s in shares for i in s) == sorted(id(i) for i in items)  # every item once
+    assert all(s for s in shares)
+    home = {i.mkey: k for k, s in enumerate(shares) for i in s}
+    assert home["f" * 16] == home[keys[1]]  # the attacker runs where its source is trained
+    for s in shares:  # the queue's order kept
+        assert [i for i in items if any(i is j for j in s)] == s
+
+
+def test_a_malformed_shard_is_one_line(capsys):
+    from advbook.cli import main
+
+    for bad in ("0/2", "3/2", "a/b", "1"):
+        assert main(["compute", "primer", "--shard", bad, "--dry-run"]) == 2
+        assert "--shard takes K/N" in capsys.readouterr().err

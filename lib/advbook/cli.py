@@ -4,7 +4,7 @@
     advbook run CHAPTER [--profile P] [-p NAME VALUE ...] [--if-missing] [--output PATH] [--[no-]compute]
     advbook sweep CHAPTER --grid NAME=V1,V2 [--grid ...] [--profile P] [--engine ray [--address A]]
     advbook compute CHAPTER... | all [--profile P] [-p NAME VALUE ...] [--budget SECONDS] [--dry-run]
-                    [--stale] [--retrain KEY,...] [--engine ray [--address A]]
+                    [--stale] [--retrain KEY,...] [--shard K/N] [--engine ray [--address A]]
     advbook verdicts    (book/verdicts.md, every chapter's claims, from the executed notebooks)
     advbook prune [--delete]   (the store's records no page reads; see advbook.pruning)
     advbook export --output ARCHIVE [--since COMMIT | --all] [--chapter NAME --profile P] [--weights]
@@ -19,6 +19,7 @@ only when its new run succeeds. This module parses and dispatches; executing a n
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import sys
 from pathlib import Path
@@ -81,6 +82,9 @@ def _parser() -> argparse.ArgumentParser:
                               "interrupt the running one at the end (serial engine)")
     compute.add_argument("--dry-run", action="store_true", help="print the plan (models, estimated minutes, and "
                          "with --budget the windows of that length) and compute nothing")
+    compute.add_argument("--shard", metavar="K/N", help="compute the K-th of N disjoint shares of the models (by "
+                         "model key; a transfer attack goes with its source), so that N processes of one thread "
+                         "each share a small machine's cores: OMP_NUM_THREADS=1 ... --shard 1/2 & ... --shard 2/2 &")
     compute.add_argument("--bench", type=Path, metavar="PATH", help="estimate with this bench record (or the newest "
                          "in this folder) instead of the newest of this device in data/bench/")
     compute.add_argument("--force-cpu", action="store_true", help="allow a GPU profile (fast, paper) with no GPU")
@@ -324,6 +328,9 @@ def cmd_compute(args) -> int:
         raise ParameterError("--budget needs --engine serial (one GPU: the models run one after the other)")
     if (args.stale or args.retrain) and args.engine != "serial":
         raise ParameterError("--stale and --retrain need --engine serial")
+    shard = _shard(args.shard)
+    if shard and args.engine != "serial":
+        raise ParameterError("--shard needs --engine serial (ray shares the models out itself)")
     retrain_keys = _model_keys(args.retrain)
     if args.bench is not None and not args.bench.exists():
         raise ParameterError(f"--bench {args.bench} does not exist")
@@ -344,12 +351,25 @@ def cmd_compute(args) -> int:
     # a GPU profile's dry run on a machine with no GPU plans for the GPU of the newest GPU bench record
     rates = planning.device_rates(default_device(), args.bench, for_gpu=profiles.get(args.profile).on_gpu)
     items, complete = planning.plan(selected, rates, recompute_stale=args.stale, retrain=retrain)
+    if shard:
+        items = planning.shard(items, *shard)
+        print(f"shard {shard[0]} of {shard[1]}: {len(items)} items", flush=True)
     print(planning.plan_table(items, rates, complete=complete, budget=args.budget), flush=True)
     if args.dry_run:
         return 0
     return _report_failures(run_queue(items, budget=args.budget, started=started, recompute_stale=args.stale,
                                       retrain=retrain),
                             args.debug)
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """'K/N' as (K, N), 1 <= K <= N; a ParameterError otherwise."""
+    if text is None:
+        return None
+    found = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not found or not 1 <= int(found.group(1)) <= int(found.group(2)):
+        raise ParameterError(f"--shard takes K/N with 1 <= K <= N (e.g. 1/2), got {text!r}")
+    return int(found.group(1)), int(found.group(2))
 
 
 def _report_failures(failures, debug: bool = False) -> int:

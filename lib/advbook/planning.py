@@ -432,6 +432,17 @@ def plan(chapter_settings: list[tuple], rates: Rates, *, recompute_stale: bool =
     return _sources_first(items), len(complete)
 
 
+def shard(items: list[Item], k: int, n: int) -> list[Item]:
+    """The K-th of N disjoint shares of the queue, in its order: every item of one model in one
+    share (by its key; a model that attacks with a transfer source, by its source's key), so that N
+    processes compute the queue once between them and none waits on another's model."""
+    sources: dict[str, set] = {}
+    for item in items:
+        sources.setdefault(item.mkey, set()).update(item.sources)
+    home = {mkey: int(min(found) if found else mkey, 16) % n for mkey, found in sources.items()}
+    return [item for item in items if home[item.mkey] == k - 1]
+
+
 def _sources_first(items: list[Item]) -> list[Item]:
     """Move a missing transfer source's training item before the first item that attacks with it."""
     out = list(items)
