@@ -87,7 +87,8 @@ def test_a_chapter_renders_from_committed_records_with_no_dataset(monkeypatch, t
     monkeypatch.setenv("ADVBOOK_DATA", str(tmp_path))
     adaptive = chapters.get("adaptive")
     records, unavailable = experiments.collect(adaptive.experiments(adaptive.settings("cpu")), compute=False)
-    assert unavailable == [] and len(records) == 24
+    # the decide design's committed models: at least 5 seeds of its 8 variants
+    assert unavailable == [] and len(records) >= 5 * 8
 
 
 def test_a_failing_notebook_is_one_line_and_kept_and_the_output_untouched(tmp_path, monkeypatch, capsys):
