@@ -125,3 +125,19 @@ def test_adaptive_checks_pgd_against_apgd_at_the_budget_both_ran_at():
     record["dataset"] = {"display_name": "MNIST"}
     row = adaptive.masking_checks(s, [record])[0]
     assert row["PGD <= APGD-CE + 5"] is False and row["eps sweep reaches ~0"] is True
+
+
+def test_adaptive_rows_carry_the_checklists_doubts_to_the_claims():
+    """Catches a chapter that runs the checklist beside its claims but never tells them: a model
+    whose sweep stays flat has its PGD and APGD-CE rows doubted (guard 6), its clean row not."""
+    from advbook.chapters import adaptive
+
+    s = adaptive.CHAPTER.settings("cpu")
+    record = _record({"clean": 0.99, "pgd": 0.09, "APGD-CE 0.15": 0.09,
+                      "eps_sweep": {"0.0": 0.99, "0.15": 0.09, "0.45": 0.09}})
+    record["config"].update(dataset="mnist", variant="norm n=10000")
+    record.update(dataset={"display_name": "MNIST", "n_train": 55000, "num_classes": 10}, key="k",
+                  history=[{"seconds": 30.0, "perturbed": 9000, "gradient_images": 110000}])
+    row = adaptive.summary(s, [record])[0]
+    assert set(row["not_believed"]) == {"pgd", "APGD-CE 0.15"}
+    assert row["not_believed"]["APGD-CE 0.15"].startswith("eps sweep reaches ~0 failed (9.0 % left at eps 0.45)")
