@@ -237,3 +237,15 @@ def test_the_learning_diagnostic_shows_stored_runs_only_and_judges_them_by_the_g
     assert [(r["training images"], r["weight updates"], r["learned"]) for r in rows] == [(20000, 6 * 157, True)]
     clean["accuracy"] = 0.19
     assert [r["learned"] for r in biparo.learning_diagnostic()] == [False]
+
+
+def test_a_basicnet_stand_in_decides_nothing_about_the_papers_other_architecture():
+    """C12 is the paper's ResNet-20 claim: BasicNet after a short schedule stands in for it in the cpu
+    profile, and a verdict on the stand-in (here a refutation) must not read as one on the paper."""
+    s = chapter.CHAPTER.settings("cpu")
+    rows = _rows({"MAT-Rand": lambda k: 0.0, "PNI MAT-Rand": lambda k: 0.06})  # PNI ahead everywhere
+    c12 = next(c for c in chapter.claims(s, rows) if c["claim"].startswith("(C12)"))
+    assert c12["verdict"] == "inconclusive at this scale" and "stands in here for the paper's ResNet-20" in c12["why"]
+    e = chapter.Evidence(s, rows)
+    assert chapter.stand_in(e, chapter.judge(chapter.Claim("x", ""), [1, 1.1, 0.9, 1.05, 0.95]), False,
+                            "ResNet-20").verdict == "confirmed"
