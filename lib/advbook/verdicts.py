@@ -244,17 +244,20 @@ def counts_figure(counts: dict[str, int], path: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.2, 0.6))
-    left = 0
+    fig, ax = plt.subplots(figsize=(6.2, 0.9))
+    left, total = 0, max(sum(counts.values()), 1)
     for verdict in claims.VERDICTS:
         n = counts.get(verdict, 0)
         if n:
-            ax.barh(0, n, left=left, color=COLOURS[verdict])
-            ax.text(left + n / 2, 0, f"{n} {verdict.split(' at ')[0].split(' as ')[0]}", ha="center", va="center", fontsize=9,
-                    color="white" if verdict != claims.INCONCLUSIVE else "black")
+            short = verdict.split(" at ")[0].split(" as ")[0]
+            ax.barh(0, n, left=left, color=COLOURS[verdict], label=f"{n} {short}")
+            # a narrow segment holds its count only; the legend below names every segment whole
+            ax.text(left + n / 2, 0, f"{n} {short}" if n / total >= 0.25 else str(n), ha="center", va="center",
+                    fontsize=9, color="white" if verdict != claims.INCONCLUSIVE else "black")
             left += n
     ax.set_xlim(0, max(left, 1))
     ax.axis("off")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.05), ncol=4, fontsize=9, frameon=False)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, "wb", lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight",
