@@ -52,4 +52,7 @@ def test_every_decimal_a_claim_quotes_is_the_papers(chapter):
         x, tolerance = float(text), 0.5 * 10 ** -len(text.split(".")[1]) + 1e-9
         return any(abs(v - x) <= tolerance for v in known)
     missing = sorted(f"{claim}...: {x}" for claim, x in quoted if not found(x))
+    if missing and not PAPERS.is_dir():
+        pytest.skip(f"{len(missing)} quoted numbers are not in the tables and the papers' texts ({PAPERS}) are "
+                    "not here to look them up")
     assert missing == []
