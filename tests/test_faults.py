@@ -151,7 +151,9 @@ def test_an_interrupt_cleans_up_in_one_line(tmp_path, how):
     whole group, the notebook's kernel included) or a SIGTERM."""
     env = {**os.environ, "ADVBOOK_RESULTS": str(tmp_path / "results")}
     output = tmp_path / "out" / "primer.ipynb"
-    proc = subprocess.Popen([sys.executable, "-m", "advbook", "run", "primer", *TINY, "--output", str(output)],
+    # long enough (200 epochs of training) that the interrupt lands in the kernel's work on any machine
+    proc = subprocess.Popen([sys.executable, "-m", "advbook", "run", "primer", *TINY, "-p", "epochs", "200",
+                             "--output", str(output)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.time() + 60

@@ -321,7 +321,7 @@ def test_every_committed_record_passes_its_schema_at_the_path_its_content_gives(
     for path in sorted(paths.BENCH.glob("*.json")):
         store.read(path, "bench")
         checked += 1
-    assert checked > 3000
+    assert checked > 1000  # the committed store, pruned of what no page reads (advbook prune)
 
 
 def test_a_record_failing_its_schema_is_named_with_the_field_when_read():

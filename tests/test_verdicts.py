@@ -378,3 +378,10 @@ def test_evidence_sections_and_claims_link_both_ways(monkeypatch):
     assert f"(2) second ([evidence](#{slugify(heading)}))" in reporting.claims_markdown(judged)
     with pytest.raises(ValueError, match="no claim 3"):
         reporting.evidence_for(judged, ["3"], heading)
+
+
+def test_a_page_that_judges_no_claim_yet_closes_its_sections_quietly(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **kw: shown.append(obj))
+    reporting.evidence_for([], ["C1", "C6"], "Clean error")
+    assert shown == []

@@ -277,6 +277,8 @@ def evidence_for(judged: list[dict], ids: list[str], heading: str) -> None:
     `claims.label` gives them ('1', 'C6a'); `heading` the section's `##` heading, as written."""
     from IPython.display import Markdown, display
 
+    if not judged:  # a page that judges no claim yet (no records of any dataset): nothing to name
+        return
     unknown = sorted(set(ids) - {claim_label(i, r["claim"]) for i, r in enumerate(judged)})
     if unknown:
         raise ValueError(f"no claim {', '.join(unknown)} on this page")
