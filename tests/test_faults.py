@@ -155,7 +155,10 @@ def test_an_interrupt_cleans_up_in_one_line(tmp_path, how):
     proc = subprocess.Popen([sys.executable, "-m", "advbook", "run", "primer", *TINY, "-p", "epochs", "200",
                              "--output", str(output)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            # as from a terminal: a test run in the background (make, nohup, CI) inherits
+                            # SIGINT ignored, and Python keeps it ignored
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not list((tmp_path / "out").glob(".primer-run-*")):
         time.sleep(0.2)
