@@ -249,3 +249,21 @@ def test_a_basicnet_stand_in_decides_nothing_about_the_papers_other_architecture
     e = chapter.Evidence(s, rows)
     assert chapter.stand_in(e, chapter.judge(chapter.Claim("x", ""), [1, 1.1, 0.9, 1.05, 0.95]), False,
                             "ResNet-20").verdict == "confirmed"
+    # undecided on the stand-in too: marked, so that What holds asks for the ResNet, not more BasicNet seeds
+    undecided = chapter.stand_in(e, chapter.judge(chapter.Claim("x", ""), [1, -1.1, 0.9, -1.05, 0.95]), True,
+                                 "ResNet-20")
+    assert undecided.stand_in == "ResNet-20" and "stands in here" in undecided.reason
+    assert c12["stand_in"] == "ResNet-20"
+
+
+def test_a_doubt_of_the_checklist_holds_for_every_seed_of_that_recipe(monkeypatch):
+    """Guard 6 for BIPARO: the checklist runs on the detail seeds only; PGD far above AutoAttack on
+    PGD-inf's seed 0 doubts PGD-inf's PGD accuracies (every threat model's name, L-inf and L2) for
+    every seed, and nothing of FGSM or of another recipe."""
+    s = chapter.CHAPTER.settings("cpu")
+    failed = {"model": "PGD-inf", "seed": 0, "PGD <= AutoAttack + 5": False, "eps sweep reaches ~0": True}
+    monkeypatch.setattr(chapter, "masking_checks", lambda s, records: [failed, {"model": "FGSM", "seed": 0}])
+    doubts = chapter.recipe_doubts(s, [])
+    assert set(doubts) == {"PGD-inf"}
+    assert {"pgd-linf", "eot pgd-linf", "naive pgd-linf", "unaware pgd-linf", "pgd-l2"} <= set(doubts["PGD-inf"])
+    assert "fgsm" not in doubts["PGD-inf"] and "PGD-inf seed 0" in doubts["PGD-inf"]["pgd-linf"]

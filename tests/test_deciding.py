@@ -73,6 +73,15 @@ def test_a_claim_not_computed_names_the_next_profile_and_its_plan(monkeypatch):
     assert "fast profile computes it" in decision.text and "12 GPU-minutes" in decision.text
 
 
+def test_a_stand_in_names_the_profile_of_the_papers_model_not_more_seeds(monkeypatch):
+    """Seeds of a stand-in (BIPARO's BasicNet for the paper's ResNet) would decide it, not the claim."""
+    monkeypatch.setattr(deciding, "_profile_minutes", lambda chapter, profile: {"CPU": 600.0, "GPU": 12.0})
+    sized = part([0.5, 3.0, -1.0, 2.5, 1.0], GREATER, records=[f"a{s}" for s in range(5)])
+    assert deciding.what_decides(entry([sized], chapter="biparo")).profile is None
+    decision = deciding.what_decides({**entry([sized], chapter="biparo"), "stand_in": "ResNet-18"})
+    assert decision.profile == "fast" and decision.seeds is None and "fast profile computes it" in decision.text
+
+
 def test_a_sized_claim_costs_its_extra_models_at_the_planned_rate(monkeypatch):
     diffs = [0.5, 3.0, -1.0, 2.5, 1.0]
     p = part(diffs, GREATER, records=[f"a{s}" for s in range(5)] + [f"b{s}" for s in range(5)])

@@ -150,6 +150,8 @@ class Judgement:
     images: int | None = None    # test images each side was measured on (per seed)
     records: tuple = ()          # the model keys behind both sides
     image_variance: float = 0.0  # the part of se^2 that the sampling of shared test images adds
+    stand_in: str = ""           # the paper's model this design's stands in for: no verdict here is one on
+                                 # the claim, and no number of seeds of this design decides it
 
     def inconclusive(self, reason: str) -> "Judgement":
         """The same numbers, undecided, with why (a chapter's caveat that the rule cannot see)."""
@@ -583,6 +585,15 @@ def holm(parts: list[tuple[str, Judgement]]) -> tuple[set[int], int]:
     return refuted, k
 
 
+def after_short_run(j: Judgement, ours: int, theirs: int, unsound: tuple[str, ...], bias: str) -> Judgement:
+    """`j` on models trained `ours` epochs against the paper's `theirs`: a verdict that the short
+    run's `bias` could have made (`unsound`: a confirmation where a short run favours the claim, a
+    refutation where it works against it) is held inconclusive, saying why; the other stands."""
+    if ours < theirs and j.verdict in unsound:
+        return j.inconclusive(f"trained {ours} epochs against the paper's {theirs}: {bias}")
+    return j
+
+
 def all_of(parts: list[tuple[str, Judgement]]) -> Judgement:
     """A claim made of several comparisons: confirmed if all are, not confirmed if a part stays
     refuted after Holm's correction over the judged parts (a part refuted alone but not after
@@ -695,7 +706,7 @@ def row(claim: Claim, judgement: Judgement, **extra) -> dict:
     """One row of a chapter's claims table, with its parts as data."""
     return {"claim": claim.text, "paper": claim.paper, OURS: judgement.evidence(claim.unit),
             "verdict": judgement.verdict, "why": judgement.reason, "how we read it": claim.definition,
-            "parts": parts_data(judgement), **extra}
+            "parts": parts_data(judgement), **({"stand_in": judgement.stand_in} if judgement.stand_in else {}), **extra}
 
 
 def diffs(rows: list[dict], a, b, metric: str, metric_b: str | None = None, *, key: str = "variant",

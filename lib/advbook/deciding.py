@@ -8,8 +8,9 @@ What holds names, for every claim the rule leaves inconclusive, the design that 
   `advbook.planning` from the bench records on this machine's CPU and on the newest GPU's;
 - where a guard holds a part (a model did not learn, a side sits at a floor), no number of seeds:
   the guard's own reason says what the design must change;
-- where the claim was not computed at its scale, the next larger profile of its chapter and the
-  planned cost of that profile's claim-deciding models.
+- where the claim was not computed at its scale, or only on a model standing in for the paper's
+  (`Judgement.stand_in`), the next larger profile of its chapter and the planned cost of that
+  profile's claim-deciding models.
 
 Every cost is a plan, not a measurement; the page says so and names the bench records it rests on.
 """
@@ -105,7 +106,7 @@ def what_decides(entry: dict) -> Decision | None:
         return None
     undecided = [p for p in entry["parts"] if p["verdict"] == claims.INCONCLUSIVE]
     bounded = [p for p in undecided if p.get("lower") is not None]
-    if not bounded:
+    if not bounded or entry.get("stand_in"):
         higher = next_profile(entry["chapter"], scale)
         if higher is None:
             return Decision("no larger scale of this chapter computes it")
@@ -149,7 +150,7 @@ def show(chapter: str, rows: list[dict], settings: dict) -> None:
     lines = []
     for r in rows:
         decision = what_decides({"chapter": chapter, "verdict": r["verdict"], "parts": r.get("parts", []),
-                                 "scale": {"profile": settings["profile"]}})
+                                 "stand_in": r.get("stand_in", ""), "scale": {"profile": settings["profile"]}})
         if decision:
             lines.append(f"- **{r['claim']}**: {decision.text}.")
     if lines:

@@ -147,3 +147,21 @@ def doubts(row: dict, attack: str) -> str | None:
     left = next((f" ({v} % left at eps {k.split()[2].rstrip(':')})" for k, v in row.items()
                  if k.startswith("largest eps")), "") if "eps sweep reaches ~0" in failed else ""
     return ", ".join(f"{k} failed" for k in failed) + left
+
+
+def doubted_metrics(checks: list[dict], metrics: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
+    """{model label: {metric: why}} for `claims`' guard 6: for each checklist row (`checklist`), the
+    chapter's metrics of each attack role it doubts (`metrics`: role -> their names). Every seed of a
+    training recipe shares its label, so what the checklist doubts on the seeds it ran on (a chapter's
+    detail seeds), every seed of that recipe carries: a recipe that masks on one seed is not believed
+    on another that nobody checked."""
+    out: dict[str, dict[str, str]] = {}
+    for check in checks:
+        for role, names in metrics.items():
+            why = doubts(check, role)
+            for name in names if why else ():
+                out.setdefault(check["model"], {}).setdefault(
+                    name, f"{why} (the checklist of {check['model']} seed {check['seed']}, which holds for every "
+                          "seed of that recipe)")
+    return out
+

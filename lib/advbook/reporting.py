@@ -240,7 +240,7 @@ def claims_by_scale(chapter, settings: dict, overrides: dict | None = None) -> d
         if records:
             rows = chapter.judge(other, chapter.summary(other, records))
             out[profile] = [{"verdict": r["verdict"], "ours": r[OURS], "why": r["why"], "parts": r.get("parts", []),
-                             "scale": scale(other, records)} for r in rows]
+                             "stand_in": r.get("stand_in", ""), "scale": scale(other, records)} for r in rows]
     return out
 
 

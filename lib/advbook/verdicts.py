@@ -266,11 +266,6 @@ def counts_figure(counts: dict[str, int], path: Path) -> str:
     return "The book's verdicts counted: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in claims.VERDICTS)
 
 
-def claim_id(chapter: str, index: int, text: str) -> str:
-    """'CHAPTER:ID' (`claims.label`)."""
-    return f"{chapter}:{claims.label(index, text)}"
-
-
 def entries(notebook: Path, payload: dict | None = None) -> list[dict]:
     """A chapter's claims as data, at the scale What holds shows them: verdict, reason, scale and each
     judged part with its differences and bounds (empty for a chapter without a claims table);
@@ -283,10 +278,10 @@ def entries(notebook: Path, payload: dict | None = None) -> list[dict]:
     out = []
     for i, row in enumerate(payload["rows"]):
         shown = by_scale[largest][i] if largest != payload["scale"]["profile"] else None
-        entry = {"chapter": notebook.stem, "id": claim_id(notebook.stem, i, row["claim"]), "text": row["claim"],
+        entry = {"chapter": notebook.stem, "id": f"{notebook.stem}:{claims.label(i, row['claim'])}", "text": row["claim"],
                  "verdict": (shown or row)["verdict"], "reason": (shown or row)["why"],
                  "scale": shown["scale"] if shown else payload["scale"],
-                 "parts": (shown or row).get("parts", [])}
+                 "parts": (shown or row).get("parts", []), "stand_in": (shown or row).get("stand_in", "")}
         decision = deciding.what_decides(entry)
         out.append({**entry, "decide": decision.as_data() if decision else None})
     return out

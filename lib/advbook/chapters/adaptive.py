@@ -7,7 +7,7 @@ Baselines: no perturbed samples, and every sample perturbed (FGSM; PGD in the ap
 from __future__ import annotations
 
 from .. import masking
-from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, all_of, cell_fields, fact, judge, row, untimed
+from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, after_short_run, all_of, by_seed, cell_fields, fact, judge, mean, row, untimed
 from ..claims import diffs as paired
 from ..reporting import aggregate, seed_table, sweep_curves
 from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
@@ -311,12 +311,10 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
         cifar = dataset == "CIFAR-10 (JPEG q75 copy)"
         ours, theirs = (s["cifar_epochs"], PROFILES["paper"]["cifar_epochs"]) if cifar else \
             (s["epochs"], PROFILES["paper"]["epochs"])
-        if ours < theirs and (j.verdict == NOT_CONFIRMED or (not refutes_only and j.verdict == CONFIRMED)):
-            return j.inconclusive(f"trained {ours} epochs against the paper's {theirs}: a perturbed model's clean "
-                                  "accuracy still rises after so short a run, so its gap here "
-                                  + ("cannot refute the paper's converged one" if refutes_only else
-                                     "says nothing about the size of the paper's converged one"))
-        return j
+        return after_short_run(j, ours, theirs, (NOT_CONFIRMED,) if refutes_only else (NOT_CONFIRMED, CONFIRMED),
+                               "a perturbed model's clean accuracy still rises after so short a run, so its gap here "
+                               + ("cannot refute the paper's converged one" if refutes_only else
+                                  "says nothing about the size of the paper's converged one"))
 
     out = []
     c1 = Claim("(1) adaptive training keeps clean accuracy within 0.5 points of standard training",
@@ -407,8 +405,7 @@ def takeaways(s: dict, rows: list[dict], judged: list[dict]) -> list[str]:
         here = [r for r in rows if r["dataset"] == dataset]
 
         def mean_of(variant, name):
-            values = [r[name] for r in here if r["variant"] == variant and r.get(name) is not None]
-            return sum(values) / len(values) if values else None
+            return mean(by_seed(here, name, variant=variant))
 
         seeds = len({r["seed"] for r in here})
         adaptive = [v for v in dict.fromkeys(r["variant"] for r in here) if "n=" in v]

@@ -8,6 +8,7 @@ profiles add the ResNet-20 / VGG11 / ResNet-18 models of Tables 2, 3, 5 and 6.
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 from .. import data, masking, published
 from ..claims import (INCONCLUSIVE, Claim, Declined, Judgement, all_of, best_minus_last, by_seed, cell_fields,
@@ -313,8 +314,12 @@ def label(r: dict) -> str:
 
 
 def summary(s: dict, records: list[dict]) -> list[dict]:
-    """One row per trained model: accuracies (fractions) under every attack and threat model, and
-    the per-epoch curves (training accuracy on its own adversarial batches, validation PGD)."""
+    """One row per trained model: accuracies (fractions) under every attack and threat model, the
+    per-epoch curves (training accuracy on its own adversarial batches, validation PGD), and the
+    accuracies the masking checklist doubts (`not_believed`, `claims`' guard 6): the checklist runs
+    on the first `detail_seeds` seeds, and what it doubts there it doubts for every seed of that
+    training recipe."""
+    doubted = recipe_doubts(s, records)
     rows = []
     for r in records:
         m, history = r["metrics"], r["history"]
@@ -336,8 +341,18 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
             out[f"l2 {float(eps):g}"] = acc
         if "autoattack" in m:
             out["autoattack"] = m["autoattack"]
+        out["not_believed"] = {metric: why for metric, why in doubted.get(out["variant"], {}).items() if metric in out}
         rows.append(out)
     return rows
+
+
+def recipe_doubts(s: dict, records: list[dict]) -> dict[str, dict[str, str]]:
+    """{variant: {metric: why}}: the gradient attacks' accuracies, under every threat model's name,
+    that the masking checklist of a seed of that variant doubts (`masking.doubted_metrics`)."""
+    def names(metric):
+        return (metric, *(f"{t} {metric}" for t in THREATS))
+    return masking.doubted_metrics(masking_checks(s, records), {"pgd": (*names("pgd-linf"), *names("pgd-l2")),
+                                                                 "fgsm": names("fgsm"), "autoattack": ("autoattack",)})
 
 
 def _by_seed(rows, variant, metric):
@@ -489,14 +504,17 @@ def c7_mat_rand(e: Evidence):
 
 
 def stand_in(e: Evidence, j: Judgement, proxy: bool, theirs: str) -> Judgement:
-    """A verdict on BasicNet where the paper's claim is about another architecture (`theirs`), after
+    """A judgement on BasicNet where the paper's claim is about another architecture (`theirs`), after
     fewer epochs than the paper's: a stand-in, so it decides nothing about the paper's claim (the
-    direction of the difference may change with the architecture and the schedule)."""
-    if not proxy or j.verdict == INCONCLUSIVE:
+    direction of the difference may change with the architecture and the schedule), and more seeds
+    of it would not either: What holds points to the profile that trains `theirs`."""
+    if not proxy:
         return j
-    return j.inconclusive(f"BasicNet after {e.s['epochs']} epochs stands in here for the paper's {theirs} after "
-                          f"{PROFILES['paper']['arch_epochs']}: a verdict on the stand-in (here "
-                          f"{j.verdict}) is not one on the paper's claim; the fast profile trains the {theirs}")
+    return replace(j.inconclusive(f"BasicNet after {e.s['epochs']} epochs stands in here for the paper's {theirs} "
+                                  f"after {PROFILES['paper']['arch_epochs']}: a verdict on the stand-in ("
+                                  + ("here undecided as well" if j.verdict == INCONCLUSIVE else f"here {j.verdict}")
+                                  + f") is not one on the paper's claim; the fast profile trains the {theirs}"),
+                   stand_in=theirs)
 
 
 def _architectures(e: Evidence, claim, a, b, effects_):

@@ -317,7 +317,10 @@ def experiments(s: dict) -> list[dict]:
 
 
 def summary(s: dict, records: list[dict]) -> list[dict]:
-    """One row per trained model (the transfer source excluded): its metrics, times and per-epoch validation."""
+    """One row per trained model (the transfer source excluded): its metrics, times and per-epoch
+    validation, and the accuracies the masking checklist doubts (`not_believed`, `claims`' guard 6;
+    the checklist runs on the first seed, and what it doubts there every seed of the variant carries)."""
+    doubted = masking.doubted_metrics(masking_checklist(records, s), DOUBTED_METRICS)
     rows = []
     for r in records:
         variant = r["config"].get("variant")
@@ -332,6 +335,7 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
                "high_risk_by_epoch": [h.get("high_risk") for h in history], **cell_fields(r)}
         out.update({k: v for k, v in r["metrics"].items() if not isinstance(v, dict)})
         out.update({k: v for k, v in r["metrics"].items() if isinstance(v, dict)})
+        out["not_believed"] = doubted.get(out["variant"], {})
         rows.append(out)
     return rows
 
@@ -365,6 +369,8 @@ def time_to_robustness(rows: list[dict], threshold: float) -> dict[str, list[flo
     return out
 
 
+# the claims' metrics of each attack role of the checklist (PGD-ADP is this chapter's APGD)
+DOUBTED_METRICS = {"pgd": ("pgd-ce",), "apgd": ("pgd-adp",), "fgsm": ("fgsm",), "autoattack": ("autoattack",)}
 MASKING_ROLES = {"clean": "clean-attacked", "fgsm": "fgsm", "pgd": "pgd-ce", "pgd_aa": "pgd-ce-aa", "apgd": "pgd-adp-aa",
                  "autoattack": "autoattack",
                  "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
