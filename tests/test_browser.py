@@ -10,6 +10,7 @@ Runs on the HTML that `make html` built from the committed chapters (`make test`
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -81,8 +82,8 @@ def browser():
         b.close()
 
 
-@pytest.mark.parametrize("name", PAGES)
-def test_page_renders_offline_and_cleanly(browser, name):
+def problems_of(browser, path: Path):
+    """Open `path` as a reader would, nothing let off the machine; (the open page, {problem: what})."""
     page = browser.new_page()
     console, remote = [], []
     page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
@@ -95,7 +96,7 @@ def test_page_renders_offline_and_cleanly(browser, name):
             remote.append(r.request.url)
             r.abort()
     page.route("**/*", route)
-    page.goto((HTML / name).as_uri(), wait_until="load")
+    page.goto(path.as_uri(), wait_until="load")
     found = page.evaluate(CHECKS)
     dead_links = sorted({link for link in found["local_links"]
                          if not Path(unquote(urlparse(link).path)).exists()})
@@ -109,6 +110,12 @@ def test_page_renders_offline_and_cleanly(browser, name):
                 if v}
     if found["math"] and not found["mathjax"]:
         problems["MathJax"] = "not loaded"
+    return page, problems
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_offline_and_cleanly(browser, name):
+    page, problems = problems_of(browser, HTML / name)
     if problems:
         FAILURES.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(FAILURES / f"{name}.png"), full_page=True)
@@ -129,3 +136,19 @@ def test_the_primers_formulas_are_typeset(browser):
     found = page.evaluate(CHECKS)
     page.close()
     assert found["math"] >= 5 and not found["untypeset"]
+
+
+def test_an_audit_report_opens_offline_and_cleanly(browser, tmp_path):
+    """report.html of `advbook audit`, written from each committed audit report of the book's audit
+    page (the same `render_html` the command uses), opened with the same checks as a page."""
+    from advbook import model_audit
+
+    reports = sorted((ROOT / "data" / "results" / "audits").rglob("*.json"))
+    assert reports, "no committed audit report (data/results/audits): the audit page renders none"
+    for source in reports:
+        path = tmp_path / f"{source.stem}.html"
+        path.write_text(model_audit.render_html(json.loads(source.read_text())))
+        page, problems = problems_of(browser, path)
+        page.close()
+        assert not problems, f"{source.name}'s report.html: {problems}"
+

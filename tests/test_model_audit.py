@@ -131,6 +131,14 @@ def test_worst_case_is_never_above_any_attack(reports):
         for attack in report["attacks"]:
             assert worst <= attack["accuracy"]
             assert all(worst <= v for v in attack["per_seed"].values())
+        # per image too: an image counted robust in the worst case is robust under every attack and seed
+        bits = report["worst_case"]["per_image"]
+        assert len(bits) == report["worst_case"]["n"] and bits.count("1") / len(bits) == worst
+        for attack in report["attacks"]:
+            if not attack["key"].startswith("eps_sweep"):
+                for seed, row in attack["per_image"].items():
+                    assert row.count("1") / len(row) == attack["per_seed"][seed]
+                    assert all(r == "1" for w, r in zip(bits, row) if w == "1"), (attack["key"], seed)
     assert reports["sound"]["seeds"] == [0, 1]
 
 
@@ -159,6 +167,19 @@ def test_a_second_run_gives_the_same_numbers(reports, in_nets, tmp_path, capsys)
     assert again["worst_case"] == first["worst_case"] and again["eps_sweep"] == first["eps_sweep"]
     assert [(c["name"], c["saw"], c["passed"]) for c in again["checklist"]] == \
         [(c["name"], c["saw"], c["passed"]) for c in first["checklist"]]
+
+
+def test_a_test_seed_audits_the_images_a_chapter_drew(in_nets, tmp_path, capsys):
+    """--test-seed S takes the --n images that `Dataset.subset(n_test=N, seed=S)` gives the book's records."""
+    from advbook import data, model_audit
+
+    dataset = data.load("digits")
+    model, _ = model_audit._model(cli._parser().parse_args(["audit", *SOUND, *COMMON, "--output", "x"]), dataset,
+                                  model_audit.load_state_dict(in_nets / "sound.pt"), None, None, {})
+    audit = model_audit.of_model(model, {}, dataset, norm="linf", eps_text="0.1", n=32, test_seed=3)
+    drawn = dataset.subset(n_test=32, seed=3)
+    assert torch.equal(audit.x, drawn.x_test) and torch.equal(audit.y, drawn.y_test)
+    assert not torch.equal(audit.x, dataset.x_test[:32]) and "seed 3" in audit.images
 
 
 def test_a_randomized_model_gets_eot_and_the_budget_skips_what_would_not_finish(in_nets, tmp_path, capsys):
@@ -197,6 +218,7 @@ BAD = {
     "a model that does not import": (["--model", "no_such_module:build"], "cannot import no_such_module"),
     "a non-empty output": (["--output", "full"], "exists and is not an empty folder"),
     "too many images": (["--n", "451"], "more than the 450 test images"),
+    "a negative test seed": (["--test-seed", "-1"], "--test-seed must be a seed"),
 }
 
 

@@ -149,6 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--eps", required=True, help="the budget, a number or a fraction: 0.3, 8/255")
     audit.add_argument("--n", type=int, help="test images, the first of the test split (default 1000, or all "
                        "if fewer)")
+    audit.add_argument("--test-seed", type=int, metavar="SEED", help="take the --n test images the book's records "
+                       "draw with this seed instead of the first (a chapter's images: its records' 'test' seed)")
     audit.add_argument("--seeds", default="0", help="attack seeds, comma-separated (default 0)")
     audit.add_argument("--budget", type=float, metavar="SECONDS", help="skip the attacks expected not to finish "
                        "within this many seconds of the start, and stop one that overruns (at its next batch)")

@@ -341,6 +341,14 @@ def describe(config: dict) -> str:
     return f"{config.get('chapter')} ({config.get('dataset')}): {', '.join(parts)}"
 
 
+def compute_allowed() -> bool:
+    """Whether a page may compute what it misses: not where $ADVBOOK_COMPUTE is 0 (`advbook run
+    --no-compute`, and a GPU profile by default)."""
+    import os
+
+    return os.environ.get("ADVBOOK_COMPUTE", "1") != "0"
+
+
 def collect(configs: list[dict], priority=None, planner=None, **kwargs) -> tuple[list[dict], list[str]]:
     """The records of `configs`, computing what is missing where its data are here; returns them
     and the display names of the datasets whose missing records could not be computed (no
@@ -351,9 +359,7 @@ def collect(configs: list[dict], priority=None, planner=None, **kwargs) -> tuple
     None: every evaluation) comes back with the evaluations stored so far, and the models left
     out or short of evaluations are listed at the top of the page (`not_computed`, with the
     `planner`'s estimate where a notebook passes `advbook.planning`)."""
-    import os
-
-    compute = kwargs.pop("compute", os.environ.get("ADVBOOK_COMPUTE", "1") != "0")
+    compute = kwargs.pop("compute", compute_allowed())
     records, unavailable, missing = [], [], {}
     for i, config in enumerate(configs):
         try:

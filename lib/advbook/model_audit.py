@@ -7,7 +7,8 @@
 threat model, the seeds and budget, the output folder, the weights (a state dict, read with
 `weights_only=True`), the dataset, the model (an architecture of `models.ARCHITECTURES` or the
 user's `module:callable`), that it returns (batch, classes) logits and that it expects the
-book's [0, 1] pixels. `run` measures, per image and on the first `n` test images, in eval mode
+book's [0, 1] pixels. `run` measures, per image and on the first `n` test images (or the `n` a
+chapter's records draw with `--test-seed`), in eval mode
 and fp32 (`evaluate.eval_mode`): clean accuracy, FGSM, best-iterate PGD with restarts, APGD-CE,
 AutoAttack at its published strength, PGD crafted on a surrogate (transfer) and a PGD eps sweep,
 so that the worst case is the fraction of images that no attack under any seed fooled. A model
@@ -96,6 +97,7 @@ class Audit:
     output: Path
     device: torch.device
     arguments: dict
+    images: str = ""    # which test images, in words
 
 
 # ----------------------------------------------------------------------------------------
@@ -334,6 +336,8 @@ def prepare(args) -> Audit:
     options = _options(args.option)
     if args.n is not None and args.n < 1:
         raise ParameterError(f"--n must be a positive number of test images, got {args.n}")
+    if args.test_seed is not None and args.test_seed < 0:
+        raise ParameterError(f"--test-seed must be a seed (0 or more), got {args.test_seed}")
     if args.budget is not None and not args.budget > 0:
         raise ParameterError(f"--budget must be a positive number of seconds, got {args.budget:g}")
     if (args.mean is None) != (args.std is None):
@@ -354,16 +358,32 @@ def prepare(args) -> Audit:
     if std is not None and min(std) <= 0:
         raise ParameterError(f"--std must be positive, got {args.std}")
     model, described = _model(args, dataset, state, mean, std, options)
-    device = default_device()
-    model.to(device)
-    x, y = dataset.x_test[:n], dataset.y_test[:n]
-    _check_model(model, dataset, x[:256], y[:256], device)
-    writable(output, "output folder")
     arguments = {"arch": args.arch, "width": args.width, "options": options, "model": args.model,
                  "weights": str(args.weights), "dataset": args.dataset, "mean": mean, "std": std, "norm": args.norm,
-                 "eps": args.eps, "n": n, "seeds": list(seeds), "budget": args.budget}
-    return Audit(model, described, dataset, x, y, args.norm, eps, args.eps.strip(), seeds, args.budget, output,
-                 device, arguments)
+                 "eps": args.eps, "n": n, "test_seed": args.test_seed, "seeds": list(seeds), "budget": args.budget}
+    audit = of_model(model, described, dataset, norm=args.norm, eps_text=args.eps, n=n, test_seed=args.test_seed,
+                     seeds=seeds, budget=args.budget, output=output, arguments=arguments)
+    writable(output, "output folder")
+    return audit
+
+
+def of_model(model: nn.Module, described: dict, dataset: data.Dataset, *, norm: str, eps_text: str, n: int,
+             test_seed: int | None = None, seeds=(0,), budget: float | None = None, output: Path | None = None,
+             arguments: dict | None = None) -> Audit:
+    """An audit of a model already built with its weights (the command line's `prepare` ends here; a
+    page of the book starts here): on the first `n` test images, or, with `test_seed`, on the `n`
+    that the book's records draw with that seed (`Dataset.subset`), so that a chapter's numbers can
+    be reproduced on its own images. The model is checked as `prepare` checks it."""
+    if test_seed is None:
+        x, y, images = dataset.x_test[:n], dataset.y_test[:n], f"the first {n}"
+    else:
+        drawn = dataset.subset(n_test=n, seed=test_seed)
+        x, y, images = drawn.x_test, drawn.y_test, f"{n} drawn with seed {test_seed}, as the book's records draw them"
+    device = default_device()
+    model.to(device)
+    _check_model(model, dataset, x[:256], y[:256], device)
+    return Audit(model, described, dataset, x, y, norm, parse_eps(eps_text), eps_text.strip(), tuple(seeds), budget,
+                 output, device, arguments or {}, images)
 
 
 # ----------------------------------------------------------------------------------------
@@ -535,7 +555,7 @@ def run(audit: Audit, started: float) -> dict:
             return estimate(a, n, alive, randomized, speed, surrogate) * (len(seeds) if a.seeded else 1)
 
         plan = [(a, expected(a, n)) for a in attacks]
-        say(f"advbook audit: {audit.described['model']} on {audit.dataset.display_name}, first {n} test images, "
+        say(f"advbook audit: {audit.described['model']} on {audit.dataset.display_name}, {audit.images} test images, "
             f"{audit.norm} eps {audit.eps_text}, seeds {','.join(map(str, seeds))}; device {device.type}, an input "
             f"gradient {1e3 * speed.call:.3g} ms a call + {1e3 * speed.image:.3g} ms an image here")
         if randomized:
@@ -587,6 +607,11 @@ def say(line: str) -> None:
 
 def _fraction(correct: torch.Tensor) -> float:
     return int(correct.sum()) / len(correct)  # exact: a float32 mean would print 0.97 as 0.9700000286
+
+
+def _bits(correct: torch.Tensor) -> str:
+    """Per image, in the order audited: 1 classified right, 0 fooled (or wrong already)."""
+    return "".join("1" if c else "0" for c in correct.tolist())
 
 
 def _mean(per_seed: dict) -> float:
@@ -712,16 +737,17 @@ def _report(audit, attacks, robust, worst, seconds, estimated, skipped, checks, 
         "arguments": audit.arguments,
         "model": {**audit.described, "randomized": randomized},
         "dataset": {"name": audit.dataset.name, "display_name": audit.dataset.display_name,
-                    "sha256": audit.dataset.sha256, "split": "test", "images": f"the first {len(audit.y)}"},
+                    "sha256": audit.dataset.sha256, "split": "test", "images": audit.images},
         "threat_model": {"norm": audit.norm, "eps": audit.eps, "eps_text": audit.eps_text},
         "seeds": list(seeds),
         "attacks": [{"key": a.key, "name": a.label, "attack": a.attack, "params": a.params,
                      "accuracy": accuracy[a.key],
                      "per_seed": {str(s): _fraction(robust[a.key][s]) for s in seeds},
+                     "per_image": {str(s): _bits(robust[a.key][s]) for s in seeds},
                      "seeded": a.seeded, "seconds": round(seconds[a.key], 2),
                      "estimated_seconds": round(estimated[a.key], 2)}
                     for a in attacks if a.key in accuracy],
-        "worst_case": {"accuracy": _fraction(worst), "n": len(audit.y),
+        "worst_case": {"accuracy": _fraction(worst), "n": len(audit.y), "per_image": _bits(worst),
                        "over": [labels[k] for k in accuracy if k != "clean"],
                        "definition": "the fraction of images that every attack above, under every seed, left "
                                      "classified right (with their clean version)"},

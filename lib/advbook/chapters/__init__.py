@@ -160,7 +160,7 @@ class Chapter:
         return {name: self.parameter(name).parse(text) for name, text in pairs}
 
 
-CHAPTER_MODULES = ("primer", "adaptive", "mixture", "performance", "random_sign", "efgsm", "biparo")
+CHAPTER_MODULES = ("primer", "auditing", "adaptive", "mixture", "performance", "random_sign", "efgsm", "biparo")
 
 
 def get(name: str) -> Chapter:
