@@ -74,7 +74,9 @@ def test_the_reproduction_compares_counts_on_the_same_images_and_says_no_when_th
 
 def test_the_pages_networks_are_the_primers_of_the_same_profile_and_seed(settings):
     configs = auditing.experiments(settings)
-    assert {c["chapter"] for c in configs} == {"primer"} and {c["profile"] for c in configs} == {"smoke"}
+    assert {c["chapter"] for c in configs} == {"auditing"} and {c["profile"] for c in configs} == {"smoke"}
+    primers = {store.model_key(c) for c in auditing.primer.experiments(auditing.primer_settings(settings))}
+    assert {store.model_key(c) for c in configs} <= primers  # the primer's very networks
     assert sorted(c["train"]["defense"] for c in configs) == ["fgsm", "pgd"]
     assert {c["train"]["seed"] for c in configs} == {settings["seed"]}
     assert auditing.arguments(settings, auditing.AUDITED[0])["model"] == store.model_key(

@@ -91,7 +91,9 @@ def experiments(s: dict) -> list[dict]:
     """The primer's configs of the audited networks (seed `seed`): their records hold the numbers
     the audit reproduces; `advbook compute auditing` trains them where they are missing."""
     wanted = {a.defense for a in AUDITED}
-    return [c for c in primer.experiments(primer_settings(s))
+    # named this page's (a config's chapter is not part of its model's key): what is missing here is
+    # computed by `advbook compute auditing`, these two networks alone
+    return [{**c, "chapter": "auditing"} for c in primer.experiments(primer_settings(s))
             if c["train"]["defense"] in wanted and c["train"]["seed"] == s["seed"]]
 
 
