@@ -8,6 +8,7 @@ import torch
 
 from advbook import store
 from advbook.chapters import auditing
+from advbook.paths import results_root
 
 
 @pytest.fixture
@@ -25,10 +26,10 @@ def test_the_quantizer_hides_every_input_gradient():
 
 def test_other_settings_write_other_reports(settings):
     a = auditing.AUDITED[0]
-    first = auditing.report_path(settings, a)
-    assert first != auditing.report_path({**settings, "n": settings["n"] + 1}, a)
-    assert first != auditing.report_path({**settings, "attack_seeds": [1]}, a)
-    assert first != auditing.report_path(settings, auditing.AUDITED[1])  # the same weights, quantized
+    first = auditing.report_name(settings, a)
+    assert first != auditing.report_name({**settings, "n": settings["n"] + 1}, a)
+    assert first != auditing.report_name({**settings, "attack_seeds": [1]}, a)
+    assert first != auditing.report_name(settings, auditing.AUDITED[1])  # the same weights, quantized
     assert auditing.arguments(settings, auditing.AUDITED[1])["model"] == auditing.arguments(settings, a)["model"]
 
 
@@ -41,7 +42,7 @@ def test_nothing_is_audited_without_weights_and_the_page_says_how(settings):
 
 def test_a_stored_report_is_read_not_recomputed(settings):
     a = auditing.AUDITED[0]
-    path = auditing.report_path(settings, a)
+    path = results_root() / auditing.report_name(settings, a)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"stored": True}))
     assert auditing.reports(settings, compute=True)[a.name] == {"stored": True}

@@ -28,7 +28,7 @@ from . import chapters, profiles
 from .errors import ONE_LINE, ParameterError
 from .engines import ENGINES
 from .notebooks import execute_notebook
-from .paths import BOOK
+from .paths import BOOK, STORES, store_name
 
 
 
@@ -126,6 +126,11 @@ def _parser() -> argparse.ArgumentParser:
                          "reported stale. A plain JSON record goes to the path its content gives.")
     imp.add_argument("sources", nargs="+", type=Path, metavar="ARCHIVE_OR_RECORD",
                      help="a tar.gz written by `advbook export`, or a record file (.json)")
+    for p in (prune, run, compute, sweep, export, imp):
+        p.add_argument("--store", choices=sorted(STORES), default=None,
+                       help="the results store written: local (default; data/local/, ignored by git, read before "
+                            "the book's data/results/ beneath it) or book (the committed store, for a maintainer "
+                            "computing or pruning the book's records); $ADVBOOK_RESULTS overrides both")
     audit = sub.add_parser("audit", help="evaluate your own checkpoint offline: attacks, worst case, masking "
                            "checklist, report.html and report.json",
                            description="Put a model's weights through the book's evaluation: clean accuracy, FGSM, "
@@ -509,6 +514,9 @@ def main(argv=None) -> int:
     if threading_main():
         signal.signal(signal.SIGTERM, _terminate)
     try:
+        if getattr(args, "store", None):
+            os.environ["ADVBOOK_STORE"] = args.store  # the notebook kernel and Ray's driver inherit it
+        store_name()  # a bad $ADVBOOK_STORE is one line, before any work
         if args.command == "bench":
             from .bench import main as bench_main
             return bench_main(args)

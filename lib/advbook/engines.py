@@ -34,7 +34,7 @@ from . import store
 from .errors import ParameterError
 from .errors import NotComputed
 from .experiments import describe, get_or_compute  # noqa: F401  (describe: this module's API)
-from .paths import data_root, results_root
+from .paths import data_root, results_root, results_roots
 
 ENGINES = ("serial", "ray")
 RAY_PIN = "ray==2.60.0"  # as in requirements.txt
@@ -405,13 +405,19 @@ def _summary(task: Task, written: list[Path], seconds: float) -> str:
 
 def seed_files(mkey: str) -> dict[str, bytes]:
     """What the store holds of model `mkey` already (record, weights, evaluations), by path
-    relative to the results root: the worker starts from it, as `get_or_compute` would here."""
-    root = results_root()
-    paths = [store.model_path(mkey), store.weights_path(mkey)]
-    evals = root / "evals" / mkey
-    if evals.is_dir():
-        paths += sorted(evals.glob("*.json"))
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in paths if p.is_file()}
+    relative to the results root: the worker starts from it, as `get_or_compute` would here
+    (the record and the weights beside it from the first store holding them, each evaluation
+    from the first store holding it)."""
+    files = {}
+    for root in reversed(results_roots()):  # the store written last: its files win
+        evals = root / "evals" / mkey
+        for path in sorted(evals.glob("*.json")) if evals.is_dir() else []:
+            files[path.relative_to(root).as_posix()] = path.read_bytes()
+    for rel, path in ((f"models/{mkey}.json", store.located(f"models/{mkey}.json")),
+                      (f"models/{mkey}.pt", store.weights_path(mkey))):
+        if path is not None and path.is_file():
+            files[rel] = path.read_bytes()
+    return files
 
 
 def _order(rel: str) -> tuple:

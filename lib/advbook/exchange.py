@@ -407,7 +407,10 @@ def _encoded(item: Item) -> bytes:
 
 def import_records(sources: list[Path], results: Path | None = None, bench: Path | None = None) -> Report:
     """Import archives (tar.gz) and plain record files into the store, all or nothing (above);
-    Refused, with one line per problem and nothing written, if any check fails."""
+    Refused, with one line per problem and nothing written, if any check fails. Into your store
+    (the default), a record the book's store beneath it holds already is skipped, and an
+    evaluation may name a model that only the book's store holds."""
+    beneath = [] if results is not None else paths.results_roots()[1:]
     results = results or paths.results_root()
     bench = bench or paths.BENCH
     items, problems = [], []
@@ -426,7 +429,7 @@ def import_records(sources: list[Path], results: Path | None = None, bench: Path
             problems.append(f"{item.source}: {item.rel} also comes, with other content, from {by_rel[item.rel].source}")
         by_rel.setdefault(item.rel, item)
     models_here = {rel for rel in by_rel if _kind(rel) == "model"} | \
-        {f"models/{p.name}" for p in results.glob("models/*.json")}
+        {f"models/{p.name}" for root in (results, *beneath) for p in root.glob("models/*.json")}
     for rel, item in by_rel.items():
         if _kind(rel) == "weights":
             problem = _loads_weights(item.content)
@@ -449,7 +452,7 @@ def import_records(sources: list[Path], results: Path | None = None, bench: Path
     for rel, item in sorted(by_rel.items(), key=lambda kv: (order[_kind(kv[0])], kv[0])):
         target = _destination(rel, results, bench)
         mkey = rel.split("/")[1][:16] if not rel.startswith("bench/") else None
-        if target.exists() and _same(target, item):
+        if any(t.exists() and _same(t, item) for t in (target, *(_destination(rel, root, bench) for root in beneath))):
             report.skipped.append(rel)
             continue
         if target.exists() or mkey in conflicting_models:

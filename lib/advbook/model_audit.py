@@ -45,7 +45,7 @@ from .checks import N_IMAGES, sanity_checks, warnings
 from .device import autocast, default_device, flush_denormals
 from .errors import ParameterError
 from .evaluate import eval_mode
-from .paths import results_root, writable
+from .paths import results_roots, writable
 
 DATASETS = ("digits", "mnist", "cifar10-jpeg")  # the datasets the book holds offline
 NORMS = {"linf": "Linf", "l2": "L2"}             # the norm as PGD names it -> as APGD and AutoAttack do
@@ -164,9 +164,9 @@ def _output(folder: Path) -> Path:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ParameterError(f"--output {folder} exists and is not an empty folder: give a new or empty one "
                              "(an audit never writes over a report)")
-    store = results_root().resolve()
-    if folder.resolve() == store or store in folder.resolve().parents:
-        raise ParameterError(f"--output {folder} is inside the results store {store}, which an audit never touches")
+    for store in (root.resolve() for root in results_roots()):
+        if folder.resolve() == store or store in folder.resolve().parents:
+            raise ParameterError(f"--output {folder} is inside the results store {store}, which an audit never touches")
     return folder
 
 

@@ -4,7 +4,8 @@ A record of the store is read when some chapter, at one of its profiles or at a 
 promises (a chapter module's `RENDERINGS`: {profile: [overrides]}), or through the extra runs its
 module declares (`reads()`: configs, e.g. BIPARO's learning diagnostic), lists its config; an
 evaluation is read only if it scored the stored model's current weights (`experiments.stored`
-ignores one made of earlier weights). Everything else in data/results/ is unused: records of
+ignores one made of earlier weights). Everything else in the store written (yours, data/local/, or
+the book's with `--store book`: `paths.results_root`) is unused: records of
 designs since revised, evaluations of weights trained again, models no config names.
 
 `advbook prune` lists the unused records by kind with their size; `--delete` removes them (git

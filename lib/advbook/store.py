@@ -30,7 +30,7 @@ import torch
 from .atomic import save_torch, write_atomic
 from .errors import CorruptRecord  # noqa: F401  (raised here, part of this module's API)
 from .evaluate import DISPLAY, OPTIONS
-from .paths import PROJECT_ROOT, results_root
+from .paths import PROJECT_ROOT, results_root, results_roots
 
 LIBRARY = Path(__file__).resolve().parent
 # the library code each kind of record depends on: a change here may change its numbers
@@ -106,12 +106,23 @@ def eval_key(mkey: str, spec: dict, test: dict | None = None) -> str:
     return key(content)
 
 
+def located(relative: str) -> Path | None:
+    """The file at `relative` in the first store that holds it (`paths.results_roots`: yours,
+    then the book's beneath it), or None."""
+    return next((root / relative for root in results_roots() if (root / relative).exists()), None)
+
+
 def model_path(mkey: str) -> Path:
+    """Where model `mkey`'s record is written (the store written: `paths.results_root`)."""
     return results_root() / "models" / f"{mkey}.json"
 
 
 def weights_path(mkey: str) -> Path:
-    return results_root() / "models" / f"{mkey}.pt"
+    """Model `mkey`'s weights: those beside its record in the first store that holds the record
+    (never another store's weights under a record they were not trained with), else where they
+    are written."""
+    record = located(f"models/{mkey}.json")
+    return (record or model_path(mkey)).with_suffix(".pt")
 
 
 def checkpoint_path(mkey: str) -> Path:
@@ -120,6 +131,7 @@ def checkpoint_path(mkey: str) -> Path:
 
 
 def eval_path(mkey: str, spec: dict, test: dict | None = None) -> Path:
+    """Where an evaluation record is written (the store written)."""
     return results_root() / "evals" / mkey / f"{eval_key(mkey, spec, test)}.json"
 
 
@@ -167,15 +179,19 @@ def source_name(source: str) -> str:
 
 
 def load_model(mkey: str) -> dict | None:
-    return read(model_path(mkey), "model")
+    """Model `mkey`'s record from the first store that holds it, or None."""
+    path = located(f"models/{mkey}.json")
+    return read(path, "model") if path else None
 
 
 def load_eval(mkey: str, spec: dict, test: dict | None = None) -> dict | None:
-    return read(eval_path(mkey, spec, test), "eval")
+    """The evaluation record from the first store that holds it, or None."""
+    path = located(eval_path(mkey, spec, test).relative_to(results_root()).as_posix())
+    return read(path, "eval") if path else None
 
 
 def save_weights(model: torch.nn.Module, mkey: str) -> Path:
-    path = weights_path(mkey)
+    path = model_path(mkey).with_suffix(".pt")
     save_torch({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
     return path
 

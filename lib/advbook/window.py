@@ -32,7 +32,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import profiles
-from .paths import BENCH, PROJECT_ROOT
+from .paths import BENCH, PROJECT_ROOT, results_root
 
 STARTUP_SECONDS = 15.0  # a step's start (Python, torch), where this process cannot measure its own
 
@@ -145,8 +145,7 @@ def main(argv=None) -> int:
     out = args.output.resolve()
     out.mkdir(parents=True, exist_ok=True)
     env = environment(device)
-    env.update(budget_seconds=args.budget, profile=profile, results=str(Path(os.environ.get("ADVBOOK_RESULTS") or
-                                                                            PROJECT_ROOT / "data" / "results")))
+    env.update(budget_seconds=args.budget, profile=profile, results=str(results_root()))
     write(env, out / "environment.json")
     print(f"window on {env['device']} (torch {env['torch']}, commit {env['commit']}), {args.budget:.0f} s, "
           f"profile {profile}; output {out}", flush=True)

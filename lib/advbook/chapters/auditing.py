@@ -12,6 +12,7 @@ parameters never replaces the committed ones.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -26,6 +27,7 @@ from ..atomic import write_atomic
 from ..data import _sha256
 from ..experiments import compute_allowed, load_trained, prepare_data, say
 from ..paths import results_root
+from ..reporting import curve_figure
 from . import Chapter, Parameter
 from . import primer
 
@@ -40,9 +42,10 @@ PARAMETERS = [
 ]
 PROFILES = {
     # the primer's smoke networks (digits): a pipeline check, not a result; AutoAttack's Square
-    # (5,000 queries) alone takes minutes on a busy CPU, so the budget skips it, and the page says so
+    # (5,000 queries) alone takes minutes on a busy CPU, so the budget skips it, and the page says
+    # so; 15 s an audit keeps the page's smoke run near a minute (README), its training included
     "smoke": {"seed": 0, "n": primer.PROFILES["smoke"]["autoattack_n"], "levels": 16, "attack_seeds": [0],
-              "budget": 30},
+              "budget": 15},
     # the primer's cpu networks (MNIST, its StdCNN, eps 0.3), on its 200 AutoAttack images
     "cpu": {"seed": 0, "n": primer.PROFILES["cpu"]["autoattack_n"], "levels": 16, "attack_seeds": [0], "budget": 0},
 }
@@ -97,8 +100,16 @@ def experiments(s: dict) -> list[dict]:
             if c["train"]["defense"] in wanted and c["train"]["seed"] == s["seed"]]
 
 
+_CONFIGS: dict[str, dict[str, dict]] = {}  # {settings as JSON: {defense: config}}
+
+
 def _config(s: dict, defense: str) -> dict:
-    return next(c for c in experiments(s) if c["train"]["defense"] == defense)
+    """The audited network's config, built once per settings (the primer's experiments take a
+    while to build, and every report's name asks for them)."""
+    known = json.dumps(s, sort_keys=True, default=str)
+    if known not in _CONFIGS:
+        _CONFIGS[known] = {c["train"]["defense"]: c for c in experiments(s)}
+    return copy.deepcopy(_CONFIGS[known][defense])
 
 
 def arguments(s: dict, a: Audited) -> dict:
@@ -110,10 +121,11 @@ def arguments(s: dict, a: Audited) -> dict:
             **({"budget": s["budget"]} if s["budget"] else {})}
 
 
-def report_path(s: dict, a: Audited):
+def report_name(s: dict, a: Audited) -> str:
+    """Where the report of `a` lives, relative to a results store."""
     wanted = arguments(s, a)
     digest = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:12]
-    return results_root() / "audits" / s["profile"] / f"{a.name}-{digest}.json"
+    return f"audits/{s['profile']}/{a.name}-{digest}.json"
 
 
 class _Progress(io.TextIOBase):
@@ -158,13 +170,13 @@ def reports(s: dict, compute: bool | None = None) -> dict[str, dict | None]:
     compute = compute_allowed() if compute is None else compute
     out = {}
     for a in AUDITED:
-        path = report_path(s, a)
-        if path.exists():
-            out[a.name] = json.loads(path.read_text())
+        stored = store.located(report_name(s, a))
+        if stored:
+            out[a.name] = json.loads(stored.read_text())
         elif compute and store.weights_path(arguments(s, a)["model"]).exists():
             report = _audit(s, a)
             text = json.dumps(report, indent=1, default=str)
-            write_atomic(path, "w", lambda f: f.write(text))
+            write_atomic(results_root() / report_name(s, a), "w", lambda f: f.write(text))
             out[a.name] = report
         else:
             out[a.name] = None
@@ -254,23 +266,14 @@ def reproduction(s: dict, records: list[dict], found: dict) -> pd.DataFrame:
 def sweep_figure(s: dict, found: dict):
     """Accuracy against eps (PGD, best iterate) for every audited network: a sound model's curve
     falls to 0; a masked one's stays up."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    curves = {}
     for a in AUDITED:
         report = found.get(a.name)
-        if report is None:
-            continue
-        clean = next(at["accuracy"] for at in report["attacks"] if at["key"] == "clean")
-        points = [(0.0, clean)] + [(p["eps"], p["accuracy"]) for p in report["eps_sweep"]["points"]]
-        ax.plot([e for e, _ in points], [100 * v for _, v in points], marker="o", label=a.label(s))
-    ax.axvline(float(primer_settings(s)["eps"]), color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("eps (L-inf)", fontsize=10)
-    ax.set_ylabel("accuracy (%)", fontsize=10)
-    ax.set_title("PGD-50 accuracy against eps (dotted: the audited eps)", fontsize=10)
-    ax.tick_params(labelsize=9)
-    ax.legend(fontsize=9)
-    fig.tight_layout()
+        if report is not None:
+            clean = next(at["accuracy"] for at in report["attacks"] if at["key"] == "clean")
+            curves[a.label(s)] = {0.0: [clean], **{p["eps"]: [p["accuracy"]] for p in report["eps_sweep"]["points"]}}
+    fig = curve_figure(curves, "eps (L-inf)", "accuracy (%)", "PGD-50 accuracy against eps (dotted: the audited eps)")
+    fig.axes[0].axvline(float(primer_settings(s)["eps"]), color="grey", linestyle=":", linewidth=1)
     return fig
 
 
