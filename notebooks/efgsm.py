@@ -49,7 +49,7 @@ from IPython.display import Markdown, display
 
 from advbook import deciding, planning, reporting
 from advbook.chapters.efgsm import (CHAPTER, CHECKLIST, CHOICES, METRIC_LABELS, VARIANTS, baselines,
-                                    epoch_curves, masking_checklist, paper_vs_ours, reconstruction_figure,
+                                    epoch_curves, masking_checks, paper_table, reconstruction_figure,
                                     takeaways, time_to_robustness, variant_label)
 
 settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
@@ -104,7 +104,7 @@ reporting.evidence_for(judged, ["C10"], "Every method on the same classifier")
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-display(Markdown(reporting.markdown_table(paper_vs_ours(settings, rows, "1"))))
+display(Markdown(reporting.markdown_table(paper_table(settings, rows, "1"))))
 
 # %% [markdown]
 # **Wall time per epoch and time to robustness, every method.** Time to robustness is the
@@ -148,7 +148,7 @@ reporting.evidence_for(judged, ["C1", "C2", "C3", "C8"], "Table 1: speed and acc
 # NBVAL_CHECK_OUTPUT
 for table_id, title in (("2", "Table 2 (with label smoothing)"), ("3", "Table 3 (without label smoothing)"),
                         ("4", "Table 4 (ablation)")):
-    display(Markdown(f"**{title}**\n\n" + reporting.markdown_table(paper_vs_ours(settings, rows, table_id))))
+    display(Markdown(f"**{title}**\n\n" + reporting.markdown_table(paper_table(settings, rows, table_id))))
 
 # %% tags=["hide-input"]
 reporting.evidence_for(judged, ["C4", "C5", "C6a", "C6b", "C7"], "Tables 2, 3 and 4: lambda = 0.1, label smoothing, and the ablation")
@@ -220,7 +220,7 @@ reporting.evidence_for(judged, ["C9"], "Table 5: transfer attacks")
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-checklist = masking_checklist(records, settings)
+checklist = masking_checks(settings, records)
 display(Markdown(reporting.checklist_markdown(checklist)))
 aa = reporting.seed_table([r for r in rows if "autoattack" in r], "variant", ["pgd-adp-aa", "autoattack"],
                           order=order, labels=METRIC_LABELS)

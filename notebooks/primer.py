@@ -204,7 +204,7 @@ else:
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
-checks = masking_checks(records)
+checks = masking_checks(settings, records)
 problems = masking.violations(checks)
 assert not problems, problems
 display(Markdown(reporting.checklist_markdown(checks)))

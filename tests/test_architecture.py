@@ -195,3 +195,53 @@ def test_errors_are_imported_from_errors_only():
             if isinstance(node, ast.ImportFrom) and not (node.module or "").endswith("errors"):
                 found += [f"{path.relative_to(root)}: {a.name} from {node.module}" for a in node.names if a.name in names]
     assert found == []
+
+
+# the roles a paper chapter's module plays, in the order its sections come: declaration, plan,
+# results, claims, conclusions (a module need not play every role)
+CHAPTER_ROLES = ("priority", "baselines", "experiments", "summary", "masking_checks", "paper_table", "claims",
+                 "takeaways")
+# chapters that are no paper's reading: the book's audit and its performance page
+NOT_PAPER_CHAPTERS = ("auditing", "performance")
+# names a role once had in one chapter; every chapter now says `masking_checks` and `paper_table`
+OLD_ROLE_NAMES = ("masking_checklist", "paper_vs_ours")
+
+
+def _layout_problems(source: str) -> list[str]:
+    """What breaks the one layout in a chapter module's source: roles out of order, a role under an
+    old name, a `masking_checks` that does not take (s, records)."""
+    functions = [node for node in ast.parse(source).body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    roles = [f.name for f in functions if f.name in CHAPTER_ROLES]
+    problems = []
+    if roles != sorted(roles, key=CHAPTER_ROLES.index):
+        problems.append(f"roles in the order {roles}, not {sorted(roles, key=CHAPTER_ROLES.index)}")
+    problems += [f"defines {f.name} (the role's name is now another)" for f in functions if f.name in OLD_ROLE_NAMES]
+    for f in functions:
+        if f.name == "masking_checks":
+            a = f.args
+            params = [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)] + \
+                [f"*{p.arg}" for p in (a.vararg, a.kwarg) if p is not None]
+            if params != ["s", "records"]:
+                problems.append(f"masking_checks takes {params}, not ['s', 'records']")
+    return problems
+
+
+def test_every_chapter_module_has_one_layout():
+    """Issue #34: one name and one signature per role across the paper chapters, and one order of sections
+    (priority, baselines, experiments, summary, masking_checks, paper_table, claims, takeaways), so that a
+    reader who knows one chapter module finds their way in the next."""
+    from advbook import chapters
+
+    assert set(NOT_PAPER_CHAPTERS) <= set(chapters.CHAPTER_MODULES)
+    papers = [name for name in chapters.CHAPTER_MODULES if name not in NOT_PAPER_CHAPTERS]
+    assert papers, "no paper chapter to check"
+    problems = {name: _layout_problems((LIBRARY / "chapters" / f"{name}.py").read_text()) for name in papers}
+    assert {name: p for name, p in problems.items() if p} == {}
+
+
+def test_the_layout_check_sees_a_role_out_of_order():
+    """The check above can fail: priority after baselines, an old name, and a checklist without the settings."""
+    source = ("def baselines(s): pass\ndef priority(config, spec): pass\n"
+              f"def {OLD_ROLE_NAMES[0]}(records, s): pass\ndef masking_checks(records): pass\n")
+    problems = _layout_problems(source)
+    assert len(problems) == 3 and "order" in problems[0] and OLD_ROLE_NAMES[0] in problems[1], problems

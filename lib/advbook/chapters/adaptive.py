@@ -293,6 +293,20 @@ def results_table(s: dict, rows: list[dict]):
     return table
 
 
+def masking_checks(s: dict, records: list[dict]) -> list[dict]:
+    """The book's masking checklist (advbook.masking) for every model: the eps sweep must reach ~0 at
+    its largest budget, and PGD-20 must not read far above APGD-CE at the budget both ran at."""
+    out = []
+    for r in records:
+        eps = s[SETUPS[r["config"]["dataset"]]["eps_key"]]
+        at = round(s["apgd_eps_factors"][0] * eps, 6)
+        roles = {"clean": "clean", "eps_sweep": "eps_sweep", "apgd": apgd_name(at)}
+        if at in [round(f * eps, 6) for f in s["eps_factors"]]:
+            roles["pgd"] = f"eps_sweep:{at}"
+        out.append({"dataset": r["dataset"]["display_name"], **masking.checklist(r, roles)})
+    return out
+
+
 def claims(s: dict, rows: list[dict]) -> list[dict]:
     """The paper's four claims as `Claim` data, judged by the book's rule on paired seeds."""
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
@@ -378,20 +392,6 @@ def claims(s: dict, rows: list[dict]) -> list[dict]:
                           fact("equal in every seed: both compute one input gradient of every training image "
                                "per epoch (Algorithm 1 needs them to sample), plus the training pass") if passes and not any(passes) else judge(c4, passes)))
     out.append(row(c4, all_of(parts)))
-    return out
-
-
-def masking_checks(s: dict, records: list[dict]) -> list[dict]:
-    """The book's masking checklist (advbook.masking) for every model: the eps sweep must reach ~0 at
-    its largest budget, and PGD-20 must not read far above APGD-CE at the budget both ran at."""
-    out = []
-    for r in records:
-        eps = s[SETUPS[r["config"]["dataset"]]["eps_key"]]
-        at = round(s["apgd_eps_factors"][0] * eps, 6)
-        roles = {"clean": "clean", "eps_sweep": "eps_sweep", "apgd": apgd_name(at)}
-        if at in [round(f * eps, 6) for f in s["eps_factors"]]:
-            roles["pgd"] = f"eps_sweep:{at}"
-        out.append({"dataset": r["dataset"]["display_name"], **masking.checklist(r, roles)})
     return out
 
 

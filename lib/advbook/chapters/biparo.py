@@ -355,6 +355,82 @@ def recipe_doubts(s: dict, records: list[dict]) -> dict[str, dict[str, str]]:
                                                                  "fgsm": names("fgsm"), "autoattack": ("autoattack",)})
 
 
+MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd-linf", "autoattack": "autoattack",
+                 "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
+
+
+def masking_checks(s: dict, records: list[dict]) -> list[dict]:
+    """The book's masking checklist (advbook.masking) per deterministic headline model."""
+    return [masking.checklist(r, MASKING_ROLES, label(r)) for r in records if "steps_sweep" in r["metrics"]]
+
+
+# our rows of the paper's tables: {table: (columns, {paper column: our variant})}
+PAPER_TABLES = {
+    "1": {"L-inf PGD training": "PGD-inf", "L2 PGD training": "PGD-2", "L-inf FGSM training": "FGSM"},
+    "2": {"PGD L-inf training": "ResNet-18 PGD-inf", "MAT-Rand training": "ResNet-18 MAT-Rand"},
+    "3": {"ResNet-20": "ResNet-20 MAT-Rand", "ResNet-18 (Wide Resnet18)": "ResNet-18 MAT-Rand",
+          "VGG11": "VGG11-BN MAT-Rand"},
+    "4": {"BasicNet": "PGD-inf", "BasicNet with noise": "PGD-inf + noise", "ResNet-18": "ResNet-18 MAT-Rand",
+          "ResNet-18 with noise": "ResNet-18 MAT-Rand + noise"},
+    "5": {"NoiseNet20": "ResNet-20 PNI MAT-Rand", "ResNet20": "ResNet-20 MAT-Rand"},
+    "6": {"Wide Resnet18": "ResNet-18 PGD-inf", "Wider Resnet18 manual mix": "ResNet-18 mix + early stop"},
+}
+SMALL_SCALE = {"2": {"PGD L-inf training": "PGD-inf", "MAT-Rand training": "MAT-Rand"},
+               "5": {"NoiseNet20": "PNI MAT-Rand", "ResNet20": "MAT-Rand"}}
+PAPER_ROWS = {"clean": "Natural examples", "pgd-linf": "L-inf PGD attack", "pgd-l2": "L2 PGD attack",
+              "fgsm": "L-inf FGSM attack"}
+
+
+def paper_table(rows: list[dict], table: str, threat: str = "eot"):
+    """The paper's Table `table` beside ours (percent, mean ± sd over seeds; the paper's number
+    and ours minus it in brackets), with attacks on randomized models under `threat`. Where the
+    cpu profile has no model of the paper's, the BasicNet analogue stands in (SMALL_SCALE) and
+    the page says so."""
+    import pandas as pd
+
+    from ..reporting import mean_spread
+
+    columns = PAPER_TABLES[table]
+    if table in SMALL_SCALE and not any(r["variant"] in columns.values() for r in rows):
+        columns = SMALL_SCALE[table]
+    # how many test images each column's attacks were measured on: columns measured on other
+    # images are not comparable, and the header says so
+    counts = {}
+    for column, variant in columns.items():
+        found = {image_count(r["images"].get("pgd-linf")) for r in rows if r["variant"] == variant and r.get("images")}
+        counts[column] = ", ".join(str(n) for n in sorted(n for n in found if n))
+    ours = []
+    for column, variant in columns.items():
+        for metric, name in PAPER_ROWS.items():
+            key = metric if metric == "clean" else f"{threat} {metric}"
+            values = [100 * v for v in _by_seed(rows, variant, key).values()]
+            if values:
+                mean, spread = mean_spread(values)
+                ours.append({"row": name, "column": column, "mean": mean, "std": spread, "n": len(values)})
+    frame = published.side_by_side(published.compare("biparo", table, pd.DataFrame(
+        ours, columns=["row", "column", "mean", "std", "n"])))
+    frame.columns = [f"{c}" + (f" ({counts[c]} attacked images)" if counts.get(c) else "") + ": ours (paper; ours - paper)"
+                     for c in frame.columns]
+    return frame, columns
+
+
+def threat_table(rows: list[dict]):
+    """Every randomized model and its deterministic twin under the three threat models (percent)."""
+    import pandas as pd
+
+    from ..reporting import fmt, mean_spread
+
+    table = {}
+    for variant in dict.fromkeys(r["variant"] for r in rows if r["randomized"]):
+        for threat, name in THREATS.items():
+            cells = {}
+            for metric in ("pgd-linf", "pgd-l2", "fgsm"):
+                values = list(_by_seed(rows, variant, f"{threat} {metric}").values())
+                cells[METRICS[metric]] = fmt(*mean_spread(values), len(values))
+            table[(variant, name)] = cells
+    return pd.DataFrame.from_dict(table, orient="index")
+
+
 def _by_seed(rows, variant, metric):
     return by_seed(rows, metric, variant=variant)
 
@@ -610,82 +686,6 @@ def c15_tradeoff(e: Evidence):
 CLAIM_CHECKS = (c1_diagonal, c2_l2_natural, c3_first_order, c4_own_budget, c5_over_training, c6_robust_overfitting,
                 c7_mat_rand, c8_resnet18_resnet20, c9_resnet18_vgg11, c10_noise_basicnet, c11_noise_resnet18, c12_pni,
                 c13_pni_plateau, c14_combined_recipe, c15_tradeoff)
-
-
-# our rows of the paper's tables: {table: (columns, {paper column: our variant})}
-PAPER_TABLES = {
-    "1": {"L-inf PGD training": "PGD-inf", "L2 PGD training": "PGD-2", "L-inf FGSM training": "FGSM"},
-    "2": {"PGD L-inf training": "ResNet-18 PGD-inf", "MAT-Rand training": "ResNet-18 MAT-Rand"},
-    "3": {"ResNet-20": "ResNet-20 MAT-Rand", "ResNet-18 (Wide Resnet18)": "ResNet-18 MAT-Rand",
-          "VGG11": "VGG11-BN MAT-Rand"},
-    "4": {"BasicNet": "PGD-inf", "BasicNet with noise": "PGD-inf + noise", "ResNet-18": "ResNet-18 MAT-Rand",
-          "ResNet-18 with noise": "ResNet-18 MAT-Rand + noise"},
-    "5": {"NoiseNet20": "ResNet-20 PNI MAT-Rand", "ResNet20": "ResNet-20 MAT-Rand"},
-    "6": {"Wide Resnet18": "ResNet-18 PGD-inf", "Wider Resnet18 manual mix": "ResNet-18 mix + early stop"},
-}
-SMALL_SCALE = {"2": {"PGD L-inf training": "PGD-inf", "MAT-Rand training": "MAT-Rand"},
-               "5": {"NoiseNet20": "PNI MAT-Rand", "ResNet20": "MAT-Rand"}}
-PAPER_ROWS = {"clean": "Natural examples", "pgd-linf": "L-inf PGD attack", "pgd-l2": "L2 PGD attack",
-              "fgsm": "L-inf FGSM attack"}
-
-
-def paper_table(rows: list[dict], table: str, threat: str = "eot"):
-    """The paper's Table `table` beside ours (percent, mean ± sd over seeds; the paper's number
-    and ours minus it in brackets), with attacks on randomized models under `threat`. Where the
-    cpu profile has no model of the paper's, the BasicNet analogue stands in (SMALL_SCALE) and
-    the page says so."""
-    import pandas as pd
-
-    from ..reporting import mean_spread
-
-    columns = PAPER_TABLES[table]
-    if table in SMALL_SCALE and not any(r["variant"] in columns.values() for r in rows):
-        columns = SMALL_SCALE[table]
-    # how many test images each column's attacks were measured on: columns measured on other
-    # images are not comparable, and the header says so
-    counts = {}
-    for column, variant in columns.items():
-        found = {image_count(r["images"].get("pgd-linf")) for r in rows if r["variant"] == variant and r.get("images")}
-        counts[column] = ", ".join(str(n) for n in sorted(n for n in found if n))
-    ours = []
-    for column, variant in columns.items():
-        for metric, name in PAPER_ROWS.items():
-            key = metric if metric == "clean" else f"{threat} {metric}"
-            values = [100 * v for v in _by_seed(rows, variant, key).values()]
-            if values:
-                mean, spread = mean_spread(values)
-                ours.append({"row": name, "column": column, "mean": mean, "std": spread, "n": len(values)})
-    frame = published.side_by_side(published.compare("biparo", table, pd.DataFrame(
-        ours, columns=["row", "column", "mean", "std", "n"])))
-    frame.columns = [f"{c}" + (f" ({counts[c]} attacked images)" if counts.get(c) else "") + ": ours (paper; ours - paper)"
-                     for c in frame.columns]
-    return frame, columns
-
-
-def threat_table(rows: list[dict]):
-    """Every randomized model and its deterministic twin under the three threat models (percent)."""
-    import pandas as pd
-
-    from ..reporting import fmt, mean_spread
-
-    table = {}
-    for variant in dict.fromkeys(r["variant"] for r in rows if r["randomized"]):
-        for threat, name in THREATS.items():
-            cells = {}
-            for metric in ("pgd-linf", "pgd-l2", "fgsm"):
-                values = list(_by_seed(rows, variant, f"{threat} {metric}").values())
-                cells[METRICS[metric]] = fmt(*mean_spread(values), len(values))
-            table[(variant, name)] = cells
-    return pd.DataFrame.from_dict(table, orient="index")
-
-
-MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd-linf", "autoattack": "autoattack",
-                 "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
-
-
-def masking_checks(s: dict, records: list[dict]) -> list[dict]:
-    """The book's masking checklist (advbook.masking) per deterministic headline model."""
-    return [masking.checklist(r, MASKING_ROLES, label(r)) for r in records if "steps_sweep" in r["metrics"]]
 
 
 def takeaways(s: dict, rows: list[dict]) -> list[str]:

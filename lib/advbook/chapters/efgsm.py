@@ -79,27 +79,6 @@ def _step_text(s: dict, steps: int) -> str:
     return f"{attack_step(s, steps):.3g}" + ("" if s["attack_step"] else " (2.5 eps / steps)")
 
 
-def baselines(s: dict) -> list[tuple[str, str, str, str]]:
-    """Every baseline's hyperparameters in this run against the paper's (its MNIST settings, the paper
-    profile), and why they differ: (baseline, this run, the paper, why)."""
-    paper = PROFILES["paper"]
-
-    def attack(x, steps):  # PGD_CE-40 and TRADES-40 (Section 4.1); the step is Madry's and Zhang's
-        return f"{x[steps]} steps of {_step_text(x, x[steps])}"
-    return [
-        baseline_row("PGD-AT (Madry; the paper does not restate the step: Madry et al.'s)",
-                     [("attack", attack(s, "pgd_steps"), attack(paper, "pgd_steps"), BUDGET)]),
-        baseline_row("TRADES (the paper does not restate the step: Zhang et al.'s)",
-                     [("attack", attack(s, "trades_steps"), attack(paper, "trades_steps"), BUDGET),
-                      ("beta", f"{s['trades_beta']:g}", f"{paper['trades_beta']:g}", BUDGET)]),
-        baseline_row("AdvFree (Free-AT)", [("m, step", f"{s['free_replay']}, {s['free_step']:g}",
-                                            f"{paper['free_replay']}, {paper['free_step']:g}", BUDGET)]),
-        ("FGSM-RS (Wong et al.'s MNIST code)", *["alpha 1.25 eps, start U(-eps, eps), unclipped before the "
-                                                 "gradient"] * 2, ""),
-        ("plain FGSM (Goodfellow et al.)", "step eps, no random start", "step eps, no random start", ""),
-    ]
-
-
 PARAMETERS = [
     Parameter("dataset", str, "dataset (the paper's MNIST half; digits for smoke)", choices=tuple(data.LOADERS)),
     Parameter("variants", list, "training methods", item_type=str, choices=tuple(VARIANTS)),
@@ -199,6 +178,27 @@ def priority(config: dict, spec: dict) -> int:
         return EXTRA
     name = spec["name"]
     return EXTRA if name in CHECKLIST_SPECS or "sweep" in spec or name.startswith("transfer-") else CLAIMS
+
+
+def baselines(s: dict) -> list[tuple[str, str, str, str]]:
+    """Every baseline's hyperparameters in this run against the paper's (its MNIST settings, the paper
+    profile), and why they differ: (baseline, this run, the paper, why)."""
+    paper = PROFILES["paper"]
+
+    def attack(x, steps):  # PGD_CE-40 and TRADES-40 (Section 4.1); the step is Madry's and Zhang's
+        return f"{x[steps]} steps of {_step_text(x, x[steps])}"
+    return [
+        baseline_row("PGD-AT (Madry; the paper does not restate the step: Madry et al.'s)",
+                     [("attack", attack(s, "pgd_steps"), attack(paper, "pgd_steps"), BUDGET)]),
+        baseline_row("TRADES (the paper does not restate the step: Zhang et al.'s)",
+                     [("attack", attack(s, "trades_steps"), attack(paper, "trades_steps"), BUDGET),
+                      ("beta", f"{s['trades_beta']:g}", f"{paper['trades_beta']:g}", BUDGET)]),
+        baseline_row("AdvFree (Free-AT)", [("m, step", f"{s['free_replay']}, {s['free_step']:g}",
+                                            f"{paper['free_replay']}, {paper['free_step']:g}", BUDGET)]),
+        ("FGSM-RS (Wong et al.'s MNIST code)", *["alpha 1.25 eps, start U(-eps, eps), unclipped before the "
+                                                 "gradient"] * 2, ""),
+        ("plain FGSM (Goodfellow et al.)", "step eps, no random start", "step eps, no random start", ""),
+    ]
 
 
 def defense(s: dict, variant: str) -> tuple[str, dict]:
@@ -320,7 +320,7 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
     """One row per trained model (the transfer source excluded): its metrics, times and per-epoch
     validation, and the accuracies the masking checklist doubts (`not_believed`, `claims`' guard 6;
     the checklist runs on the first seed, and what it doubts there every seed of the variant carries)."""
-    doubted = masking.doubted_metrics(masking_checklist(records, s), DOUBTED_METRICS)
+    doubted = masking.doubted_metrics(masking_checks(s, records), DOUBTED_METRICS)
     rows = []
     for r in records:
         variant = r["config"].get("variant")
@@ -376,7 +376,7 @@ MASKING_ROLES = {"clean": "clean-attacked", "fgsm": "fgsm", "pgd": "pgd-ce", "pg
                  "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
 
 
-def masking_checklist(records: list[dict], s: dict) -> list[dict]:
+def masking_checks(s: dict, records: list[dict]) -> list[dict]:
     """Per checklist model (first seed): the book's masking checklist (advbook.masking), and this chapter's
     two more: PGD_CE converged (its last two iteration counts within 2 points) and transfer weaker than
     white-box PGD-ADP."""
@@ -410,7 +410,7 @@ PAPER_CELLS = {
 }
 
 
-def paper_vs_ours(s: dict, rows: list[dict], table: str):
+def paper_table(s: dict, rows: list[dict], table: str):
     """One of the paper's Tables 1-4, MNIST half, 'ours ± std (paper; ours - paper)' per cell; accuracies in
     percent, times in seconds. Free-AT's epoch time is per pass over the data (a data epoch is m passes)."""
     import pandas as pd

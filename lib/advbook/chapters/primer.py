@@ -181,8 +181,9 @@ MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd", "pgd_aa": "pgd-
                  "steps_sweep": "steps_sweep", "eps_sweep": "eps_sweep"}
 
 
-def masking_checks(records: list[dict]) -> list[dict]:
-    """The book's masking checklist for every trained model."""
+def masking_checks(s: dict, records: list[dict]) -> list[dict]:
+    """The book's masking checklist for every trained model. It takes the settings `s` like every
+    chapter's `masking_checks(s, records)`; the primer's checklist does not read them."""
     return [masking.checklist(r, MASKING_ROLES, LABELS[r["config"]["train"]["defense"]]) for r in records]
 
 

@@ -276,6 +276,53 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
     return rows
 
 
+def masking_checks(s: dict, records: list[dict]) -> list[dict]:
+    """The book's masking checklist (advbook.masking) per headline model, at the first attack budget."""
+    out = []
+    for r in records:
+        if r["config"]["variant"] not in HEADLINE:
+            continue
+        eps = str(block(s, r["config"]["dataset"])["attack_eps"][0])
+        roles = {"clean": "clean", "fgsm": f"fgsm:{eps}", "pgd": f"pgd:{eps}", "autoattack": "autoattack",
+                 "steps_sweep": "steps", "eps_sweep": "pgd"}
+        out.append({"dataset": r["dataset"]["display_name"], **masking.checklist(r, roles)})
+    return out
+
+
+# our headline variants as the paper's rows: Table 4 (MNIST, LeNet) and Table 5 (CIFAR-10, WRN)
+PAPER_ROWS = {"lenet5": ("4", {"base": "MNIST / LeNet LeCun et al. [1998]", "FGSM": "MNIST / FGSM-LeNet",
+                               "R": "MNIST / R-LeNet"}),
+              "wrn": ("5", {"base": "CIFAR10 / W-ResNet Zagoruyko and Komodakis [2016]",
+                            "FGSM": "CIFAR10 / FGSM-W-ResNet", "R": "CIFAR10 / R-W-ResNet"})}
+
+
+def _mean(rows, variant, metric):
+    return mean(by_seed(rows, metric, variant=variant))
+
+
+def paper_table(rows: list[dict], dataset: str):
+    """Table 4 (LeNet datasets) or 5 (CIFAR-10) in test error (%), paper vs ours for one
+    dataset's rows; the paper's other rows are marked with why they are not run."""
+    import pandas as pd
+
+    from ..reporting import mean_spread
+
+    table, names = PAPER_ROWS[BLOCKS[dataset]]
+    ours = []
+    for variant, name in names.items():
+        errors = [100 * (1 - r["clean"]) for r in rows if r["variant"] == variant and r["dataset"] == dataset]
+        if errors:
+            mean, spread = mean_spread(errors)
+            ours.append({"row": name, "column": "Error(%)", "mean": mean, "std": spread, "n": len(errors)})
+    frame = published.side_by_side(published.compare("random_sign", table, pd.DataFrame(
+        ours, columns=["row", "column", "mean", "std", "n"])))
+    frame.columns = ["error %: ours (paper; ours - paper)"]
+    frame["note"] = ["" if name in names.values() else
+                     "CapsNet: not built" if "CapsNet" in name else
+                     f"{name.split(' / ')[0]} is not available offline" for name in frame.index]
+    return frame
+
+
 def _by_seed(rows, variant, metric):
     return by_seed(rows, metric, variant=variant)
 
@@ -417,58 +464,11 @@ def _claims_on(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
     return out
 
 
-def masking_checks(s: dict, records: list[dict]) -> list[dict]:
-    """The book's masking checklist (advbook.masking) per headline model, at the first attack budget."""
-    out = []
-    for r in records:
-        if r["config"]["variant"] not in HEADLINE:
-            continue
-        eps = str(block(s, r["config"]["dataset"])["attack_eps"][0])
-        roles = {"clean": "clean", "fgsm": f"fgsm:{eps}", "pgd": f"pgd:{eps}", "autoattack": "autoattack",
-                 "steps_sweep": "steps", "eps_sweep": "pgd"}
-        out.append({"dataset": r["dataset"]["display_name"], **masking.checklist(r, roles)})
-    return out
-
-
 CHAPTER = Chapter("random_sign", "Moderate random-sign perturbations (Di, Yu and Tian)", PARAMETERS, PROFILES,
                   experiments, summary, group_by="variant", plot_metrics=("clean", "pgd 0.1"), priority=priority)
 
 
-# --- the page's tables and conclusions -------------------------------------------------------
-
-# our headline variants as the paper's rows: Table 4 (MNIST, LeNet) and Table 5 (CIFAR-10, WRN)
-PAPER_ROWS = {"lenet5": ("4", {"base": "MNIST / LeNet LeCun et al. [1998]", "FGSM": "MNIST / FGSM-LeNet",
-                               "R": "MNIST / R-LeNet"}),
-              "wrn": ("5", {"base": "CIFAR10 / W-ResNet Zagoruyko and Komodakis [2016]",
-                            "FGSM": "CIFAR10 / FGSM-W-ResNet", "R": "CIFAR10 / R-W-ResNet"})}
-
-
-def _mean(rows, variant, metric):
-    return mean(by_seed(rows, metric, variant=variant))
-
-
-def paper_table(rows: list[dict], dataset: str):
-    """Table 4 (LeNet datasets) or 5 (CIFAR-10) in test error (%), paper vs ours for one
-    dataset's rows; the paper's other rows are marked with why they are not run."""
-    import pandas as pd
-
-    from ..reporting import mean_spread
-
-    table, names = PAPER_ROWS[BLOCKS[dataset]]
-    ours = []
-    for variant, name in names.items():
-        errors = [100 * (1 - r["clean"]) for r in rows if r["variant"] == variant and r["dataset"] == dataset]
-        if errors:
-            mean, spread = mean_spread(errors)
-            ours.append({"row": name, "column": "Error(%)", "mean": mean, "std": spread, "n": len(errors)})
-    frame = published.side_by_side(published.compare("random_sign", table, pd.DataFrame(
-        ours, columns=["row", "column", "mean", "std", "n"])))
-    frame.columns = ["error %: ours (paper; ours - paper)"]
-    frame["note"] = ["" if name in names.values() else
-                     "CapsNet: not built" if "CapsNet" in name else
-                     f"{name.split(' / ')[0]} is not available offline" for name in frame.index]
-    return frame
-
+# --- the page's conclusions ------------------------------------------------------------------
 
 def takeaways(s: dict, rows: list[dict]) -> list[str]:
     """The page's conclusions, computed from its own numbers (means over seeds, in percent)."""
