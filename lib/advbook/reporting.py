@@ -517,8 +517,10 @@ def for_researchers(chapter: str, records: list[dict], functions: list, results:
         "<p><strong>To run the downloaded notebook:</strong> it needs the <code>advbook</code> library and its "
         "records, so run it inside a clone of this book's repository: <code>make setup</code> installs the "
         "pinned environment in <code>.venv</code>; put the notebook in <code>book/</code> (or anywhere) and "
-        "open it with that environment's Jupyter, set <code>profile</code> (and <code>overrides</code>) in its "
-        "parameters cell and run all cells. It reads the stored records under <code>data/results</code> and "
-        "computes any that are missing (real-data profiles need the dataset copies: "
+        "open it with Jupyter installed into that environment (<code>.venv/bin/pip install jupyterlab</code>), "
+        "set <code>profile</code> (and <code>overrides</code>) in its parameters cell and run all cells. It "
+        "reads your records (<code>data/local</code>) and the book's beneath them (<code>data/results</code>) "
+        "and computes any that are missing into yours, never into the book's (real-data profiles need the "
+        "dataset copies: "
         "<code>export ADVBOOK_DATA=/path/to/data</code>). The same from the command line, executing the "
         f"chapter's source <code>notebooks/{chapter}.py</code>:</p><pre>{run}</pre></div>")
