@@ -22,7 +22,7 @@
 #
 # **What we test.** Every table on paired seeds, under stronger attacks than the paper's, and
 # its randomized defenses under three threat models, including EOT. The `cpu` profile runs the
-# paper's own small network ("BasicNet") on 20,000 images of CIFAR-10 (JPEG q75 copy), 5 seeds,
+# paper's own small network ("BasicNet") on 40,000 images of CIFAR-10 (JPEG q75 copy), 5 seeds,
 # each seed on its own training subset and its own 500 test images: Table 1, Figure 1, MAT-Rand,
 # noise at prediction and PNI at BasicNet scale. The ResNet-20,
 # VGG11 and ResNet-18 rows (Tables 2, 3, 5 and 6 as printed) are declared in the `fast` and
@@ -39,8 +39,8 @@ from IPython.display import Markdown, display
 from advbook import deciding, planning, reporting
 import pandas as pd
 
-from advbook.chapters.biparo import (CHAPTER, baselines, claims, learning_diagnostic, masking_checks,
-                                     paper_table, takeaways, threat_table)
+from advbook.chapters.biparo import (CHAPTER, baselines, claims, learning_by_design, learning_diagnostic,
+                                     masking_checks, paper_table, takeaways, threat_table)
 
 settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
 
@@ -308,7 +308,7 @@ reporting.evidence_for(judged, ["C15"], "Robustness against accuracy")
 # | noise at prediction | $\sigma = \epsilon = 0.03$ in pixel units (Section 3.3's "same value"), no clipping, a fresh draw per forward pass; three threat models |
 # | PNI | PNI-W, one learned scale per layer, every convolution and linear layer, initial 0.25, no weight decay; noise on in training-time attacks |
 # | early stopping | $L_\infty$ PGD-10 on held-out training images after every epoch, best epoch kept; never the test set |
-# | the training subset (CPU) | 20,000 random CIFAR-10 training images per seed (500 more held out), and 500 random test images per seed, the same for every variant of that seed; random, not stratified, so class counts vary by a few percent |
+# | the training subset (CPU) | 40,000 random CIFAR-10 training images per seed (500 more held out), and 500 random test images per seed, the same for every variant of that seed; random, not stratified, so class counts vary by a few percent |
 # | how many runs | 5 paired seeds, judged by the book's rule (the paper reports single runs) |
 #
 # The paper's tables also disagree with each other: Table 3's ResNet-18 is Table 2's MAT-Rand
@@ -322,9 +322,9 @@ reporting.evidence_for(judged, ["C15"], "Robustness against accuracy")
 display(Markdown(reporting.baselines_markdown(baselines(settings))))
 
 # %% [markdown]
-# ## Why PGD training failed on 4,000 images
+# ## Does PGD training learn? 4,000, 20,000 and 40,000 images
 #
-# On 4,000 training images (this profile's earlier design) most $L_\infty$ PGD models ended at
+# On 4,000 training images (this profile's first design) most $L_\infty$ PGD models ended at
 # chance, and the claims that involved them were inconclusive. Was it the learning rate, the
 # arithmetic, or too little training? The diagnostic runs below are that design's PGD-inf model
 # (fp32), at three initial learning rates on 4,000 images; in batches of 32 at the linearly scaled rate (four times the weight
@@ -332,13 +332,17 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 # epochs, so five times the weight updates). Each is a stored record like every other model of
 # the book; nothing here is computed when the page is built.
 #
-# What it shows: on 4,000 images one run in seven clears the bar, and only just: seed 1 at the
-# cpu profile's own rate, 20.1 % clean against the 20 % needed. No other rate helps, nor do four
-# times the updates (750, one seed, against the 942 of the larger runs); on 20,000 images both
-# runs learn, to 31 and 34 %. So what is missing is distinct training images, not a better rate
-# or more updates. The cpu profile therefore trains on 20,000 images (about 150 minutes of two
-# one-thread processes for its 45 models); the earlier 4,000-image records stay in the store, and
-# `-p train_subset 4000 -p seeds 0,1,2 -p n_random 200 -p n_detail 200 -p seed_images 0` renders them.
+# What it showed: on 4,000 images one run in seven cleared the bar, and only just (seed 1 at the
+# cpu profile's own rate, 20.1 % clean against the 20 % needed); no other rate helped, nor did four
+# times the updates; on 20,000 images both runs learned. So the profile moved to 20,000 images and
+# then, because one PGD-inf seed in five still stayed at chance there and $\epsilon_{train} = 0.045$
+# learned on two seeds of five, to 40,000. The second table counts, for each design, the seeds
+# whose PGD-trained BasicNet learned. A seed that stays at chance stays in the design: dropping it
+# after seeing it fail would choose the seeds by their outcome, so a comparison with such a model
+# is held by the guard and says so. A warm-up of $\epsilon$ would likely let these runs learn, but
+# it is not the paper's method. The earlier designs' records stay in the store:
+# `-p train_subset 20000` renders the 20,000-image design, and
+# `-p train_subset 4000 -p seeds 0,1,2 -p n_random 200 -p n_detail 200 -p seed_images 0` the first.
 
 # %% tags=["hide-input"]
 diagnostic = learning_diagnostic()
@@ -350,6 +354,13 @@ if diagnostic:
               f"{int(group['learned'].sum())} of {len(group)} runs learned")
 else:
     display(Markdown("The diagnostic runs are not in this store."))
+
+# %% tags=["hide-input"]
+by_design = learning_by_design()
+if by_design:
+    display(Markdown(reporting.markdown_table(pd.DataFrame(by_design))))
+else:
+    display(Markdown("No design's PGD-trained BasicNets are in this store."))
 
 # %% [markdown]
 # ## Claims and verdicts

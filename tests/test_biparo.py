@@ -239,6 +239,32 @@ def test_the_learning_diagnostic_shows_stored_runs_only_and_judges_them_by_the_g
     assert [r["learned"] for r in biparo.learning_diagnostic()] == [False]
 
 
+def test_learning_by_design_counts_each_designs_seeds_that_learned(monkeypatch):
+    """Each design (the profile's and every earlier one the page renders) counts its own stored
+    PGD-inf seeds; a seed at chance counts as not learned, a seed not stored is left out, and an
+    evaluation of earlier weights does not count."""
+    from advbook import store
+    from advbook.chapters import biparo
+
+    monkeypatch.setattr(biparo, "_pixel_std", lambda *a: (0.25, 0.25, 0.25))  # no dataset needed to list the configs
+    clean_by_key = {}
+    for overrides, accuracies in (({}, [0.31, 0.09]), ({"train_subset": 20000}, [0.33])):
+        s = biparo.CHAPTER.settings("cpu", **overrides)
+        configs = [c for c in biparo.experiments(s) if c["variant"] == "PGD-inf"]
+        for config, accuracy in zip(configs, accuracies):
+            clean_by_key[store.model_key(config)] = accuracy
+    monkeypatch.setattr(store, "load_model", lambda mkey: {"key": mkey, "created": "t"} if mkey in clean_by_key else None)
+    monkeypatch.setattr(store, "load_eval", lambda mkey, spec, test: {"result": {"accuracy": clean_by_key[mkey]},
+                                                                      "model_created": "t"})
+    rows = {r["training images"]: r for r in biparo.learning_by_design(variants=("PGD-inf",))}
+    assert set(rows) == {20000, 40000}  # the 4,000-image design has no stored seed here
+    assert rows[40000]["learned"] == "1 of 2" and rows[40000]["clean test acc. by seed (%)"] == "0: 31.0, 1: 9.0"
+    assert rows[20000]["learned"] == "1 of 1"
+    monkeypatch.setattr(store, "load_eval", lambda mkey, spec, test: {"result": {"accuracy": 0.5},
+                                                                      "model_created": "earlier weights"})
+    assert biparo.learning_by_design(variants=("PGD-inf",)) == []
+
+
 def test_a_basicnet_stand_in_decides_nothing_about_the_papers_other_architecture():
     """C12 is the paper's ResNet-20 claim: BasicNet after a short schedule stands in for it in the cpu
     profile, and a verdict on the stand-in (here a refutation) must not read as one on the paper."""

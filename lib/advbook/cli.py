@@ -448,7 +448,7 @@ def cmd_export(args) -> int:
                                            profile=args.profile, weights=args.weights)
         manifest = exchange.export(args.output, files, selection)
     except exchange.Refused as exc:
-        return _refused("nothing exported", exc)
+        return _refused(f"nothing exported from the store {results_root()} (--store book: the book's)", exc)
     counts = {}
     for f in manifest["files"]:
         kind = exchange._kind(f["path"])
