@@ -358,7 +358,7 @@ else:
 # %% tags=["hide-input"]
 by_design = learning_by_design()
 if by_design:
-    display(Markdown(reporting.markdown_table(pd.DataFrame(by_design))))
+    display(Markdown(reporting.markdown_table(pd.DataFrame(by_design).set_index("training images"))))
 else:
     display(Markdown("No design's PGD-trained BasicNets are in this store."))
 
