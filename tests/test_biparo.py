@@ -255,7 +255,7 @@ def test_learning_by_design_counts_each_designs_seeds_that_learned(monkeypatch):
             clean_by_key[store.model_key(config)] = accuracy
     monkeypatch.setattr(store, "load_model", lambda mkey: {"key": mkey, "created": "t"} if mkey in clean_by_key else None)
     monkeypatch.setattr(store, "load_eval", lambda mkey, spec, test: {"result": {"accuracy": clean_by_key[mkey]},
-                                                                      "model_created": "t"})
+                                                                      "model_created": "t"} if mkey in clean_by_key else None)
     rows = {r["training images"]: r for r in biparo.learning_by_design(variants=("PGD-inf",))}
     assert set(rows) == {20000, 40000}  # the 4,000-image design has no stored seed here
     assert rows[40000]["learned"] == "1 of 2" and rows[40000]["clean test acc. by seed (%)"] == "0: 31.0, 1: 9.0"

@@ -130,9 +130,14 @@ def checkpoint_path(mkey: str) -> Path:
     return results_root() / "models" / f"{mkey}.ckpt.pt"
 
 
+def eval_name(mkey: str, spec: dict, test: dict | None = None) -> str:
+    """An evaluation record's path relative to a results store."""
+    return f"evals/{mkey}/{eval_key(mkey, spec, test)}.json"
+
+
 def eval_path(mkey: str, spec: dict, test: dict | None = None) -> Path:
     """Where an evaluation record is written (the store written)."""
-    return results_root() / "evals" / mkey / f"{eval_key(mkey, spec, test)}.json"
+    return results_root() / eval_name(mkey, spec, test)
 
 
 def read(path: Path, kind: str | None = None) -> dict | None:
@@ -186,7 +191,7 @@ def load_model(mkey: str) -> dict | None:
 
 def load_eval(mkey: str, spec: dict, test: dict | None = None) -> dict | None:
     """The evaluation record from the first store that holds it, or None."""
-    path = located(eval_path(mkey, spec, test).relative_to(results_root()).as_posix())
+    path = located(eval_name(mkey, spec, test))
     return read(path, "eval") if path else None
 
 

@@ -100,13 +100,14 @@ def experiments(s: dict) -> list[dict]:
             if c["train"]["defense"] in wanted and c["train"]["seed"] == s["seed"]]
 
 
-_CONFIGS: dict[str, dict[str, dict]] = {}  # {settings as JSON: {defense: config}}
+_CONFIGS: dict[tuple, dict[str, dict]] = {}  # {(profile, seed): {defense: config}}
 
 
 def _config(s: dict, defense: str) -> dict:
-    """The audited network's config, built once per settings (the primer's experiments take a
-    while to build, and every report's name asks for them)."""
-    known = json.dumps(s, sort_keys=True, default=str)
+    """The audited network's config, built once per profile and seed, all that `experiments`
+    reads of the settings (the primer's experiments take a while to build, and every report's
+    name asks for them)."""
+    known = (s["profile"], s["seed"])
     if known not in _CONFIGS:
         _CONFIGS[known] = {c["train"]["defense"]: c for c in experiments(s)}
     return copy.deepcopy(_CONFIGS[known][defense])

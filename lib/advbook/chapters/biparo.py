@@ -788,8 +788,8 @@ def learning_by_design(variants=("PGD-inf", "PGD-inf eps_train=0.045")) -> list[
     """For the cpu profile's design and each earlier one the page renders (`RENDERINGS`), how many
     seeds of the PGD-trained BasicNets learned by the claims' guard (`claims.learned_need`), with
     each seed's clean accuracy: stored records only, a seed not in the store left out."""
-    from .. import store
     from ..claims import learned_need
+    from ..experiments import stored
 
     rows = []
     for overrides in [{}, *RENDERINGS["cpu"]]:
@@ -798,9 +798,8 @@ def learning_by_design(variants=("PGD-inf", "PGD-inf eps_train=0.045")) -> list[
         for config in experiments(s):
             if config["arch"] != "basicnet" or config["variant"] not in variants:
                 continue
-            record = store.load_model(store.model_key(config))
-            clean = record and store.load_eval(record["key"], config["evaluate"][0], store.test_selection(config))
-            if clean and clean.get("model_created", record["created"]) == record["created"]:
+            clean = stored(config)[1][config["evaluate"][0]["name"]]  # None if missing or of other weights
+            if clean:
                 found.setdefault(config["variant"], []).append((config["train"]["seed"], 100 * clean["result"]["accuracy"]))
         need = learned_need(1 / 10)
         for variant in variants:
