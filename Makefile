@@ -5,6 +5,14 @@ ADVBOOK  := $(VENV)/bin/advbook
 STAMP    := $(VENV)/.installed
 CHAPTERS := $(basename $(notdir $(wildcard notebooks/*.py)))
 
+# the offline datasets: $ADVBOOK_DATA, else ../shared/data beside the clone where it exists (as in
+# CI), else data/datasets/; What holds plans its costs from them, so a build without them says less
+ifeq ($(origin ADVBOOK_DATA),undefined)
+ifneq ($(wildcard ../shared/data),)
+export ADVBOOK_DATA := $(abspath ../shared/data)
+endif
+endif
+
 # MathJax, shipped with the book so that formulas render with no network: the npm package,
 # fetched from the registry once and checked against its published sha256
 MATHJAX_VERSION := 3.2.2

@@ -112,3 +112,20 @@ def test_the_committed_book_states_what_the_planner_gives(monkeypatch):
     stored = json.loads((BOOK / "verdicts.json").read_text())
     assert [e["decide"] for e in stored] == json.loads(json.dumps([e["decide"] for e in verdicts.data(BOOK)]))
     assert any(e["decide"] and e["decide"]["gpu_minutes"] for e in stored)
+
+
+def test_a_missing_dataset_is_said_not_written_over_in_silence(monkeypatch, capsys):
+    """A build without the datasets writes What holds with 'cost not planned here': `advbook
+    verdicts` must say why, naming the dataset, rather than leave a poorer page unremarked."""
+    from advbook import cli, verdicts
+    from advbook.errors import DataUnavailable
+
+    def missing(config, rates, **_):
+        raise DataUnavailable("dataset 'mnist' is not available offline: put mnist.npz into /nowhere.")
+    monkeypatch.setattr(deciding, "UNPLANNED", set())
+    monkeypatch.setattr(deciding.planning, "config_seconds", missing)
+    assert deciding._minutes([{"dataset": "mnist"}]) is None
+    monkeypatch.setattr(verdicts, "write", lambda: "book/verdicts.md")
+    cli._write_verdicts()
+    err = capsys.readouterr().err
+    assert "cost not planned here" in err and "dataset 'mnist' is not available offline" in err

@@ -315,8 +315,7 @@ def cmd_run(args) -> int:
             os.environ["ADVBOOK_COMPUTE"] = previous
     print(f"wrote {output}")
     if output.resolve().parent == BOOK.resolve():  # the What holds page follows the book's chapters
-        from .verdicts import write
-        print(f"wrote {write()}")
+        _write_verdicts()
     return 0
 
 
@@ -404,7 +403,6 @@ def cmd_sweep(args) -> int:
 
 def cmd_verdicts(args) -> int:
     from .audit import audit
-    from .verdicts import write
 
     problems = audit()
     for problem in problems:
@@ -413,8 +411,19 @@ def cmd_verdicts(args) -> int:
         print(f"advbook verdicts: {len(problems)} rendered verdicts do not follow from their records under the "
               "book's guards; book/verdicts.md not written", file=sys.stderr)
         return 1
-    print(f"wrote {write()}")
+    _write_verdicts()
     return 0
+
+
+def _write_verdicts() -> None:
+    """Write What holds (book/verdicts.md, .json, rule.md), and warn where it came out poorer."""
+    from .deciding import UNPLANNED
+    from .verdicts import write
+
+    print(f"wrote {write()}")
+    for why in sorted(UNPLANNED):  # a dataset missing: the page says less than it could
+        print(f"advbook: warning: What holds says 'cost not planned here' where it would give minutes: {why}",
+              file=sys.stderr)
 
 
 def cmd_prune(args) -> int:

@@ -63,12 +63,17 @@ def claim_configs(chapter: str, profile: str) -> dict[str, dict]:
     return out
 
 
+# why costs went unplanned in this process (a dataset's message), for `advbook verdicts` to say so
+UNPLANNED: set[str] = set()
+
+
 def _minutes(configs: list[dict]) -> dict[str, float] | None:
     """Planned minutes of training and evaluating `configs` on each device of `rates()`; None where
     a dataset is not here to size them."""
     try:
         return {kind: sum(planning.config_seconds(c, r) for c in configs) / 60 for kind, r in rates().items()}
-    except DataUnavailable:
+    except DataUnavailable as exc:
+        UNPLANNED.add(str(exc).splitlines()[0])
         return None
 
 
@@ -90,7 +95,8 @@ def next_profile(chapter: str, profile: str) -> str | None:
 def _profile_minutes(chapter: str, profile: str) -> dict[str, float] | None:
     try:
         return _minutes(list(claim_configs(chapter, profile).values()))
-    except DataUnavailable:
+    except DataUnavailable as exc:
+        UNPLANNED.add(str(exc).splitlines()[0])
         return None
 
 
@@ -133,7 +139,8 @@ def what_decides(entry: dict) -> Decision | None:
                         "seeds narrow the bounds either way", seeds, 0)
     try:
         configs = claim_configs(entry["chapter"], scale)
-    except DataUnavailable:  # a chapter that sizes its models from the data (BIPARO's pixel spread)
+    except DataUnavailable as exc:  # a chapter that sizes its models from the data (BIPARO's pixel spread)
+        UNPLANNED.add(str(exc).splitlines()[0])
         configs = {}
     known = [configs[k] for k in keys if k in configs]
     minutes = _minutes(known) if known else None
