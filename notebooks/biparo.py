@@ -40,7 +40,8 @@ from advbook import deciding, planning, reporting
 import pandas as pd
 
 from advbook.chapters.biparo import (CHAPTER, baselines, claims, learning_by_design, learning_diagnostic,
-                                     masking_checks, paper_table, takeaways, threat_table)
+                                     masking_checks, overfitting_figure, paper_table, takeaways,
+                                     threat_table)
 
 settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
 
@@ -140,6 +141,15 @@ for ax, key, title in ((axes[0], "train_acc", "training batches (own attack)"),
     reporting.curve_figure(curves, "epoch", "accuracy (%)", title, ax=ax, ylim=None)
     for drop in (settings["epochs"] / 2, 3 * settings["epochs"] / 4):
         ax.axvline(drop + 0.5, color="grey", linestyle=":")
+
+# %% [markdown]
+# A few epochs past a drop cannot show robust overfitting, so C6 has models of its own where
+# the profile trains them (`overfitting_epochs`): the PGD-inf BasicNet for the paper's 40
+# epochs, one line per seed. C6 compares the two shaded windows, fixed before any curve was
+# read: the two epochs after the first drop, where the paper's curve peaks, and the last two.
+
+# %% tags=["hide-input"]
+fig = overfitting_figure(settings, rows)
 
 # %% tags=["hide-input"]
 reporting.evidence_for(judged, ["C6"], "Figure 2: accuracy per epoch")

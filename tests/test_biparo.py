@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from advbook import claims as claims_module
 from advbook import models, published
 from advbook.chapters import biparo as chapter
 from advbook.defenses import DEFENSES
@@ -293,3 +294,50 @@ def test_a_doubt_of_the_checklist_holds_for_every_seed_of_that_recipe(monkeypatc
     assert set(doubts) == {"PGD-inf"}
     assert {"pgd-linf", "eot pgd-linf", "naive pgd-linf", "unaware pgd-linf", "pgd-l2"} <= set(doubts["PGD-inf"])
     assert "fgsm" not in doubts["PGD-inf"] and "PGD-inf seed 0" in doubts["PGD-inf"]["pgd-linf"]
+
+
+def test_c6_has_its_own_long_runs_scored_clean_only():
+    """C6's models: PGD-inf for the paper's 40 epochs on 20,000 images, attacked on 5,000 held out
+    after every epoch, the rate dropped at 1/2 and 3/4, clean accuracy only, among the claims'
+    models: catches a long run that inherits the profile's 6 epochs, 40,000 images or 500
+    validation images, the full evaluation, or a smoke profile that trains it."""
+    from advbook.chapters import CLAIMS
+
+    s = chapter.CHAPTER.settings("cpu", variants=["PGD-inf"])
+    long = [c for c in chapter.experiments(s) if c["variant"] == chapter.LONG_RUN]
+    assert len(long) == len(s["seeds"]) == 5
+    for c in long:
+        assert c["train"]["epochs"] == 40 and c["subset"]["train"] == 20000 and c["train"]["schedule"] == "piecewise"
+        assert c["validation"] == 5000
+        assert c["train"]["defense"] == "pgd" and [spec["attack"] for spec in c["evaluate"]] == ["clean"]
+        assert chapter.priority(c, c["evaluate"][0]) == CLAIMS
+    assert not any(c["variant"] == chapter.LONG_RUN for c in chapter.experiments(chapter.CHAPTER.settings("smoke")))
+
+
+def _long_rows(curve_of, variant=chapter.LONG_RUN):
+    return [{"variant": variant, "seed": seed, "clean": 0.4, "model_clean": 0.4, "val_pgd": curve_of(seed)}
+            for seed in range(5)]
+
+
+def test_c6_compares_windows_fixed_before_the_curves_are_read():
+    """A curve that peaks after the first drop and declines to the end is confirmed from C6's long
+    runs; a flat curve with noise is not, though its best epoch always lies above its last (the
+    bias of the best epoch, which would confirm it); the profile's 6-epoch curve decides nothing."""
+    s = chapter.CHAPTER.settings("cpu")
+    c6 = next(i for i, check in enumerate(chapter.CLAIM_CHECKS) if check is chapter.c6_robust_overfitting)
+    early, late = chapter.overfitting_windows(40)
+    assert (early, late) == (range(21, 23), range(39, 41))
+
+    def declining(seed):
+        return [0.30 + (0.06 if e in early else 0.0) + 0.002 * ((e + seed) % 3) for e in range(1, 41)]
+
+    def flat(seed):  # noise about 0.30, the last epoch at 0.30: below the best, whatever the seed
+        return [0.30 + 0.03 * ((7 * e + 3 * seed) % 5 - 2) for e in range(1, 40)] + [0.30]
+    assert chapter.claims(s, _long_rows(declining))[c6]["verdict"] == "confirmed"
+    rows = _long_rows(flat)
+    biased = claims_module.best_minus_last(rows, "val_pgd", 5000, variant=chapter.LONG_RUN)
+    assert claims_module.judge(claims_module.Claim("declines", "", "greater"), biased).verdict == "confirmed"
+    assert chapter.claims(s, rows)[c6]["verdict"] != "confirmed"
+    short = _long_rows(lambda seed: [0.3, 0.3, 0.3, 0.5, 0.5, 0.2 + 0.002 * seed], "PGD-inf")  # 6 epochs
+    held = chapter.claims(s, short)[c6]
+    assert held["verdict"] == "inconclusive at this scale" and "6 epochs" in held["why"]

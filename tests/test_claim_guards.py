@@ -252,3 +252,13 @@ def test_each_sign_of_masking_doubts_the_attacks_it_concerns():
     weak_pgd = {"PGD <= APGD-CE + 5": False, "eps sweep reaches ~0": True}
     assert masking.doubts(weak_pgd, "pgd") == "PGD <= APGD-CE + 5 failed" and masking.doubts(weak_pgd, "apgd") is None
     assert set(masking.DOUBTED) == set(masking.SIGNS_OF_MASKING)
+
+
+def test_epochs_minus_epochs_reads_the_windows_it_is_given_and_nothing_else():
+    """Mean over `early` less mean over `late`, paired on the validation images; a curve that lacks
+    an epoch of either window is left out: catches a window that drifts to the best epoch."""
+    rows = [{"variant": "A", "seed": s, "curve": [0.1, 0.9, 0.5, 0.3 + 0.01 * s, 0.2], "model_clean": 0.9}
+            for s in range(5)] + [{"variant": "A", "seed": 9, "curve": [0.1, 0.9, 0.5], "model_clean": 0.9}]
+    d = claims.epochs_minus_epochs(rows, "curve", 500, range(3, 5), range(5, 6), variant="A")
+    assert d == pytest.approx([100 * ((0.5 + 0.3 + 0.01 * s) / 2 - 0.2) for s in range(5)])
+    assert d.images() == 500 and d.a.label == "A epochs 3-4" and d.b.label == "A epoch 5"

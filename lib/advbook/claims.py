@@ -423,18 +423,44 @@ def against(a: Side, value: float, scale: float = 100.0) -> Paired:
     return Paired([scale * v - value for _, v in sorted(a.items())], a, None, scale, constant=value)
 
 
-def best_minus_last(rows: list[dict], curve: str, n_images: int, **match) -> Paired:
-    """Each matching row's best per-epoch value of `curve` (a validation accuracy, measured on the same
-    `n_images` held-out training images at every epoch and in every seed) minus its last epoch's,
-    paired on those images so that their sampling reaches the rule. The best of several epochs is
-    biased up, which only makes a drop look larger."""
+def _curve_difference(rows: list[dict], curve: str, n_images: int, a_of, b_of, match: dict,
+                      names=("A", "B")) -> Paired:
+    """a_of(values) - b_of(values), the sides named `names`, of each matching row's per-epoch `curve`
+    (a validation accuracy, measured on the same `n_images` held-out training images at every epoch
+    and in every seed), paired on those images so that their sampling reaches the rule; a row whose curve lacks an
+    epoch either side reads is left out."""
     identity = f"validation split, first {n_images}, attack seed 0"
     cells = []
     for r in rows:
-        values = [v for v in r.get(curve) or [] if v is not None]
-        if values and r[curve][-1] is not None:
-            cells.append({**r, "best": max(values), "last": r[curve][-1], "images": {"best": identity, "last": identity}})
-    return paired_differences(by_seed(cells, "best", **match), by_seed(cells, "last", **match))
+        values = r.get(curve) or []
+        a, b = a_of(values), b_of(values)
+        if a is not None and b is not None:
+            cells.append({**r, names[0]: a, names[1]: b, "images": {names[0]: identity, names[1]: identity}})
+    return paired_differences(by_seed(cells, names[0], **match), by_seed(cells, names[1], **match))
+
+
+def best_minus_last(rows: list[dict], curve: str, n_images: int, **match) -> Paired:
+    """Each matching row's best epoch of `curve` minus its last (`_curve_difference`). The best of
+    several epochs is biased up, which makes a drop look larger: sound only where the claim is that
+    there is no drop (a "within" part), never as evidence that there is one (`epochs_minus_epochs`)."""
+    def best(values):
+        measured = [v for v in values if v is not None]
+        return max(measured) if measured and values[-1] is not None else None
+    return _curve_difference(rows, curve, n_images, best, lambda values: values[-1] if values else None, match,
+                             ("best", "last"))
+
+
+def epochs_minus_epochs(rows: list[dict], curve: str, n_images: int, early: range, late: range, **match) -> Paired:
+    """Each matching row's mean of `curve` over the epochs `early` minus over the epochs `late`
+    (1-based, fixed by the claim before any curve is read, so no selection biases the difference
+    as the best epoch does); `_curve_difference` pairs them."""
+    def window(epochs):
+        def of(values):
+            picked = [values[e - 1] for e in epochs if e <= len(values)]
+            return sum(picked) / len(picked) if picked and len(picked) == len(epochs) and None not in picked else None
+        return of
+    names = tuple(f"epochs {w.start}-{w.stop - 1}" if len(w) > 1 else f"epoch {w.start}" for w in (early, late))
+    return _curve_difference(rows, curve, n_images, window(early), window(late), match, names)
 
 
 def fact(text: str) -> Judgement:
