@@ -54,9 +54,9 @@ overrides = {}
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
-from advbook.chapters.performance import (TARGETS, cpu_target_lines, describe, gpu_target_lines, gpu_ttr_lines,
-                                          missing, on_gpu, records, speedup_figure, throughput_figure,
-                                          throughput_table)
+from advbook.chapters.performance import (TARGETS, cpu_target_lines, describe, fp32_trick_lines, gpu_target_lines,
+                                          gpu_ttr_lines, missing, on_gpu, records, speedup_figure,
+                                          throughput_figure, throughput_table)
 
 bench, ttr = records("bench"), records("time-to-robustness")
 display(Markdown("\n".join(f"- {t}" for t in TARGETS)))
@@ -96,7 +96,7 @@ if gaps:
 for record in bench:
     display(Markdown(describe(record)))
     if not record["quick"] and record["rows"][0].get("ours_by_trick_images_per_s"):  # a CPU record
-        display(Markdown("\n".join(f"- {line}" for line in cpu_target_lines(record))))
+        display(Markdown("\n".join(f"- {line}" for line in cpu_target_lines(record) + fp32_trick_lines(record))))
         display(throughput_table(record))
         display(speedup_figure(record))
     else:
