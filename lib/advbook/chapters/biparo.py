@@ -100,7 +100,7 @@ PROFILES = {
     # 200 minutes of two one-thread processes
     # C6 (robust overfitting) has its own PGD-inf models: the paper's 40 epochs with its drops at 20
     # and 30, on 20,000 images (where 4 of 5 seeds learned in 6 epochs), attacked on 5,000 held-out
-    # images after every epoch, scored clean only; about 20 minutes each on one thread
+    # images after every epoch, scored clean only; 15 to 16 minutes each on one thread
     "cpu": {**COMMON, "precision": CPU_PRECISION, "seeds": [0, 1, 2, 3, 4], "epochs": 6, "lr": 0.05,
             "train_subset": 40000, "overfitting_epochs": 40, "overfitting_subset": 20000, "overfitting_val": 5000,
             "n_val": 500,
