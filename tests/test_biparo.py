@@ -254,6 +254,8 @@ def test_learning_by_design_counts_each_designs_seeds_that_learned(monkeypatch):
         configs = [c for c in biparo.experiments(s) if c["variant"] == "PGD-inf"]
         for config, accuracy in zip(configs, accuracies):
             clean_by_key[store.model_key(config)] = accuracy
+    long = [c for c in biparo.experiments(biparo.CHAPTER.settings("cpu")) if c["variant"] == biparo.LONG_RUN]
+    clean_by_key[store.model_key(long[3])] = 0.10
     monkeypatch.setattr(store, "load_model", lambda mkey: {"key": mkey, "created": "t"} if mkey in clean_by_key else None)
     monkeypatch.setattr(store, "load_eval", lambda mkey, spec, test: {"result": {"accuracy": clean_by_key[mkey]},
                                                                       "model_created": "t"} if mkey in clean_by_key else None)
@@ -261,6 +263,10 @@ def test_learning_by_design_counts_each_designs_seeds_that_learned(monkeypatch):
     assert set(rows) == {20000, 40000}  # the 4,000-image design has no stored seed here
     assert rows[40000]["learned"] == "1 of 2" and rows[40000]["clean test acc. by seed (%)"] == "0: 31.0, 1: 9.0"
     assert rows[20000]["learned"] == "1 of 1"
+    # C6's long runs are a design of their own: their images and epochs, not the profile's
+    (run,) = [r for r in biparo.learning_by_design() if r["training"] == biparo.LONG_RUN]
+    assert (run["training images"], run["epochs"], run["learned"]) == (20000, 40, "0 of 1")
+    assert run["clean test acc. by seed (%)"] == "3: 10.0" and run["weight updates"] == 40 * 157
     monkeypatch.setattr(store, "load_eval", lambda mkey, spec, test: {"result": {"accuracy": 0.5},
                                                                       "model_created": "earlier weights"})
     assert biparo.learning_by_design(variants=("PGD-inf",)) == []
@@ -341,3 +347,12 @@ def test_c6_compares_windows_fixed_before_the_curves_are_read():
     short = _long_rows(lambda seed: [0.3, 0.3, 0.3, 0.5, 0.5, 0.2 + 0.002 * seed], "PGD-inf")  # 6 epochs
     held = chapter.claims(s, short)[c6]
     assert held["verdict"] == "inconclusive at this scale" and "6 epochs" in held["why"]
+
+
+def test_the_takeaway_on_c6_reads_each_seed_and_names_one_that_never_learned():
+    s = chapter.CHAPTER.settings("cpu")
+    rows = [{**r, "chance": 0.1} for r in _long_rows(lambda seed: [0.30] * 20 + [0.32] * 18 + [0.29, 0.29])]
+    rows[3] = {**rows[3], "clean": 0.10, "val_pgd": [0.10] * 40}
+    (line,) = [t for t in chapter.takeaways(s, rows) if t.startswith("**Robust overfitting")]
+    assert "-3.0 (seed 0)" in line and "+0.0 (seed 3)" in line and "no seed-wide decline" in line
+    assert "seed 3 never left chance" in line

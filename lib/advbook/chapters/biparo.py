@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from .. import data, masking, published
 from ..claims import (INCONCLUSIVE, Claim, Declined, Judgement, all_of, by_seed, cell_fields, epochs_minus_epochs,
-                      image_count, judge, paired_differences, row)
+                      image_count, judge, learned_need, paired_differences, row)
 from ..claims import diffs as _claims_diffs
 from ..claims import mean as _claims_mean
 from ..evaluate import sweep
@@ -759,6 +759,18 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
     if nat is not None and pgd is not None:
         out.append(f"**The price of robustness**: natural training reaches {pct(nat)} natural accuracy, L-inf PGD "
                    f"training {pct(pgd)}.")
+    long = sorted((r for r in rows if r["variant"] == LONG_RUN), key=lambda r: r["seed"])
+    if long:
+        early, late = overfitting_windows(s["overfitting_epochs"])
+        window = lambda r, w: 100 * sum(r["val_pgd"][e - 1] for e in w) / len(w)  # noqa: E731
+        failed = [r for r in long if r["clean"] is not None and 100 * r["clean"] < learned_need(r["chance"])]
+        out.append(f"**Robust overfitting (C6) over {s['overfitting_epochs']} epochs**: held-out L-inf PGD accuracy "
+                   "from just after the first drop to the end moved by "
+                   + ", ".join(f"{window(r, late) - window(r, early):+.1f} (seed {r['seed']})" for r in long)
+                   + " points: " + ("a decline in every seed" if all(window(r, late) < window(r, early) for r in long)
+                                    else "no seed-wide decline")
+                   + (f"; seed {', '.join(str(r['seed']) for r in failed)} never left chance and stays in (see "
+                      "'Does PGD training learn?')" if failed else "") + ".")
     return out
 
 
@@ -801,7 +813,6 @@ def learning_diagnostic(seeds=(0, 1)) -> list[dict]:
     last epoch's adversarial training loss and accuracy, clean test accuracy, whether it learned
     by the claims' guard (`claims.learned_need`), and when and at which commit it was trained."""
     from .. import store
-    from ..claims import learned_need
 
     rows = []
     for config in learning_configs(seeds):
@@ -823,32 +834,27 @@ def learning_diagnostic(seeds=(0, 1)) -> list[dict]:
     return rows
 
 
-def learning_by_design(variants=("PGD-inf", "PGD-inf eps_train=0.045")) -> list[dict]:
+def learning_by_design(variants=("PGD-inf", "PGD-inf eps_train=0.045", LONG_RUN)) -> list[dict]:
     """For the cpu profile's design and each earlier one the page renders (`RENDERINGS`), how many
     seeds of the PGD-trained BasicNets learned by the claims' guard (`claims.learned_need`), with
-    each seed's clean accuracy: stored records only, a seed not in the store left out."""
-    from ..claims import learned_need
+    each seed's clean accuracy (C6's long runs with their own images and epochs): stored records
+    only, a seed not in the store left out."""
     from ..experiments import stored
 
-    rows = []
+    found: dict[tuple[int, int, str], dict[int, float]] = {}
     for overrides in [{}, *RENDERINGS["cpu"]]:
-        s = CHAPTER.settings("cpu", **overrides)
-        found: dict[str, list[tuple[int, float]]] = {}
-        for config in experiments(s):
+        for config in experiments(CHAPTER.settings("cpu", **overrides)):
             if config["arch"] != "basicnet" or config["variant"] not in variants:
                 continue
             clean = stored(config)[1][config["evaluate"][0]["name"]]  # None if missing or of other weights
             if clean:
-                found.setdefault(config["variant"], []).append((config["train"]["seed"], 100 * clean["result"]["accuracy"]))
-        need = learned_need(1 / 10)
-        for variant in variants:
-            seeds = sorted(found.get(variant, []))
-            if seeds:
-                rows.append({"training images": s["train_subset"], "epochs": s["epochs"],
-                             "weight updates": s["epochs"] * -(-s["train_subset"] // s["batch_size"]),
-                             "training": variant, "learned": f"{sum(a >= need for _, a in seeds)} of {len(seeds)}",
-                             "clean test acc. by seed (%)": ", ".join(f"{seed}: {a:.1f}" for seed, a in seeds)})
-    return sorted(rows, key=lambda r: (r["training images"], r["training"]))
+                design = (config["subset"]["train"] or 0, config["train"]["epochs"], config["variant"])
+                found.setdefault(design, {})[config["train"]["seed"]] = 100 * clean["result"]["accuracy"]
+    need, batch = learned_need(1 / 10), CHAPTER.settings("cpu")["batch_size"]
+    return [{"training images": images, "epochs": epochs, "weight updates": epochs * -(-images // batch),
+             "training": variant, "learned": f"{sum(a >= need for a in seeds.values())} of {len(seeds)}",
+             "clean test acc. by seed (%)": ", ".join(f"{seed}: {a:.1f}" for seed, a in sorted(seeds.items()))}
+            for (images, epochs, variant), seeds in sorted(found.items())]
 
 
 def overfitting_figure(s: dict, rows: list[dict]):
