@@ -7,7 +7,7 @@ CHAPTERS := $(basename $(notdir $(wildcard notebooks/*.py)))
 
 # the offline datasets: $ADVBOOK_DATA, else ../shared/data beside the clone where it exists (as in
 # CI), else data/datasets/; What holds plans its costs from them, so a build without them says less
-ifeq ($(origin ADVBOOK_DATA),undefined)
+ifeq ($(strip $(ADVBOOK_DATA)),)
 ifneq ($(wildcard ../shared/data),)
 export ADVBOOK_DATA := $(abspath ../shared/data)
 endif

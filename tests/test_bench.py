@@ -47,3 +47,16 @@ def test_performance_page_names_missing_gpu_numbers():
     gpu = {"device": "NVIDIA H100 80GB HBM3", "quick": False}
     assert len(performance.missing([cpu_quick], [])) == 2
     assert len(performance.missing([gpu], [gpu])) == 0
+
+
+def test_each_fp32_trick_is_read_against_plain_fp32_per_model_and_method():
+    """The Performance page's fp32 line: a trick's speed over our plain fp32 loop, the range over
+    the methods that model was timed with, and only those: catches a gain read against the
+    reference loop or another model's row."""
+    from advbook.chapters.performance import fp32_trick_lines
+
+    rows = [{"model": "a", "method": "pgd10", "ours_by_trick_images_per_s": {"fp32": 100.0, "channels_last": 150.0}},
+            {"model": "a", "method": "standard", "ours_by_trick_images_per_s": {"fp32": 200.0, "channels_last": 240.0}},
+            {"model": "b", "method": "pgd10", "ours_by_trick_images_per_s": {"fp32": 10.0, "channels_last": 20.0}}]
+    assert fp32_trick_lines({"rows": rows}) == [
+        "channels_last alone over plain fp32: a 1.20x to 1.50x (pgd10, standard); b 2.00x to 2.00x (pgd10)"]

@@ -125,7 +125,16 @@ def test_a_missing_dataset_is_said_not_written_over_in_silence(monkeypatch, caps
     monkeypatch.setattr(deciding, "UNPLANNED", set())
     monkeypatch.setattr(deciding.planning, "config_seconds", missing)
     assert deciding._minutes([{"dataset": "mnist"}]) is None
+
+    def configs_need_data(chapter, profile):  # BIPARO sizes its noise from the pixels
+        raise DataUnavailable("dataset 'cifar10-jpeg' is not available offline: put cifar10-jpeg.npz into /nowhere.")
+    monkeypatch.setattr(deciding, "claim_configs", configs_need_data)
+    deciding._profile_minutes.cache_clear()
+    assert deciding._profile_minutes("biparo", "fast") is None
+    deciding._profile_minutes.cache_clear()
+    assert any("cifar10-jpeg" in why for why in deciding.UNPLANNED)
     monkeypatch.setattr(verdicts, "write", lambda: "book/verdicts.md")
     cli._write_verdicts()
     err = capsys.readouterr().err
     assert "cost not planned here" in err and "dataset 'mnist' is not available offline" in err
+    assert "dataset 'cifar10-jpeg'" in err

@@ -456,7 +456,7 @@ def epochs_minus_epochs(rows: list[dict], curve: str, n_images: int, early: rang
     as the best epoch does); `_curve_difference` pairs them."""
     def window(epochs):
         def of(values):
-            picked = [values[e - 1] for e in epochs if e <= len(values)]
+            picked = [values[e - 1] for e in epochs if 1 <= e <= len(values)]
             return sum(picked) / len(picked) if picked and len(picked) == len(epochs) and None not in picked else None
         return of
     names = tuple(f"epochs {w.start}-{w.stop - 1}" if len(w) > 1 else f"epoch {w.start}" for w in (early, late))

@@ -184,16 +184,16 @@ def describe(record: dict) -> str:
 
 def fp32_trick_lines(record: dict) -> list[str]:
     """What each fp32 trick a CPU record timed buys over our loop in plain fp32 (the way the cpu
-    profiles train), per model, as the range over the record's training methods."""
-    gains: dict[str, dict[str, list[float]]] = {}
+    profiles train), per model, as the range over the training methods timed with it."""
+    gains: dict[str, dict[str, dict[str, float]]] = {}
     for r in record["rows"]:
         tricks = r.get("ours_by_trick_images_per_s") or {}
         for name, speed in tricks.items():
             if name != "fp32" and speed and tricks.get("fp32"):
-                gains.setdefault(name, {}).setdefault(r["model"], []).append(speed / tricks["fp32"])
-    methods = ", ".join(dict.fromkeys(r["method"] for r in record["rows"]))
-    return [f"{name} alone over plain fp32 ({methods}): "
-            + "; ".join(f"{model} {min(g):.2f}x to {max(g):.2f}x" for model, g in by_model.items())
+                gains.setdefault(name, {}).setdefault(r["model"], {})[r["method"]] = speed / tricks["fp32"]
+    return [f"{name} alone over plain fp32: "
+            + "; ".join(f"{model} {min(g.values()):.2f}x to {max(g.values()):.2f}x ({', '.join(g)})"
+                        for model, g in by_model.items())
             for name, by_model in gains.items()]
 
 
