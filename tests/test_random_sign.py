@@ -111,7 +111,7 @@ def test_every_claim_gets_a_verdict_on_the_smoke_settings():
     rows = [{"dataset": "digits", "variant": v, "seed": seed, **{m: 0.5 + 0.01 * seed for m in metrics}}
             for v in ("base", "R", "FGSM") for seed in s["seeds"]]
     table = chapter.CHAPTER.judge(s, rows)   # a smoke run decides nothing; C5 is untestable at any scale
-    assert len(table) == 6 and [r["verdict"] for r in table] == ["inconclusive at this scale"] * 4 + [
+    assert len(table) == 7 and [r["verdict"] for r in table] == ["inconclusive at this scale"] * 5 + [
         "untestable as stated", "inconclusive at this scale"]
 
 
@@ -173,3 +173,25 @@ def test_a_short_run_holds_only_the_verdicts_its_bias_could_have_made():
     at_paper = {"dataset": "mnist", "epochs": 20}
     assert chapter.short_run(at_paper, drop, chapter.FGSM_DROP).verdict == claims.CONFIRMED
     assert chapter.short_run(at_paper, none, chapter.REGULARIZER).verdict == claims.NOT_CONFIRMED
+
+
+def _timed_rows(seconds: dict, others=0.0):
+    """Rows of base, R and FGSM over five seeds, each timed alone (others: CPUs busy meanwhile)."""
+    timing = {"device": "CPU (x86_64, 2 threads)", "load": None, "cpus": 2, "others": others}
+    return [{"dataset": "mnist", "variant": v, "seed": seed, "epoch_seconds": t * (1 + 0.01 * seed), "timing": timing}
+            for v, t in seconds.items() for seed in range(5)]
+
+
+def test_c4_reads_g_against_the_plain_model_and_its_restatement_against_fgsm():
+    """C4 ('no extra computational burden') compares R with base, at most NO_BURDEN %; C4r, the
+    paper's contrast, R with FGSM: catches C4 confirmed by FGSM's cost alone while R costs far more
+    than the model without g, and either decided on timings taken beside other work."""
+    s = chapter.CHAPTER.settings("cpu")
+    table = {r["claim"].split(")")[0].strip("("): r for r in chapter.claims(s, _timed_rows({"base": 3.0, "R": 4.3,
+                                                                                           "FGSM": 10.5}))}
+    assert table["C4"]["verdict"] == "not confirmed" and table["C4r, restated"]["verdict"] == "confirmed"
+    cheap = {r["claim"].split(")")[0].strip("("): r for r in chapter.claims(s, _timed_rows({"base": 3.0, "R": 3.03,
+                                                                                           "FGSM": 10.5}))}
+    assert cheap["C4"]["verdict"] == "confirmed"
+    shared = chapter.claims(s, _timed_rows({"base": 3.0, "R": 4.3, "FGSM": 10.5}, others=0.5))
+    assert all("CPUs busy" in r["why"] for r in shared if r["claim"].startswith("(C4"))

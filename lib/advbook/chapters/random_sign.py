@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from .. import masking, published
 from ..claims import (CONFIRMED, INCONCLUSIVE, NOT_CONFIRMED, Claim, Judgement, after_short_run, all_of, by_seed,
-                      cell_fields, diffs, judge, mean, row, shown,
-                      untestable, untimed)
+                      cell_fields, diffs, judge, mean, row, untestable, untimed)
 from ..evaluate import sweep
 from ..models.random_sign import PLACEMENTS
 from ..train import SCHEDULES
@@ -377,6 +376,10 @@ def _smallest_table1_gap(prefix_a: str, prefix_b: str) -> float:
 # our reading, stated on the page, so that a design can be sized and the claim refuted)
 PROTECTION = 5.0
 
+# the most per-epoch overhead over the plain model that C4's "no extra computational burden" allows
+# (our reading of "no extra", as the reading's R / base <= 1.05; the paper gives no timings)
+NO_BURDEN = 5.0
+
 # how a run shorter than the paper's biases a clean-accuracy comparison: (the verdicts it makes
 # unsound, why)
 REGULARIZER = ((NOT_CONFIRMED,), "a model trained with a random disturbance converges more slowly than its plain "
@@ -434,21 +437,26 @@ def _claims_on(s: dict, rows: list[dict]) -> list[tuple[Claim, Judgement]]:
     out.append((c3, all_of([(f"PGD eps {k.split()[1]}", judge(c3, _diffs(rows, "R", "base", k)))
                                for k in eps_keys])))
 
-    c4 = Claim("(C4) g adds no extra computational burden, unlike FGSM training (Section 3.3)", "no timings given",
-               "less", unit="%",
-               definition="epoch wall time of R relative to FGSM training, (R / FGSM - 1) in percent per seed, "
-                          "below 0 (the paper contrasts g with FGSM's extra gradient pass); R's overhead over the "
-                          "plain model is shown beside, not judged; timed on the machine the provenance names")
-
     def overhead(a, b):
         ta, tb = _by_seed(rows, a, "epoch_seconds"), _by_seed(rows, b, "epoch_seconds")
         return [100 * (ta[k] / tb[k] - 1) for k in sorted(set(ta) & set(tb))]
-    timed = judge(c4, overhead("R", "FGSM"))
-    caveat = untimed([r for r in rows if r["variant"] in ("R", "FGSM")])
-    if caveat and timed.verdict != INCONCLUSIVE:
-        timed = timed.inconclusive(caveat)
-    out.append((c4, all_of([("R vs FGSM", timed),
-                            ("R vs base", shown(overhead("R", "base"), "R's overhead over the plain model"))])))
+
+    def timed(claim, a, b):
+        judged = judge(claim, overhead(a, b))
+        caveat = untimed([r for r in rows if r["variant"] in (a, b)])
+        return judged.inconclusive(caveat) if caveat and judged.verdict != INCONCLUSIVE else judged
+
+    c4 = Claim("(C4) g adds no extra computational burden (Section 3.3)", "no timings given", "at most", unit="%",
+               margin=NO_BURDEN,
+               definition=f"epoch wall time of R over the plain model's, (R / base - 1) in percent per seed, at most "
+                          f"{NO_BURDEN:g} % (our reading of 'no extra', the specification's ratio of 1.05; the paper "
+                          "gives no timings); the first epoch left out; timed on the machine the provenance names")
+    out.append((c4, timed(c4, "R", "base")))
+    c4r = Claim("(C4r, restated) g costs less than FGSM training, the contrast Section 3.3 draws",
+                "no timings given (g needs no gradient; FGSM one more pass)", "less", unit="%",
+                definition="epoch wall time of R relative to FGSM training, (R / FGSM - 1) in percent per seed, "
+                           "below 0: the paper's reason for C4, restated as a claim of its own")
+    out.append((c4r, timed(c4r, "R", "FGSM")))
 
     c5 = Claim("(C5) g introduces no extra saddle points and helps training leave them (Sections 3.1-3.2)",
                "a derivation, no experiment", "less",
