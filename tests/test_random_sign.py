@@ -195,3 +195,9 @@ def test_c4_reads_g_against_the_plain_model_and_its_restatement_against_fgsm():
     assert cheap["C4"]["verdict"] == "confirmed"
     shared = chapter.claims(s, _timed_rows({"base": 3.0, "R": 4.3, "FGSM": 10.5}, others=0.5))
     assert all("CPUs busy" in r["why"] for r in shared if r["claim"].startswith("(C4"))
+
+
+def test_the_cost_takeaway_reads_the_three_epoch_times():
+    rows = _timed_rows({"base": 3.0, "R": 4.5, "FGSM": 10.5})
+    (line,) = [t for t in chapter.takeaways(chapter.CHAPTER.settings("cpu"), rows) if t.startswith("**Cost")]
+    assert "base 3.1 s, R 4.6 s, FGSM 10.7 s" in line and "+50 % over the plain model" in line and "+250 %" in line

@@ -509,4 +509,9 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
                       "(the sign in g cancels out)." if j.lower <= 0 <= j.upper else
                       "a difference beyond the rule's bounds, so the noise's distribution, not only its variance, "
                       "matters here."))
+    base_t, r_t, fgsm_t = (_mean(rows, v, "epoch_seconds") for v in HEADLINE)
+    if None not in (base_t, r_t, fgsm_t):
+        out.append(f"**Cost per epoch**: base {base_t:.1f} s, R {r_t:.1f} s, FGSM {fgsm_t:.1f} s (means over seeds; "
+                   f"C4 and C4r say whether the timings can decide): g's noise costs {100 * (r_t / base_t - 1):+.0f} % "
+                   f"over the plain model, FGSM training {100 * (fgsm_t / base_t - 1):+.0f} %.")
     return out
