@@ -173,10 +173,10 @@ def test_random_sign_c4_is_inconclusive_when_timed_on_a_shared_machine():
     def rows(timing):
         return [{"variant": v, "seed": k, "dataset": "mnist", "epoch_seconds": t + 0.01 * k, "clean": 0.9,
                  "timing": timing} for v, t in (("R", 4.0), ("FGSM", 8.0), ("base", 3.0)) for k in range(3)]
-    c4 = lambda judged: next(j for c, j in judged if c.text.startswith("(C4)"))  # noqa: E731
+    c4r = lambda judged: next(j for c, j in judged if c.text.startswith("(C4r"))  # noqa: E731  R against FGSM
     idle = {"device": "CPU", "load": 0.2, "cpus": 2}
-    assert c4(random_sign._claims_on(s, rows(idle))).verdict == CONFIRMED
-    shared = c4(random_sign._claims_on(s, rows({**idle, "load": 2.5})))
+    assert c4r(random_sign._claims_on(s, rows(idle))).verdict == CONFIRMED
+    shared = c4r(random_sign._claims_on(s, rows({**idle, "load": 2.5})))
     assert shared.verdict == INCONCLUSIVE and "cannot rule them out" in shared.reason
 
 
