@@ -427,8 +427,8 @@ def _curve_difference(rows: list[dict], curve: str, n_images: int, a_of, b_of, m
                       names=("A", "B")) -> Paired:
     """a_of(values) - b_of(values), the sides named `names`, of each matching row's per-epoch `curve`
     (a validation accuracy, measured on the same `n_images` held-out training images at every epoch
-    and in every seed), paired on those images so that their sampling reaches the rule; a row whose curve lacks an
-    epoch either side reads is left out."""
+    and in every seed), paired on those images so that their sampling reaches the rule; a row whose
+    curve lacks an epoch either side reads is left out."""
     identity = f"validation split, first {n_images}, attack seed 0"
     cells = []
     for r in rows:

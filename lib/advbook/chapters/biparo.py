@@ -103,8 +103,7 @@ PROFILES = {
     # images after every epoch, scored clean only; 15 to 16 minutes each on one thread
     "cpu": {**COMMON, "precision": CPU_PRECISION, "seeds": [0, 1, 2, 3, 4], "epochs": 6, "lr": 0.05,
             "train_subset": 40000, "overfitting_epochs": 40, "overfitting_subset": 20000, "overfitting_val": 5000,
-            "n_val": 500,
-            "eps_train": [0.0, 0.015, 0.045], "n_eval": 500, "n_random": 500,
+            "n_val": 500, "eps_train": [0.0, 0.015, 0.045], "n_eval": 500, "n_random": 500,
             "n_clean": 0, "n_detail": 500, "seed_images": 500, "eot": 8, "autoattack_n": 50, "detail_seeds": 1},
     # one H200, two 8-minute windows for the BasicNet claims' models (about 13 minutes planned by
     # `advbook compute biparo --profile fast --dry-run`); ResNet-20, VGG11 and ResNet-18 for a few
