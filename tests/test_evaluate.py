@@ -82,3 +82,37 @@ def test_evaluation_is_fp32_inside_an_enclosing_autocast(digits, make_model):
                                                "params": {"eps": 0.1, "alpha": 0.05, "steps": 2}}, device=CPU)
         evaluate.accuracy(model, digits.x_test[:20], digits.y_test[:20], device=CPU)
     assert dtypes and set(dtypes) == {torch.float32}
+
+
+def test_per_image_outcomes_are_the_images_own_in_their_order(trained, digits):
+    """Catches a per-image record that is not the model's per-image verdict (shuffled, summed over the
+    wrong axis, or taken from the clean pass alone): it must read back to the accuracy and, image by
+    image, to the model's own predictions on FGSM images recomputed here."""
+    spec = {"name": "fgsm", "attack": "fgsm", "params": {"eps": 0.15}, "n": 120}
+    result = evaluate.evaluate_spec(trained, digits, spec, device=CPU)
+    counts = evaluate.per_image_counts(result["per_image"])
+    assert len(counts) == 120 and set(counts) <= {0, 1}
+    assert sum(counts) / 120 == result["accuracy"]
+    x, y = digits.x_test[:120].float() / 255, digits.y_test[:120]
+    trained.eval()
+    with torch.no_grad():
+        clean_ok = trained(x).argmax(1) == y
+    adv_ok = trained(attacks.fgsm(trained, x, y, eps=0.15)).argmax(1) == y
+    assert counts == (clean_ok & adv_ok).long().tolist()
+    assert 0 < sum(counts) < clean_ok.sum()  # the attack fooled some images, not all: the order matters
+
+
+def test_per_image_counts_the_draws_an_image_was_right_in():
+    right = torch.tensor([[True, False, True, False], [True, False, False, False], [True, True, False, False]])
+    assert evaluate.per_image_text(right) == "3110"
+    assert evaluate.per_image_counts("3110") == [3, 1, 1, 0]
+    many = torch.ones(35, 2, dtype=torch.bool)
+    assert evaluate.per_image_counts(evaluate.per_image_text(many)) == [35, 35]
+
+
+def test_draws_beyond_one_digit_of_the_record_are_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="draws must be a whole number from 1 to 35"):
+        evaluate.check_spec({"name": "x", "attack": "clean", "draws": 36})
+    evaluate.check_spec({"name": "x", "attack": "clean", "draws": 35})

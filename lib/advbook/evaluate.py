@@ -45,6 +45,9 @@ OPTIONS = ("n", "seed", "draws", "attacker_noise", "exact_relu_gradient", "requi
 # what a spec shows but is not: its display name and sweep mark (no key includes them)
 DISPLAY = ("name", "sweep")
 SPEC_FIELDS = (*DISPLAY, "attack", "params", *OPTIONS)
+# a record's per-image outcome is one base-36 digit an image: the draws it was right in
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+MAX_DRAWS = len(_DIGITS) - 1
 
 
 @contextmanager
@@ -65,10 +68,11 @@ def _batches(x_u8, y, batch_size, device):
         yield to_float(x_u8[start:start + batch_size].to(device)), y[start:start + batch_size].to(device)
 
 
-def correct_per_draw(model, x_u8, y, attack=None, *, device=None, batch_size=500, seed=0, draws=1,
-                     attacker_noise=True, exact_relu_gradient=False, require_clean=True,
-                     **attack_params) -> list[float]:
-    """Accuracy under `attack(model, x, y, **attack_params)` (None: clean), once per noise draw.
+def outcomes(model, x_u8, y, attack=None, *, device=None, batch_size=500, seed=0, draws=1, attacker_noise=True,
+             exact_relu_gradient=False, require_clean=True, **attack_params) -> torch.Tensor:
+    """Per noise draw and per image, whether the model is right under `attack(model, x, y,
+    **attack_params)` (None: clean): a (draws, images) bool tensor on the CPU, images in the
+    order given, so that a chapter can take the per-image worst case over every attack it ran.
 
     An image counts as robust in a draw only if that draw classifies it correctly both clean and
     attacked, as in RobustBench, so robust accuracy never exceeds clean accuracy (`require_clean`
@@ -79,20 +83,42 @@ def correct_per_draw(model, x_u8, y, attack=None, *, device=None, batch_size=500
     device = device or default_device()
     flush_denormals(device)
     torch.manual_seed(seed)
-    correct = torch.zeros(draws, device=device, dtype=torch.long)
+    batches = []
     with eval_mode(model), autocast(device, "fp32"):
         for x, yb in _batches(x_u8, y, batch_size, device):
             if attack is not None:
                 with (nullcontext() if attacker_noise else noise_off(model)), \
                         (exact_gradient(model) if exact_relu_gradient else nullcontext()):
                     x_adv = attack(model, x, yb, **attack_params)
+            rows = []
             with torch.no_grad():
-                for r in range(draws):
-                    ok = model(x).argmax(1) == yb if attack is None or require_clean else True
+                for _ in range(draws):
+                    ok = model(x).argmax(1) == yb if attack is None or require_clean else torch.ones_like(yb, dtype=torch.bool)
                     if attack is not None:
                         ok = (model(x_adv).argmax(1) == yb) & ok
-                    correct[r] += ok.sum()
-    return [c / max(len(y), 1) for c in correct.tolist()]
+                    rows.append(ok.cpu())
+            batches.append(torch.stack(rows))
+    return torch.cat(batches, 1) if batches else torch.zeros(draws, 0, dtype=torch.bool)
+
+
+def correct_per_draw(model, x_u8, y, attack=None, **options) -> list[float]:
+    """Accuracy under `attack` (None: clean), once per noise draw (`outcomes`' options)."""
+    return _per_draw(outcomes(model, x_u8, y, attack, **options))
+
+
+def _per_draw(right: torch.Tensor) -> list[float]:
+    return [int(r.sum()) / max(right.shape[1], 1) for r in right]  # exact: no float32 mean
+
+
+def per_image_text(right: torch.Tensor) -> str:
+    """`outcomes`' tensor as stored in a record: per image, in how many draws it was right, one
+    base-36 digit each (`check_spec` keeps draws below 36)."""
+    return "".join(_DIGITS[int(k)] for k in right.sum(0).tolist())
+
+
+def per_image_counts(text: str) -> list[int]:
+    """A record's per-image text read back: per image, the draws it was right in."""
+    return [int(c, 36) for c in text]
 
 
 def accuracy(model, x_u8, y, *, device=None, batch_size=1000, draws=1) -> float:
@@ -128,13 +154,18 @@ def check_spec(spec: dict) -> None:
     sweep_point = spec.get("sweep")
     if sweep_point is not None and (not isinstance(sweep_point, dict) or set(sweep_point) != {"name", "value"}):
         raise ValueError(f"'{name}': sweep must be {{'name': ..., 'value': ...}}, got {sweep_point!r}")
+    draws = spec.get("draws", 1)
+    if not isinstance(draws, int) or isinstance(draws, bool) or not 1 <= draws <= MAX_DRAWS:
+        raise ValueError(f"'{name}': draws must be a whole number from 1 to {MAX_DRAWS} (one digit of the "
+                         f"per-image record), got {draws!r}")
     for key, value in [*spec.items(), *params.items()]:
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"'{name}': {key} must be a finite number, got {value}")
 
 
 def evaluate_spec(model, dataset, spec: dict, *, device=None) -> dict:
-    """One attack spec on `dataset`'s test split: {"accuracy", "n", "seconds", "checks"} and, for
+    """One attack spec on `dataset`'s test split: {"accuracy", "n", "seconds", "checks", "per_image"}
+    (`per_image_text`: per image, in the test split's order, the draws it was right in) and, for
     R > 1 noise draws, "per_draw" and "std"; "attack_label" for an attack that names its
     parameters (`attack.label(**params)`, e.g. AutoAttack's)."""
     check_spec(spec)
@@ -147,12 +178,13 @@ def evaluate_spec(model, dataset, spec: dict, *, device=None) -> dict:
     with eval_mode(model), autocast(device, "fp32"):
         checks = sanity_checks(model, to_float(x[:N_IMAGES].to(device)), y[:N_IMAGES].to(device))
     started = time.perf_counter()
-    values = correct_per_draw(model, x, y, attack, device=device, seed=spec.get("seed", 0),
-                              draws=spec.get("draws", 1), attacker_noise=spec.get("attacker_noise", True),
-                              exact_relu_gradient=spec.get("exact_relu_gradient", False),
-                              require_clean=spec.get("require_clean", True), **params)
+    right = outcomes(model, x, y, attack, device=device, seed=spec.get("seed", 0), draws=spec.get("draws", 1),
+                     attacker_noise=spec.get("attacker_noise", True),
+                     exact_relu_gradient=spec.get("exact_relu_gradient", False),
+                     require_clean=spec.get("require_clean", True), **params)
+    values = _per_draw(right)
     out = {"accuracy": sum(values) / len(values), "n": len(y), "seconds": time.perf_counter() - started,
-           "checks": checks}
+           "checks": checks, "per_image": per_image_text(right)}
     if hasattr(attack, "label"):
         out["attack_label"] = attack.label(**params)
     if len(values) > 1:

@@ -10,7 +10,7 @@ from .. import masking
 from ..claims import INCONCLUSIVE, NOT_CONFIRMED, CONFIRMED, Claim, after_short_run, all_of, by_seed, cell_fields, fact, judge, mean, row, untimed
 from ..claims import diffs as paired
 from ..reporting import aggregate, seed_table, sweep_curves
-from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, CHANNELS_LAST, Parameter, baseline_row, budget, fast_path
 
 SAMPLINGS = {"norm": 1, "squared-norm": 2}
 # the paper's models, budgets and splits; digits stands in for MNIST in the smoke profile
@@ -51,9 +51,10 @@ PARAMETERS = [
     Parameter("n_apgd", int, "test images attacked by APGD-CE (the first of the claims' images)", 1, 10**6),
     Parameter("eps_factors", list, "test budgets, as multiples of the training eps", 0.0, 100.0, item_type=float),
     Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
+    CHANNELS_LAST,
 ]
 
-COMMON = {"cifar_lr": 0.1, "samplings": ["norm", "squared-norm"], "replacement": True, "all_pgd": True, "train_pgd_steps": 10,
+COMMON = {"channels_last": False, "cifar_lr": 0.1, "samplings": ["norm", "squared-norm"], "replacement": True, "all_pgd": True, "train_pgd_steps": 10,
           "eval_steps": 20, "eps_mnist": 0.3, "eps_cifar": 0.02,
           "eps_factors": [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5], "precision": "bf16", "seed_images": 0,
           "apgd_eps_factors": [0.5], "n_apgd": 2000}
@@ -183,7 +184,7 @@ def experiments(s: dict) -> list[dict]:
                     "train": {"defense": "standard", "epoch_perturbation": perturbation,
                               "epochs": s["cifar_epochs"] if cifar else s["epochs"], "batch_size": s["batch_size"],
                               "lr": s["cifar_lr"] if cifar else s["lr"], "schedule": "cosine", "augment": setup["augment"],
-                              "seed": seed, "weight_decay": 5e-4, **fast_path(s["precision"])},
+                              "seed": seed, "weight_decay": 5e-4, **fast_path(s["precision"], s["channels_last"])},
                     "evaluate": evaluation,
                 })
     return configs

@@ -15,8 +15,8 @@ from ..claims import (INCONCLUSIVE, Claim, Declined, Judgement, all_of, by_seed,
                       image_count, judge, learned_need, paired_differences, row)
 from ..claims import diffs as _claims_diffs
 from ..claims import mean as _claims_mean
-from ..evaluate import sweep
-from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
+from ..evaluate import MAX_DRAWS, sweep
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, CHANNELS_LAST, Parameter, baseline_row, budget, fast_path
 
 ARCHS = ("basicnet", "resnet20", "vgg11-bn", "resnet18-noisy")
 ARCH_LABELS = {"basicnet": "BasicNet", "resnet20": "ResNet-20", "vgg11-bn": "VGG11-BN",
@@ -63,7 +63,7 @@ PARAMETERS = [
     Parameter("eps_sweep", list, "L-inf budgets of the masking check (must reach 0 %)", 0.0, 1.0, item_type=float),
     Parameter("steps_sweep", list, "PGD iterations of the masking check", 1, 10**4, item_type=int),
     Parameter("sigma", float, "noise at prediction, pixel units (not given; = eps, Section 3.3)", 0.0, 1.0),
-    Parameter("draws", int, "prediction draws a randomized model is scored with", 1, 1000),
+    Parameter("draws", int, "prediction draws a randomized model is scored with", 1, MAX_DRAWS),
     Parameter("eot", int, "draws per gradient step of the EOT attacker", 1, 1000),
     Parameter("p_natural", float, "share of natural batches in the mix (the paper: 0.05)", 0.0, 1.0),
     Parameter("n_eval", int, "test images attacked", 1, 10**6),
@@ -78,9 +78,10 @@ PARAMETERS = [
               0, 10**6),
     Parameter("detail_seeds", int, "how many seeds get AutoAttack and the sweeps", 1, 100),
     Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
+    CHANNELS_LAST,
 ]
 
-COMMON = {"dataset": "cifar10-jpeg", "archs": ["basicnet"], "variants": list(VARIANTS[:7]), "batch_size": 128,
+COMMON = {"channels_last": False, "dataset": "cifar10-jpeg", "archs": ["basicnet"], "variants": list(VARIANTS[:7]), "batch_size": 128,
           "lr": 0.01, "eps": 0.03, "alpha": 0.0075, "eps_l2": 0.5, "train_steps": 7, "eval_steps": 20,
           "restarts": 2, "eps_train": [0.0, 0.015, 0.045, 0.06], "l2_sweep": [0.25, 0.5, 1.0],
           "eps_sweep": [0.0, 0.015, 0.03, 0.06, 0.12, 0.25], "steps_sweep": [1, 5, 20, 50], "sigma": 0.03,
@@ -320,12 +321,10 @@ def experiments(s: dict) -> list[dict]:
                                               "attacker_noise": False},
                           "select_best": variant == "mix + early stop",
                           # C6's runs, the first trained after `advbook bench` timed it: channels_last
-                          # in fp32 too (BasicNet PGD-10 on one CPU thread: 470 -> 760 images/s, `OMP_NUM_THREADS=1
-                          # advbook bench --models basicnet --methods pgd10 --no-reference --workers 0`,
-                          # 2026-12-07), the same arithmetic up to rounding; the profile's other models
-                          # predate it and keep their keys
-                          **({"channels_last": True} if long else {}),
-                          **fast_path(s["precision"])},
+                          # in fp32 too whatever the profile says (BasicNet PGD-10 on one CPU thread:
+                          # 470 -> 760 images/s, `OMP_NUM_THREADS=1 advbook bench --models basicnet
+                          # --methods pgd10 --no-reference --workers 0`, 2026-12-07)
+                          **fast_path(s["precision"], s["channels_last"] or long)},
                 # C6's long runs are read by their curves: clean accuracy only, for the learned guard
                 "evaluate": evaluate[:1] if long else evaluate,
             })

@@ -17,7 +17,7 @@ from ..claims import by_seed as cells
 from ..claims import diffs as paired
 from ..evaluate import sweep
 from ..train import SCHEDULES
-from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, Chapter, Parameter, baseline_row, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, Chapter, CHANNELS_LAST, Parameter, baseline_row, fast_path
 
 # training variants: label, defense, what distinguishes it
 VARIANTS = {
@@ -118,6 +118,7 @@ PARAMETERS = [
                                                                                                     "std-cnn")),
     Parameter("val_steps", int, "PGD iterations of the per-epoch validation (step 2.5 eps / steps)", 1, 1000),
     Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
+    CHANNELS_LAST,
 ]
 
 ALL = list(VARIANTS)
@@ -128,7 +129,7 @@ PROFILES = {
               "lam_grid": [0.001], "smoothing": 0.1, "pgd_steps": 3, "trades_steps": 3, "attack_step": 0.0, "trades_beta": 1.0, "free_replay": 2, "free_step": 0.01,
               "n_clean": 200, "n_eval": 50, "eval_steps": 10, "eval_alpha": 0.05, "autoattack_n": 10,
               "detail_seeds": 1, "steps_sweep": [1, 2, 5, 10], "eps_sweep": [0.0, 0.1, 0.2, 0.5, 1.0],
-              "sweep_n": 50, "transfer_steps": 10, "source_model": "small-cnn", "val_steps": 3, "precision": "fp32"},
+              "sweep_n": 50, "transfer_steps": 10, "source_model": "small-cnn", "val_steps": 3, "precision": "fp32", "channels_last": False},
     # 2 CPU cores shared with two other chapters, about 20 core-minutes (measured per epoch): 5,000 MNIST
     # images, 4 epochs, PGD-AT and TRADES at 5 steps instead of 40, attacks on 100 test images
     "cpu": {"dataset": "mnist", "variants": [v for v in ALL if v != "standard"], "seeds": [0, 1, 2],
@@ -138,7 +139,7 @@ PROFILES = {
             "trades_steps": 5, "attack_step": 0.0, "trades_beta": 1.0, "free_replay": 15, "free_step": 0.01, "n_clean": 1000, "n_eval": 100,
             "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 40, "detail_seeds": 3,
             "steps_sweep": [1, 2, 5, 10, 20, 50, 100], "eps_sweep": [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
-            "sweep_n": 100, "transfer_steps": 40, "source_model": "std-cnn", "val_steps": 10, "precision": CPU_PRECISION},
+            "sweep_n": 100, "transfer_steps": 40, "source_model": "std-cnn", "val_steps": 10, "precision": CPU_PRECISION, "channels_last": False},
     # one H200, two 8-minute windows for the claims' models (about 14 minutes planned by `advbook
     # compute efgsm --profile fast --dry-run`), the other variants and checklists after: full MNIST,
     # 10 epochs in batches of 512 (a GPU step of this small network costs its kernel launches,
@@ -150,7 +151,7 @@ PROFILES = {
              "n_clean": 10000, "n_eval": 2000, "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 500,
              "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50, 100, 200],
              "eps_sweep": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0], "sweep_n": 1000,
-             "transfer_steps": 100, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16"},
+             "transfer_steps": 100, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16", "channels_last": False},
     # the paper's MNIST settings (40 epochs, m = 15; declared, not run here)
     "paper": {"dataset": "mnist", "variants": ALL, "seeds": [0, 1, 2], "train_subset": 0, "validation": 1000,
               "epochs": 40, "batch_size": 128, "lr": 1e-3, "schedule": "piecewise", "eps": 0.3, "sigma": 0.5,
@@ -158,7 +159,7 @@ PROFILES = {
               "trades_beta": 1.0, "free_replay": 15, "free_step": 0.01, "n_clean": 10000, "n_eval": 10000, "eval_steps": 100, "eval_alpha": 0.01,
               "autoattack_n": 1000, "detail_seeds": 3, "steps_sweep": [1, 2, 5, 10, 20, 50, 100, 200],
               "eps_sweep": [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8, 1.0], "sweep_n": 1000,
-              "transfer_steps": 100, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16"},
+              "transfer_steps": 100, "source_model": "std-cnn", "val_steps": 10, "precision": "bf16", "channels_last": False},
 }
 
 
@@ -232,7 +233,7 @@ def _base(s: dict, model: dict, train: dict) -> dict:
 def _train(s: dict, name: str, params: dict, seed: int, epochs: int, **extra) -> dict:
     return {"defense": name, "defense_params": params, "epochs": epochs, "batch_size": s["batch_size"],
             "optimizer": "adam", "lr": s["lr"], "weight_decay": 0.0, "schedule": s["schedule"], "seed": seed,
-            **extra, **fast_path(s["precision"])}
+            **extra, **fast_path(s["precision"], s["channels_last"])}
 
 
 def source_config(s: dict) -> dict:

@@ -6,7 +6,7 @@ from .. import data
 from .. import published
 from ..claims import Claim, all_of, by_seed, cell_fields, judge, paired_differences, row, untestable
 from ..reporting import mean_spread
-from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, CHANNELS_LAST, Parameter, baseline_row, budget, fast_path
 
 PAPER = "mixture"
 # configuration -> (adversarial examples, AdvProp, ALS, SAT). ALS alone trains on clean inputs
@@ -50,9 +50,10 @@ PARAMETERS = [
     Parameter("autoattack_n", int, "test images for AutoAttack at 8/255 (0: skip)", 0, 10**6),
     Parameter("train_subset", int, "training images used (0: all)", 0, 10**7),
     Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
+    CHANNELS_LAST,
 ]
 
-COMMON = {"train_alpha": 2 / 255, "train_steps": 2, "als_alpha": 0.1, "sat_alpha": 10.0, "table2": True,
+COMMON = {"channels_last": False, "train_alpha": 2 / 255, "train_steps": 2, "als_alpha": 0.1, "sat_alpha": 10.0, "table2": True,
           "eval_steps": 10, "strong_steps": 20, "train_subset": 0, "precision": "bf16"}
 PROFILES = {
     "smoke": {**COMMON, "precision": "fp32", "dataset": "digits", "model": "small-cnn", "width": 16, "seeds": [0, 1], "epochs": 5,
@@ -180,7 +181,7 @@ def experiments(s: dict) -> list[dict]:
                                              "als_alpha": s["als_alpha"] if als else 0.0, "eps": eps,
                                              "alpha": train_alpha, "steps": s["train_steps"]},
                           "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"], "schedule": "cosine",
-                          "augment": s["augment"], "seed": seed, "weight_decay": 5e-4, **fast_path(s["precision"])},
+                          "augment": s["augment"], "seed": seed, "weight_decay": 5e-4, **fast_path(s["precision"], s["channels_last"])},
                 "evaluate": evaluation(s, sat),
             })
     return configs

@@ -5,7 +5,7 @@ from .. import data, masking, models
 from ..defenses import DEFENSES
 from ..train import SCHEDULES
 from ..evaluate import sweep
-from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, Chapter, CHANNELS_LAST, Parameter, baseline_row, budget, fast_path
 
 DEFENSE_ORDER = ("standard", "fgsm", "fgsm-rs", "pgd")
 LABELS = {"standard": "Standard", "fgsm": "FGSM-AT", "fgsm-rs": "FGSM-RS", "pgd": "PGD-AT"}
@@ -34,9 +34,10 @@ PARAMETERS = [
     Parameter("steps_sweep", list, "PGD iteration counts for the iterations sweep", 1, 10**4, item_type=int),
     Parameter("eps_factors", list, "eps sweep, as multiples of eps", 0.0, 100.0, item_type=float),
     Parameter("precision", str, "fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
+    CHANNELS_LAST,
 ]
 
-COMMON = {"defenses": list(DEFENSE_ORDER), "schedule": "cyclic", "precision": "bf16",
+COMMON = {"channels_last": False, "defenses": list(DEFENSE_ORDER), "schedule": "cyclic", "precision": "bf16",
           "eps_factors": [0.0, 0.5, 1.0, 2.0, 3.0]}
 PROFILES = {
     # CPU, seconds: digits and a narrow CNN; a check that the pipeline works, not a result
@@ -160,7 +161,7 @@ def experiments(s: dict) -> list[dict]:
                 "train": {"defense": defense, "defense_params": defense_params(defense, s["eps"], s["train_steps"], s["dataset"]),
                           "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
                           "schedule": s["schedule"], "augment": s["augment"], "seed": seed,
-                          **fast_path(s["precision"])},
+                          **fast_path(s["precision"], s["channels_last"])},
                 # the first `detail_seeds` seeds also get AutoAttack and the sweeps (the slow part on a CPU)
                 "evaluate": evaluation(s, detailed=i < s["detail_seeds"]),
             })

@@ -14,7 +14,7 @@ from ..claims import (CONFIRMED, INCONCLUSIVE, NOT_CONFIRMED, Claim, Judgement, 
 from ..evaluate import sweep
 from ..models.random_sign import PLACEMENTS
 from ..train import SCHEDULES
-from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, Parameter, baseline_row, budget, fast_path
+from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, NOT_GIVEN, Chapter, CHANNELS_LAST, Parameter, baseline_row, budget, fast_path
 
 # the disturbances that mean something for each kind of image (digits are not flip-invariant
 # and MNIST has no colour: Section 3.1.4 of our reading)
@@ -58,6 +58,7 @@ PARAMETERS = [
     Parameter("autoattack_n", int, "test images for AutoAttack on base, R and FGSM (0: skip)", 0, 10**6),
     Parameter("steps_sweep", list, "PGD iterations of the masking check (base, R, FGSM)", 1, 10**4, item_type=int),
     Parameter("precision", str, "training precision: fp32, or bf16 with the fast path (a GPU, or a CPU with bf16 hardware)", choices=("fp32", "bf16")),
+    CHANNELS_LAST,
     # the CIFAR-10 block (Table 5's W-ResNet row, at a smaller depth and width)
     Parameter("cifar_epochs", int, "training epochs on CIFAR-10", 1, 1000),
     Parameter("cifar_lr", float, "peak SGD learning rate on CIFAR-10", 1e-6, 10.0),
@@ -73,7 +74,7 @@ PARAMETERS = [
     Parameter("cifar_crop_scale", float, "smallest area fraction of Ran-Crop on CIFAR-10", 0.05, 1.0),
 ]
 
-COMMON = {"schedule": "cosine", "batch_size": 128, "lr": 0.01, "dropout": 0.5, "eps": 0.1, "p": 0.5,
+COMMON = {"channels_last": False, "schedule": "cosine", "batch_size": 128, "lr": 0.01, "dropout": 0.5, "eps": 0.1, "p": 0.5,
           "placement": "both", "eps_ablation": [0.05, 0.3], "placement_ablation": ["input", "hidden"],
           "gaussian": True, "fgsm_eps": 0.25, "fgsm_weight": 0.5, "disturbances": ["random-crop", "five-crop"],
           "crop_scale": 0.7, "five_crop": 24, "attack_eps": [0.1, 0.2, 0.3], "eval_steps": 20, "restarts": 2,
@@ -246,7 +247,7 @@ def experiments(s: dict) -> list[dict]:
                               "batch_size": b["batch_size"], "lr": b["lr"], "schedule": b["schedule"], "seed": seed,
                               # the clean accuracy on the held-out images after every epoch, to select eps by
                               "validation_spec": {"name": "clean", "attack": "clean"},
-                              **augment, **fast_path(b["precision"])},
+                              **augment, **fast_path(b["precision"], b["channels_last"])},
                     "evaluate": evaluation(b, headline=label in HEADLINE),
                 })
     return configs

@@ -93,11 +93,6 @@ def add_pni(net: nn.Module, alpha: float = 0.25) -> nn.Module:
     return net
 
 
-def pni_scales(model: nn.Module) -> dict[str, float]:
-    """The learned alpha of every PNI layer, by module name (to log what training made of them)."""
-    return {name: float(m.alpha) for name, m in model.named_modules() if isinstance(m, _PNI)}
-
-
 class Randomized(nn.Module):
     """An architecture with BIPARO's test-time randomness: PNI on its weights (`pni`) and/or
     Gaussian noise at prediction (`predict_noise` sigma, pixel units, given the dataset's
