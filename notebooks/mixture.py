@@ -157,8 +157,9 @@ for ax, column in zip(axes, ("PGD 0.1", "PGD 0.5")):
 # paper's $\epsilon = 0.1$ and at the standard CIFAR budget $\epsilon = 8/255$ (step $2/255$),
 # AutoAttack on a subset of the test images where the profile runs it, and for the SAT models
 # the same PGD through the true ReLU derivative as well as through the smooth surrogate they
-# were trained with (an attacker owes the defense no surrogate). *strong 8/255* is the minimum
-# over the PGD attacks at 8/255. If the ranking by these columns matches the ranking by the
+# were trained with (an attacker owes the defense no surrogate). *strong 8/255* is the per-image
+# worst case of the PGD attacks at 8/255 (an image counts only if every one of them leaves it
+# right), as every robust accuracy a claim reads is. If the ranking by these columns matches the ranking by the
 # paper's PGD 0.1, the paper's conclusions about robustness survive a standard evaluation; if
 # not, they were about its attacker.
 

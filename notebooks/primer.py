@@ -46,7 +46,7 @@ overrides = {}      # any chapter parameter, e.g. {"eps": 0.05}; `advbook list` 
 from IPython.display import Markdown, display
 
 from advbook import masking, planning, reporting
-from advbook.chapters.primer import (CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, fgsm_rs_reference,
+from advbook.chapters.primer import (AA_IMAGES, CHAPTER, DEFENSE_ORDER, LABELS, METRIC_LABELS, fgsm_rs_reference,
                                      masking_checks, fgsm_rs_reference_cifar, takeaways)
 
 settings, records, rows, judged = reporting.open_page(CHAPTER, profile, overrides, planner=planning)
@@ -66,13 +66,16 @@ display(Markdown(reporting.baselines_markdown(baselines(settings))))
 # training seeds, in percent of the evaluated test images (AutoAttack runs on a smaller
 # subset of them, and only for the first seeds: see the provenance above and `advbook list`).
 # A gap between the FGSM column and the PGD columns is the first sign of *gradient masking*:
-# a model that only looks robust to a single gradient step.
+# a model that only looks robust to a single gradient step. The last two columns are the
+# robust accuracy to read: per image, the worst case of FGSM, both PGDs and torchattacks' PGD
+# (an image counts only if every one of them leaves it right), and the same over every attack
+# at this eps, AutoAttack and the sweeps among them, on AutoAttack's images.
 
 # %% tags=["hide-input"]
 # NBVAL_CHECK_OUTPUT
 print(f"eps = {settings['eps']:.4f}, PGD-{settings['eval_steps']} with {settings['restarts']} restart(s), "
       f"{settings['n_eval']} test images, AutoAttack on {settings['autoattack_n']}")
-metrics = ["clean", "fgsm", "pgd", "pgd-cw", "autoattack"]
+metrics = ["clean", "fgsm", "pgd", "pgd-cw", "autoattack", "robust", AA_IMAGES]
 reporting.or_no_data(reporting.seed_table(rows, "defense", metrics, order=[LABELS[d] for d in DEFENSE_ORDER],
                                           labels=METRIC_LABELS))
 

@@ -325,12 +325,12 @@ def test_claims_gate_c11_on_efgsm_s_own_overfitting_signature_and_c1_reads_free_
 
 def test_c7_shows_ours_last_epoch_high_risk_share_and_never_judges_it():
     """C7 reads Ours' high-risk share from its last epoch (not the first, not another variant's), beside
-    the paper's 14.7 % and beside 100 - PGD-ADP: shown, never a verdict, since the share is taken on the
-    training batches and PGD-ADP on test images."""
+    the paper's 14.7 % and beside 100 - robust accuracy: shown, never a verdict, since the share is taken on the
+    training batches and robust accuracy on test images."""
     from advbook.chapters import efgsm as chapter
 
     def rows(last):
-        return [{"key": "combined", "seed": seed, "pgd-adp": 0.80, "high_risk_by_epoch": [0.9, last + 0.01 * seed]}
+        return [{"key": "combined", "seed": seed, "robust": 0.80, "high_risk_by_epoch": [0.9, last + 0.01 * seed]}
                 for seed in (0, 1, 2)] + [{"key": "advtrain", "seed": seed, "high_risk_by_epoch": [0.5, 0.5],
                                            "val_by_epoch": [0.5, 0.5]} for seed in (0, 1, 2)]
 
@@ -338,15 +338,15 @@ def test_c7_shows_ours_last_epoch_high_risk_share_and_never_judges_it():
     c7 = next(r for r in chapter.claims(s, rows(0.20)) if r["claim"].startswith("C7"))
     assert c7["verdict"] == "untestable as stated" and "bounds no robust accuracy" in c7["why"]
     assert "share - the paper's: +6.30 points (n = 3, shown, not judged)" in c7[OURS]          # 21.0 - 14.7
-    assert "share - (100 - PGD-ADP accuracy): +1.00 points (n = 3, shown, not judged)" in c7[OURS]
-    bare = next(r for r in chapter.claims(s, [{"key": "combined", "seed": 0, "pgd-adp": 0.8},
+    assert "share - (100 - robust accuracy): +1.00 points (n = 3, shown, not judged)" in c7[OURS]
+    bare = next(r for r in chapter.claims(s, [{"key": "combined", "seed": 0, "robust": 0.8},
                                               {"key": "advtrain", "seed": 0, "val_by_epoch": [0.5]}])
                 if r["claim"].startswith("C7"))
     assert bare["verdict"] == "inconclusive at this scale" and "no record of Ours" in bare["why"]
 
 
 def test_c2_leaves_undecided_a_comparison_with_a_baseline_that_did_not_become_robust():
-    """Ours above a baseline at 0 % under PGD-ADP confirms nothing about the paper's baseline: that part
+    """Ours above a baseline at 0 % robust accuracy confirms nothing about the paper's baseline: that part
     is inconclusive, naming the baseline, for AdvFree and PGD-AT alike; a baseline above the floor on
     one seed is not at the floor, and the comparison is decided."""
     from advbook.chapters import efgsm as chapter
@@ -355,10 +355,10 @@ def test_c2_leaves_undecided_a_comparison_with_a_baseline_that_did_not_become_ro
         out = []
         for seed in (0, 1, 2):
             d = 0.01 * seed
-            out += [{"key": "combined", "seed": seed, "pgd-adp": 0.60 + d},
-                    {"key": "free", "seed": seed, "pgd-adp": free_adp + (one_seed_up if seed == 2 else d / 10)},
-                    {"key": "pgd", "seed": seed, "pgd-adp": madry_adp + d / 2},
-                    {"key": "trades", "seed": seed, "pgd-adp": 0.70 + d},
+            out += [{"key": "combined", "seed": seed, "robust": 0.60 + d},
+                    {"key": "free", "seed": seed, "robust": free_adp + (one_seed_up if seed == 2 else d / 10)},
+                    {"key": "pgd", "seed": seed, "robust": madry_adp + d / 2},
+                    {"key": "trades", "seed": seed, "robust": 0.70 + d},
                     {"key": "advtrain", "seed": seed, "val_by_epoch": [0.5]}]
         return out
 

@@ -22,11 +22,18 @@ bound: a confirmed "greater" part has mean - t(0.95, n - 1) * SE > 0 too.
   not confirmed when L > m (the margin honoured in both branches).
 
 The standard error includes the sampling of test images: where every seed was measured on the same
-images, SE^2 = s^2 / n + V / N, N the images and V the largest per-image variance of the difference
-that the two accuracies allow (`image_variance`; per-image outcomes are not recorded, so the bound
-assumes the worst agreement between A and B); a design that draws its own test images per seed
-has the images' sampling in its seed-to-seed spread already. Every part also states the smallest
-effect it could have detected with 80 % power (`min_detectable`).
+images, SE^2 = s^2 / n + V / N, N the images and V the per-image variance of the seed-mean
+difference, measured from the per-image outcomes both sides recorded (`advbook.per_image`), or
+for records made before those, the largest that the two accuracies allow (the worst agreement
+between A and B); a design that draws its own test images per seed has the images' sampling in
+its seed-to-seed spread already. Every part also states the smallest effect it could have
+detected with 80 % power (`min_detectable`).
+
+A robust accuracy that a claim reads is the per-image worst case over the chapter's suite of
+attacks at that threat model (`advbook.per_image`, AutoAttack's principle): an image counts only
+if it survives every attack of the suite, the same suite on the same images on both sides (the
+suite is part of the images' identity, so guard 1 pairs nothing else). Each attack's own number
+stays in the tables and in the masking checklist, which compares attacks one by one.
 
 A claim of several parts is confirmed when every part is (an intersection-union test: no
 correction needed) and not confirmed when a part is refuted after Holm's correction over the
@@ -69,6 +76,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
+from . import per_image
 from .errors import MismatchedImages
 
 CONFIRMED, NOT_CONFIRMED, INCONCLUSIVE = "confirmed", "not confirmed", "inconclusive at this scale"
@@ -169,35 +177,50 @@ class Judgement:
         return f"{self.mean:+.2f} [{self.lower:+.2f}, {self.upper:+.2f}] {unit} (n = {self.n})"
 
 
-def images_of(record: dict) -> dict[str, str]:
-    """{metric name: the test images and attack seed it was measured on} for a chapter record
-    (`experiments.combine`'s), one entry per evaluation; a sweep's point also answers to
-    'NAME VALUE' and 'NAME {float(VALUE):g}', the forms chapters' rows use."""
+def _by_metric(record: dict) -> dict[str, dict]:
+    """{metric name: its evaluation record} for a chapter record (`experiments.combine`'s); a
+    sweep's point also answers to 'NAME VALUE' and 'NAME {float(VALUE):g}', the forms chapters'
+    rows use."""
     marks = {spec["name"]: spec.get("sweep") for spec in (record.get("config") or {}).get("evaluate", [])}
     out = {}
     for name, evaluation in record["evaluations"].items():
-        test = evaluation.get("test") or {}
-        selection = f"test subset {test['test']} (seed {test.get('seed', 0)})" if test.get("test") else "test split"
-        spec = evaluation["spec"]
-        out[name] = identity = f"{selection}, first {evaluation['result']['n']}, attack seed {spec.get('seed', 0)}"
+        out[name] = evaluation
         if marks.get(name):
             group, value = marks[name]["name"], marks[name]["value"]
-            out[f"{group} {value}"] = identity
+            out[f"{group} {value}"] = evaluation
             if isinstance(value, (int, float)):
-                out[f"{group} {float(value):g}"] = identity
+                out[f"{group} {float(value):g}"] = evaluation
     return out
 
 
-def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "clean") -> dict:
+def images_of(record: dict) -> dict[str, str]:
+    """{metric name: the test images and attack seed it was measured on} for a chapter record,
+    one entry per evaluation (`_by_metric`'s names)."""
+    return {name: f"{per_image.selection(e)}, attack seed {e['spec'].get('seed', 0)}"
+            for name, e in _by_metric(record).items()}
+
+
+def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "clean",
+                worst: dict[str, per_image.Suite] | None = None) -> dict:
     """What a chapter's summary row needs for the guards: which images each metric was measured
-    on, the model's clean accuracy, chance for its dataset, and the chapter's stated floor (a
-    clean accuracy below which a model counts as not learned, as a fraction)."""
+    on and the per-image outcomes there (`per_image.outcomes`, None before they were recorded),
+    the model's clean accuracy, chance for its dataset, and the chapter's stated floor (a clean
+    accuracy below which a model counts as not learned, as a fraction). `worst`: {row metric:
+    suite}, each the per-image worst case over a suite of attacks (`per_image.worst_case`), the
+    robust accuracy a claim reads; a record made before per-image outcomes has none."""
     clean = record["metrics"].get(clean_metric)
-    return {"images": images_of(record), "model_clean": clean if isinstance(clean, float) else None,
-            "model_key": record.get("key"),
-            "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor,
-            "timing": {"device": record.get("train_device", record.get("device")), "load": record.get("load_average"),
-                       "cpus": record.get("cpu_count"), "others": record.get("other_cpus")}}
+    evaluations = _by_metric(record)
+    fields = {"images": images_of(record), "model_clean": clean if isinstance(clean, float) else None,
+              "outcomes": {name: per_image.outcomes(e) for name, e in evaluations.items()},
+              "model_key": record.get("key"),
+              "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor,
+              "timing": {"device": record.get("train_device", record.get("device")), "load": record.get("load_average"),
+                         "cpus": record.get("cpu_count"), "others": record.get("other_cpus")}}
+    for metric, suite in (worst or {}).items():
+        found = per_image.worst_case(record, suite)
+        if found is not None:
+            fields[metric], fields["images"][metric], fields["outcomes"][metric] = found
+    return fields
 
 
 def untimed(rows: list[dict]) -> str | None:
@@ -259,16 +282,16 @@ def training_failures(records: list[dict], clean_metric: str = "clean", floor: f
 THREAT_PREFIXES = ("naive ", "unaware ", "eot ")
 
 
-def _images(row: dict, metric: str) -> str | None:
-    """Which images `row`'s `metric` was measured on; None for a quantity that is not an
-    evaluation (seconds, epochs, gradient counts). A threat-model column of a deterministic model
-    ('eot pgd-linf') is its plain attack's."""
-    images = row.get("images") or {}
-    if metric in images:
-        return images[metric]
+def _of_metric(row: dict, field: str, metric: str):
+    """`row[field]`'s entry for `metric` (the images it was measured on, its per-image outcomes);
+    None for a quantity that is not an evaluation (seconds, epochs, gradient counts). A
+    threat-model column of a deterministic model ('eot pgd-linf') is its plain attack's."""
+    found = row.get(field) or {}
+    if metric in found:
+        return found[metric]
     for prefix in THREAT_PREFIXES:
-        if metric.startswith(prefix) and metric[len(prefix):] in images:
-            return images[metric[len(prefix):]]
+        if metric.startswith(prefix) and metric[len(prefix):] in found:
+            return found[metric[len(prefix):]]
     return None
 
 
@@ -279,7 +302,8 @@ class Side(dict):
     def __init__(self, label: str, rows: list[dict], metric: str):
         super().__init__({r["seed"]: r[metric] for r in rows})
         self.label = label
-        self.images = {r["seed"]: _images(r, metric) for r in rows}
+        self.images = {r["seed"]: _of_metric(r, "images", metric) for r in rows}
+        self.outcomes = {r["seed"]: _of_metric(r, "outcomes", metric) for r in rows}
         self.clean = {r["seed"]: r.get("model_clean", r.get("clean")) for r in rows}
         self.chance = {r["seed"]: r.get("chance", 0.1) for r in rows}
         self.floor = {r["seed"]: r.get("learned_floor") for r in rows}
@@ -351,11 +375,12 @@ class Paired(list):
     def image_variance(self) -> float:
         """The variance (points^2) that the sampling of test images adds to the mean difference, where
         every seed was measured on the same images (0 where each seed drew its own, or for a
-        quantity that is not an accuracy): V / N, N the images and V the largest per-image variance
-        of the difference the accuracies allow. With per-image outcomes unrecorded, the share of
-        images on which A and B disagree is at most min(A + B, 2 - A - B) in each seed, and the
-        per-image variance of the seed-mean difference is at most that share's mean less the
-        squared mean difference (Jensen)."""
+        quantity that is not an accuracy): measured from the per-image outcomes where both sides
+        recorded them (`per_image.image_variance`), else V / N, N the images and V the largest
+        per-image variance of the difference the accuracies allow: the share of images on which A
+        and B disagree is at most min(A + B, 2 - A - B) in each seed, and the per-image variance of
+        the seed-mean difference is at most that share's mean less the squared mean difference
+        (Jensen)."""
         seeds, n_images = self.seeds(), self.images()
         if not seeds or not n_images or len({self.a.images[s] for s in seeds}) > 1:
             return 0.0
@@ -365,6 +390,9 @@ class Paired(list):
             # p (1 - p), p taken as (successes + 1) / (N + 2) so that 0 of N images does not read as certain
             p = (sum(a) / len(a) * n_images + 1) / (n_images + 2)
             return p * (1 - p) / n_images * self.scale ** 2
+        per_a, per_b = [self.a.outcomes.get(s) for s in seeds], [self.b.outcomes.get(s) for s in seeds]
+        if all(o is not None for o in (*per_a, *per_b)):
+            return per_image.image_variance(per_a, per_b) * self.scale ** 2
         b = [self.b[s] for s in seeds]
         disagree = sum(min(x + y, 2 - x - y) for x, y in zip(a, b)) / len(seeds)
         d = sum(x - y for x, y in zip(a, b)) / len(seeds)

@@ -149,17 +149,28 @@ def doubts(row: dict, attack: str) -> str | None:
     return ", ".join(f"{k} failed" for k in failed) + left
 
 
-def doubted_metrics(checks: list[dict], metrics: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
+def doubts_worst_case(row: dict, attacks: tuple[str, ...]) -> str | None:
+    """Why a per-image worst case over attacks of the roles `attacks` (`advbook.per_image`) is not
+    believed, from a model's checklist row: only when every one of them is doubted (the worst case
+    is at most each attack's accuracy, so one believed attack among them is enough), or None."""
+    whys = [doubts(row, attack) for attack in attacks]
+    return "; ".join(dict.fromkeys(whys)) if whys and all(whys) else None
+
+
+def doubted_metrics(checks: list[dict], metrics: dict[str, tuple[str, ...]],
+                    worst: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict[str, str]]:
     """{model label: {metric: why}} for `claims`' guard 6: for each checklist row (`checklist`), the
     chapter's metrics of each attack role it doubts (`metrics`: role -> their names). Every seed of a
     training recipe shares its label, so what the checklist doubts on the seeds it ran on (a chapter's
     detail seeds), every seed of that recipe carries: a recipe that masks on one seed is not believed
-    on another that nobody checked."""
+    on another that nobody checked. `worst`: {worst-case metric: the roles of its attacks}, each
+    doubted as `doubts_worst_case` says."""
     out: dict[str, dict[str, str]] = {}
     for check in checks:
-        for role, names in metrics.items():
-            why = doubts(check, role)
-            for name in names if why else ():
+        found = [(name, doubts(check, role)) for role, names in metrics.items() for name in names]
+        found += [(name, doubts_worst_case(check, roles)) for name, roles in (worst or {}).items()]
+        for name, why in found:
+            if why:
                 out.setdefault(check["model"], {}).setdefault(
                     name, f"{why} (the checklist of {check['model']} seed {check['seed']}, which holds for every "
                           "seed of that recipe)")

@@ -1,0 +1,94 @@
+"""Per-image outcomes of a chapter record's evaluations, read in one place.
+
+Every evaluation record stores, per test image, in how many noise draws the model was right
+(`evaluate.per_image_text`). From them:
+
+- a claim's robust accuracy is the **per-image worst case** over a chapter's `Suite` of attacks
+  (AutoAttack's principle): an image counts only if it survives every attack of the suite, and a
+  randomized model's image counts for the lowest share of draws any attack left it. Both sides of a
+  comparison take the worst case over the same suite on the same images (the suite's label is part
+  of the images' identity, so guard 1 refuses anything else), and each attack's own number stays in
+  the tables and in the masking checklist, which compares attacks one by one;
+- the images' share of a paired difference's variance is measured (`image_variance`) instead of
+  bounded, where both sides recorded their outcomes.
+
+Records made before per-image outcomes were stored have none: their worst case is absent (a claim
+reading it has no pairs there) and the variance keeps its bound (`claims.Paired.image_variance`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .evaluate import per_image_counts
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The attacks a claim's robust accuracy is the per-image worst case of: `names`, the
+    evaluations (spec names; a sweep's point is 'NAME:VALUE'), all measured on the same test
+    images; `label`, how the page names the result. Each name must be an evaluation of every
+    model the suite is taken on (a chapter's suite names what every compared model runs)."""
+    label: str
+    names: tuple[str, ...]
+
+    def __post_init__(self):
+        if not self.names or len(set(self.names)) != len(self.names):
+            raise ValueError(f"a suite names its attacks once each, at least one: {self.label}")
+
+
+def outcomes(evaluation: dict) -> tuple[float, ...] | None:
+    """Per image, the share of its noise draws the evaluation got right (1 or 0 for a model that
+    is deterministic at test time); None for a record made before they were stored."""
+    text = evaluation["result"].get("per_image")
+    if text is None:
+        return None
+    draws = evaluation["spec"].get("draws", 1)
+    return tuple(c / draws for c in per_image_counts(text))
+
+
+def selection(evaluation: dict) -> str:
+    """The test images an evaluation was measured on, without its attack seed (`claims.images_of`
+    adds it for a single attack)."""
+    return f"{_drawn_from(evaluation)}, first {evaluation['result']['n']}"
+
+
+def _drawn_from(evaluation: dict) -> str:
+    test = evaluation.get("test") or {}
+    return f"test subset {test['test']} (seed {test.get('seed', 0)})" if test.get("test") else "test split"
+
+
+def worst_case(record: dict, suite: Suite) -> tuple[float, str, tuple[float, ...]] | None:
+    """(accuracy, images, per-image values) of the per-image worst case of `record` (a chapter
+    record, `experiments.combine`'s) over `suite`, on the images every attack of the suite ran on
+    (an evaluation of the first n images of a selection holds the first m < n too); None where an
+    evaluation of the suite predates per-image outcomes. A suite whose attacks were drawn from
+    different test images, or that names an evaluation the record does not hold, is the chapter's
+    error, said in one line."""
+    evaluations = record["evaluations"]
+    missing = [name for name in suite.names if name not in evaluations]
+    if missing:
+        raise ValueError(f"{suite.label}: model {record.get('key')} has no evaluation {', '.join(missing)}")
+    drawn = {name: _drawn_from(evaluations[name]) for name in suite.names}
+    if len(set(drawn.values())) > 1:
+        raise ValueError(f"{suite.label}: its attacks were measured on different images ("
+                         + "; ".join(f"{k}: {v}" for k, v in drawn.items()) + ")")
+    per_attack = [outcomes(evaluations[name]) for name in suite.names]
+    if any(o is None for o in per_attack):
+        return None
+    shared = min(len(o) for o in per_attack)
+    worst = tuple(min(values) for values in zip(*(o[:shared] for o in per_attack)))
+    images = f"{drawn[suite.names[0]]}, first {shared}, worst case of {suite.label}"
+    return sum(worst) / max(shared, 1), images, worst
+
+
+def image_variance(a: list[tuple[float, ...]], b: list[tuple[float, ...]]) -> float:
+    """The variance (in squared accuracy units) that sampling N test images adds to the mean over
+    seeds of A - B, where every seed measured both sides on the same N images, from the per-image
+    outcomes (`a`, `b`: one tuple per seed, in the same image order): the variance over images of
+    each image's seed-mean difference, over N."""
+    n_images = len(a[0])
+    if not n_images or any(len(x) != n_images for x in (*a, *b)):
+        raise ValueError("per-image outcomes of unequal lengths cannot be paired")
+    per_image = [sum(x[j] - y[j] for x, y in zip(a, b)) / len(a) for j in range(n_images)]
+    centre = sum(per_image) / n_images
+    return sum((d - centre) ** 2 for d in per_image) / n_images / n_images
