@@ -207,6 +207,28 @@ def test_a_record_failing_its_schema_is_refused_naming_the_file_and_the_field(co
     assert not target.exists()
 
 
+def test_per_image_outcomes_that_do_not_give_the_accuracy_are_refused(computed, tmp_path):
+    """Catches an imported evaluation whose per-image outcomes are not its own (a worst case built
+    on them would be another model's): wrong length, a digit above its draws, a flipped image."""
+    from advbook import schema
+
+    results, _ = computed
+    path = next(p for p in (results / "evals").rglob("*.json") if json.loads(p.read_text())["spec"]["attack"] != "clean")
+    record = json.loads(path.read_text())
+    text = record["result"]["per_image"]
+    assert schema.problems(record, "eval") == [] and len(text) == record["result"]["n"] and "0" in text
+    flipped = text.replace("0", "1", 1)
+    for bad, says in ((text[:-1], "one digit per image"), (text.replace("0", "2", 1), "at most 1"),
+                      (flipped, "gives accuracy")):
+        found = schema.problems({**record, "result": {**record["result"], "per_image": bad}}, "eval")
+        assert len(found) == 1 and says in found[0], found
+    rel = path.relative_to(results).as_posix()
+    record["result"]["per_image"] = flipped
+    archive = tar_with(tmp_path / "bad.tar.gz", [(rel, json.dumps(record).encode())])
+    lines = refused_lines([archive], tmp_path / "target", tmp_path / "target-bench")
+    assert len(lines) == 1 and rel in lines[0] and "result.per_image" in lines[0]
+
+
 def test_a_record_under_a_path_its_content_does_not_give_is_refused(computed, tmp_path):
     results, _ = computed
     record = (results / "models" / f"{store.model_key(CONFIG)}.json").read_bytes()

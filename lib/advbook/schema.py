@@ -126,7 +126,28 @@ def problems(record, kind: str) -> list[str]:
             elif not test(value):
                 shown = repr(value) if len(repr(value)) <= 40 else f"{type(value).__name__} {repr(value)[:30]}..."
                 out.append(f"field '{path}' is {shown}, expected {words}")
+    if kind == "eval" and not out:
+        out += _per_image_problems(record)
     return out
+
+
+def _per_image_problems(record: dict) -> list[str]:
+    """An evaluation's per-image outcomes (`evaluate.per_image_text`), where it has them: one
+    base-36 digit per image, at most its draws, that add up to its accuracy (a record whose two
+    disagree would give a worst case that is not its own)."""
+    result, draws = record["result"], (record.get("spec") or {}).get("draws", 1)
+    text = result.get("per_image", MISSING)
+    if text is MISSING:
+        return []  # recorded before evaluations kept them
+    if not isinstance(text, str) or len(text) != result["n"] or not isinstance(draws, int) \
+            or any(c not in "0123456789abcdefghijklmnopqrstuvwxyz"[:draws + 1] for c in text):
+        shown = repr(text) if len(repr(text)) <= 40 else f"{type(text).__name__} {repr(text)[:30]}..."
+        return [f"field 'result.per_image' is {shown}, expected one digit per image (result.n = {result['n']}), "
+                f"each the draws right, at most {draws}"]
+    right = sum(int(c, 36) for c in text) / max(result["n"] * draws, 1)
+    if abs(right - result["accuracy"]) > 1e-9:
+        return [f"field 'result.per_image' gives accuracy {right:.6g}, but 'result.accuracy' is {result['accuracy']:.6g}"]
+    return []
 
 
 def summary(found: list[str]) -> str:
