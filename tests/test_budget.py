@@ -334,6 +334,20 @@ def test_shards_split_the_queue_once_and_keep_a_transfer_with_its_source():
         assert [i for i in items if any(i is j for j in s)] == s
 
 
+def test_a_transfer_from_a_source_that_has_a_source_runs_where_both_are_trained():
+    """Catches eFGSM's Ours seed 0 left out of every shard: it attacks with Madry's model, which
+    attacks with the standard model, so all three must share one process whatever their keys."""
+    from advbook import planning
+
+    def item(mkey, sources=()):
+        return planning.Item("c", 0, mkey, 0, 0, 0, [], True, mkey, sources=set(sources))
+    standard, madry, ours = "0" * 15 + "4", "0" * 15 + "3", "0" * 15 + "9"
+    items = [item(standard), item(madry, [standard]), item(ours, [madry, standard])]
+    for n in (2, 3, 5):
+        shares = [planning.shard(items, k, n) for k in range(1, n + 1)]
+        assert len([s for s in shares if s]) == 1 and sum(map(len, shares)) == 3, n
+
+
 def test_a_malformed_shard_is_one_line(capsys):
     from advbook.cli import main
 

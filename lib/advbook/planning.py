@@ -434,13 +434,21 @@ def plan(chapter_settings: list[tuple], rates: Rates, *, recompute_stale: bool =
 
 def shard(items: list[Item], k: int, n: int) -> list[Item]:
     """The K-th of N disjoint shares of the queue, in its order: every item of one model in one
-    share (by its key; a model that attacks with a transfer source, by its source's key), so that N
+    share, and with it every model it attacks with as a transfer source, and theirs in turn (a
+    source that attacks with a source of its own), each group by its smallest key, so that N
     processes compute the queue once between them and none waits on another's model."""
-    sources: dict[str, set] = {}
+    group: dict[str, str] = {}
+
+    def root(mkey):
+        while group.setdefault(mkey, mkey) != mkey:
+            mkey = group[mkey]
+        return mkey
+
     for item in items:
-        sources.setdefault(item.mkey, set()).update(item.sources)
-    home = {mkey: int(min(found) if found else mkey, 16) % n for mkey, found in sources.items()}
-    return [item for item in items if home[item.mkey] == k - 1]
+        for source in item.sources:
+            a, b = root(item.mkey), root(source)
+            group[max(a, b)] = min(a, b)
+    return [item for item in items if int(root(item.mkey), 16) % n == k - 1]
 
 
 def _sources_first(items: list[Item]) -> list[Item]:
