@@ -110,3 +110,34 @@ def test_paired_differences_use_the_measured_image_variance_where_both_sides_rec
     assert claims.judge(claim, measured).verdict == CONFIRMED
     assert claims.judge(claim, bounded).verdict != CONFIRMED
     assert math.isclose(claims.judge(claim, measured).image_variance, measured.image_variance())
+
+
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "fast", "paper"])
+def test_every_chapters_worst_cases_name_attacks_its_models_run(profile):
+    """Catches a suite naming a spec a profile renamed or dropped: its worst case would silently
+    vanish from every row (the chapters take a suite only where a model ran all of it)."""
+    from advbook.chapters import adaptive, efgsm, mixture, primer
+
+    def names(config):
+        return {spec["name"] for spec in config["evaluate"]}
+
+    s = efgsm.CHAPTER.settings(profile)
+    for config in efgsm.experiments(s):
+        if config.get("variant") in efgsm.VARIANTS and config["variant"] != "source":
+            assert set(efgsm.ROBUST.names) <= names(config), config["variant"]
+            if config["variant"] in ("combined", "combined-nols"):
+                assert set(efgsm.ROBUST_DLR.names) <= names(config)
+    s = primer.CHAPTER.settings(profile)
+    for detailed in (False, True):
+        specs = names({"evaluate": primer.evaluation(s, detailed)})
+        assert set(primer.suites(s)["robust"].names) <= specs
+        if detailed and s["autoattack_n"]:
+            assert set(primer.suites(s)[primer.AA_IMAGES].names) <= specs
+    s = mixture.CHAPTER.settings(profile)
+    for sat in (False, True):
+        specs = names({"evaluate": mixture.evaluation(s, sat)})
+        assert all(set(suite.names) <= specs for suite in mixture.suites(sat).values())
+    s = adaptive.CHAPTER.settings(profile)
+    specs = {spec["name"]: spec for spec in adaptive.evaluation_specs(s, s["eps_mnist"])}
+    first = round(s["apgd_eps_factors"][0] * s["eps_mnist"], 6)
+    assert adaptive.robust_name(first) in adaptive.suites(s, specs)
