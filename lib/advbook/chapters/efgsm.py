@@ -141,7 +141,7 @@ PROFILES = {
             "trades_steps": 5, "attack_step": 0.0, "trades_beta": 1.0, "free_replay": 15, "free_step": 0.01, "n_clean": 1000, "n_eval": 100,
             "eval_steps": 100, "eval_alpha": 0.01, "autoattack_n": 40, "detail_seeds": 3,
             "steps_sweep": [1, 2, 5, 10, 20, 50, 100], "eps_sweep": [0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
-            "sweep_n": 100, "transfer_steps": 40, "source_model": "std-cnn", "val_steps": 10, "precision": CPU_PRECISION, "channels_last": False},
+            "sweep_n": 100, "transfer_steps": 40, "source_model": "std-cnn", "val_steps": 10, "precision": CPU_PRECISION, "channels_last": True},
     # one H200, two 8-minute windows for the claims' models (about 14 minutes planned by `advbook
     # compute efgsm --profile fast --dry-run`), the other variants and checklists after: full MNIST,
     # 10 epochs in batches of 512 (a GPU step of this small network costs its kernel launches,
