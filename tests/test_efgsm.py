@@ -380,3 +380,17 @@ def test_epoch_curves_gather_each_variant_s_seeds_per_epoch_and_skip_single_epoc
             {"variant": "A", "data_epochs": 2, "val_by_epoch": [0.3, None]},
             {"variant": "F", "data_epochs": 1, "val_by_epoch": [0.9]}]
     assert chapter.epoch_curves(rows, "val_by_epoch") == {"A": {1: [0.1, 0.3], 2: [0.2]}}
+
+
+def test_the_worst_case_is_doubted_by_autoattack_and_not_by_a_weak_pgd_alone():
+    """Catches a worst case believed because its weakest member was never checked (Madry's APGD-CE
+    37.5 % against AutoAttack 17.5 % on the same images), or doubted because PGD_CE alone is weak
+    (the worst case already holds APGD-CE)."""
+    from advbook import masking
+    from advbook.chapters import efgsm as chapter
+
+    weak_pgd = {"model": "Madry (PGD-AT)", "seed": 0, "PGD <= AutoAttack + 5": False, masking.WORST_OVER_AUTOATTACK: True}
+    assert set(masking.doubted_metrics([weak_pgd], chapter.DOUBTED_METRICS)["Madry (PGD-AT)"]) == {"pgd-ce"}
+    above_aa = {**weak_pgd, masking.WORST_OVER_AUTOATTACK: False}
+    assert set(masking.doubted_metrics([above_aa], chapter.DOUBTED_METRICS)["Madry (PGD-AT)"]) == \
+        {"pgd-ce", "robust", "robust+dlr"}

@@ -169,3 +169,41 @@ def test_advprop_test_time_attacks_meet_the_main_batch_norms():
     evaluate_spec(net, dataset, {"name": "pgd", "attack": "pgd", "params": {"eps": 0.1, "alpha": 0.05, "steps": 3}},
                   device=torch.device("cpu"))
     assert calls["main"] > 0 and calls["aux"] == 0
+
+
+def test_every_model_gets_the_masking_checklist_at_both_strong_budgets():
+    """Catches a robustness chapter without the book's checklist: a model whose PGD-20 reads above its
+    FGSM at 0.1 is flagged, and one whose worst case at 8/255 (PGD-20 through both gradients) reads
+    far above AutoAttack on the same images too."""
+    from advbook import masking
+
+    outcomes = {"Test Accuracy": "1111100000", "FGSM 0.1": "1100000000", "PGD-20 0.1": "1110000000",
+                "PGD-20 8/255": "1110000000", "PGD-20 8/255 (ReLU gradient)": "1101000000",
+                "AutoAttack 8/255": "1000000000"}
+    metrics = {k: v.count("1") / 10 for k, v in outcomes.items()}
+    record = {"metrics": metrics, "config": {"configuration": "SAT", "model": {"activation": "sat"}, "train": {"seed": 0}},
+              "evaluations": {k: {"test": {"test": 500, "seed": 0}, "spec": {"attack": "x"},
+                                  "result": {"n": 10, "accuracy": metrics[k], "per_image": v}}
+                              for k, v in outcomes.items()}}
+    rows = mixture.masking_checks(mixture.CHAPTER.settings("cpu"), [record])
+    assert [r["model"] for r in rows] == ["SAT, eps 0.1", "SAT, 8/255"]
+    assert rows[0]["PGD <= FGSM"] is False and masking.WORST_OVER_AUTOATTACK not in rows[0]
+    # the worst case of the two PGD-20s is 2 images of 10 (20 %), AutoAttack's 1: 10 points above
+    assert rows[1][masking.WORST_OVER_AUTOATTACK] is False and rows[1]["PGD <= AutoAttack + 5"] is False
+    assert set(masking.violations(rows, masking.SIGNS_OF_MASKING)) == {
+        "SAT, eps 0.1 seed 0: PGD <= FGSM", "SAT, 8/255 seed 0: PGD <= AutoAttack + 5",
+        f"SAT, 8/255 seed 0: {masking.WORST_OVER_AUTOATTACK}"}
+    # within the tolerance when AutoAttack leaves the same 2 images
+    record["metrics"]["AutoAttack 8/255"] = 0.2
+    assert mixture.masking_checks(mixture.CHAPTER.settings("cpu"), [record])[1][masking.WORST_OVER_AUTOATTACK] is True
+
+
+def test_a_worst_case_part_takes_the_smaller_of_the_papers_gaps_at_its_budget():
+    """Catches claim 2's worst case at an eps judged against the larger of the paper's two attackers'
+    gaps there (a refutation would then need less than the paper shows under its weaker attacker)."""
+    judged = mixture.claims(mixture.CHAPTER.settings("cpu"), _rows(0.92, 0.5))
+    c2 = next(c for c in judged if c["claim"].startswith("AdvProp is more robust"))
+    effects = {p["label"]: p["paper_effect"] for p in c2["parts"]}
+    for e in ("0.1", "0.5"):
+        gaps = [mixture.paper_gap("AdvProp", "Traditional", f"{a} {e}") for a in ("FGSM", "PGD")]
+        assert effects[f"eps {e}"] == pytest.approx(min(gaps, key=abs)) and len(set(gaps)) == 2

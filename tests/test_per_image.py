@@ -79,7 +79,7 @@ def test_image_variance_is_the_variance_over_images_of_the_seed_mean_difference(
     b = [tuple(float(rng.random() < 0.4) for _ in range(50)) for _ in range(3)]
     per = [sum(a[s][j] - b[s][j] for s in range(3)) / 3 for j in range(50)]
     centre = sum(per) / 50
-    assert image_variance(a, b) == pytest.approx(sum((d - centre) ** 2 for d in per) / 50 / 50)
+    assert image_variance(a, b) == pytest.approx(sum((d - centre) ** 2 for d in per) / 49 / 50)
     assert image_variance(a, a) == 0.0
     with pytest.raises(ValueError, match="unequal lengths"):
         image_variance(a, [x[:49] for x in b])
@@ -141,3 +141,19 @@ def test_every_chapters_worst_cases_name_attacks_its_models_run(profile):
     specs = {spec["name"]: spec for spec in adaptive.evaluation_specs(s, s["eps_mnist"])}
     first = round(s["apgd_eps_factors"][0] * s["eps_mnist"], 6)
     assert adaptive.robust_name(first) in adaptive.suites(s, specs)
+
+
+def test_outcomes_that_do_not_give_the_value_judged_are_not_borrowed():
+    """Catches a side whose value is computed otherwise (the lower of two attacks' accuracies, say)
+    carrying one evaluation's outcomes: its variance would be another quantity's; the bound stays."""
+    agree = [1.0] * 500 + [0.0] * 475
+    a = [tuple(agree + [1.0] * 25)] * 5
+    b = [tuple(agree + [0.0] * 25)] * 5
+    rows = _rows(a, b)
+    bounded = claims.diffs(_rows(a, b, recorded=False), "A", "B", "pgd").image_variance()
+    for r in rows:
+        if r["variant"] == "B":
+            r["pgd"] -= 0.01  # B's value is no longer its outcomes' mean
+    moved = claims.diffs(rows, "A", "B", "pgd")
+    assert moved.image_variance() == pytest.approx(bounded, rel=0.05) and moved.image_variance() > 10 * \
+        claims.diffs(_rows(a, b), "A", "B", "pgd").image_variance()

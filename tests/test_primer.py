@@ -47,3 +47,8 @@ def test_autoattack_is_set_against_pgd_on_its_own_images():
     line = next(t for t in primer.takeaways(s, rows) if t.startswith("For **PGD-AT**"))
     assert "AutoAttack gives 60.0 % against PGD's 70.0 % on the same 200 images" in line
     assert "PGD overestimates robustness" in line
+
+
+def test_the_primer_states_no_claims():
+    """Catches a module attribute named `claims` (an import) that makes the page judge claims it has not."""
+    assert not primer.CHAPTER.has_claims

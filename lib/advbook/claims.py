@@ -376,7 +376,7 @@ class Paired(list):
         """The variance (points^2) that the sampling of test images adds to the mean difference, where
         every seed was measured on the same images (0 where each seed drew its own, or for a
         quantity that is not an accuracy): measured from the per-image outcomes where both sides
-        recorded them (`per_image.image_variance`), else V / N, N the images and V the largest
+        recorded them, each seed's giving its value (`per_image.image_variance`), else V / N, N the images and V the largest
         per-image variance of the difference the accuracies allow: the share of images on which A
         and B disagree is at most min(A + B, 2 - A - B) in each seed, and the per-image variance of
         the seed-mean difference is at most that share's mean less the squared mean difference
@@ -391,7 +391,8 @@ class Paired(list):
             p = (sum(a) / len(a) * n_images + 1) / (n_images + 2)
             return p * (1 - p) / n_images * self.scale ** 2
         per_a, per_b = [self.a.outcomes.get(s) for s in seeds], [self.b.outcomes.get(s) for s in seeds]
-        if all(o is not None for o in (*per_a, *per_b)):
+        if all(per_image.gives(o, side[s]) for side, per in ((self.a, per_a), (self.b, per_b))
+               for s, o in zip(seeds, per)):
             return per_image.image_variance(per_a, per_b) * self.scale ** 2
         b = [self.b[s] for s in seeds]
         disagree = sum(min(x + y, 2 - x - y) for x, y in zip(a, b)) / len(seeds)

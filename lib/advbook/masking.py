@@ -15,7 +15,9 @@ Robustness"). Every chapter runs the same checks on its headline models:
   and the other direction, PGD not above AutoAttack by more than `TOLERANCE["pgd_over_autoattack"]`
   points on the same images (a PGD that much weaker than AutoAttack overstates robustness: a
   number read from it is not believed), nor above APGD-CE by as much (for a chapter that runs
-  APGD-CE without AutoAttack);
+  APGD-CE without AutoAttack); and a claim's robust accuracy, the per-image worst case of a suite of
+  attacks (`advbook.per_image`), not above AutoAttack by as much on AutoAttack's images (a worst
+  case of attacks all weaker than AutoAttack is no measurement);
 - **sanity checks** (`advbook.checks`, run before every evaluation): what they found on any of
   the model's evaluations, in words ("none", or "n/a" for records made before they existed).
 
@@ -25,8 +27,10 @@ subtracting unlike things.
 """
 from __future__ import annotations
 
+from . import per_image
 from .checks import warnings
 from .claims import images_of
+from .per_image import Suite
 
 TOLERANCE = {
     "construction": 1e-9,   # exact up to float printing: these hold by how the evaluation is built
@@ -38,9 +42,10 @@ TOLERANCE = {
 }
 BY_CONSTRUCTION = ("robust <= clean", "steps sweep never rises", "eps 0 = clean")
 # the checks whose failure means a robust accuracy of the model is not believed
+WORST_OVER_AUTOATTACK = f"worst case <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}"
 SIGNS_OF_MASKING = ("eps sweep reaches ~0", "PGD <= FGSM", "AutoAttack <= APGD-CE", "AutoAttack <= PGD",
                     f"PGD <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}",
-                    f"PGD <= APGD-CE + {TOLERANCE['pgd_over_autoattack']:g}")
+                    f"PGD <= APGD-CE + {TOLERANCE['pgd_over_autoattack']:g}", WORST_OVER_AUTOATTACK)
 ROLES = ("clean", "fgsm", "pgd", "pgd_aa", "apgd", "autoattack", "steps_sweep", "eps_sweep")
 NOT_COMPARABLE = "n/a: different images"
 
@@ -49,10 +54,11 @@ def _sweep(metrics: dict, name: str) -> list[tuple[float, float]]:
     return sorted((float(k), v) for k, v in (metrics.get(name) or {}).items())
 
 
-def checklist(record: dict, roles: dict[str, str], label: str | None = None) -> dict:
+def checklist(record: dict, roles: dict[str, str], label: str | None = None, worst: Suite | None = None) -> dict:
     """The checks for one model: `roles` maps each role of `ROLES` the chapter has to its metric
-    name (a sweep's group name for the sweeps). Each check is True, False, or a reason it could
-    not be made ("n/a: ...")."""
+    name (a sweep's group name for the sweeps); `worst`, the suite whose per-image worst case the
+    chapter's claims read, checked against AutoAttack on AutoAttack's images. Each check is True,
+    False, or a reason it could not be made ("n/a: ...")."""
     m, images = record["metrics"], images_of(record)
     cfg = record["config"]
     out = {"model": label or cfg.get("variant") or cfg["train"]["defense"], "seed": cfg["train"]["seed"]}
@@ -101,8 +107,24 @@ def checklist(record: dict, roles: dict[str, str], label: str | None = None) -> 
     check = at_most("pgd_aa" if roles.get("pgd_aa") else "pgd", "apgd", TOLERANCE["pgd_over_autoattack"] / 100)
     if check is not None:
         out[f"PGD <= APGD-CE + {TOLERANCE['pgd_over_autoattack']:g}"] = check
+    if worst is not None and roles.get("autoattack") in m:
+        out[WORST_OVER_AUTOATTACK] = _worst_over_autoattack(record, worst, roles["autoattack"])
     out["sanity checks"] = sanity_findings(record)
     return out
+
+
+def _worst_over_autoattack(record: dict, worst: Suite, autoattack: str):
+    """Whether the worst case of `worst` on AutoAttack's images is at most AutoAttack's accuracy
+    there plus the tolerance; n/a for records without per-image outcomes, or where AutoAttack ran
+    on other images than the suite's first ones."""
+    evaluation = record["evaluations"][autoattack]
+    found = per_image.worst_case(record, worst, first=evaluation["result"]["n"])
+    if found is None:
+        return "n/a: per-image outcomes not recorded"
+    accuracy, images, _ = found
+    if not images.startswith(per_image.selection(evaluation) + ","):
+        return NOT_COMPARABLE
+    return bool(accuracy <= record["metrics"][autoattack] + TOLERANCE["pgd_over_autoattack"] / 100)
 
 
 def sanity_findings(record: dict) -> str:
@@ -131,15 +153,16 @@ def violations(rows: list[dict], kinds=BY_CONSTRUCTION) -> list[str]:
 
 # which attack's numbers each sign of masking puts in doubt: a sweep that never reaches ~0 doubts
 # every gradient attack on the model; an attack weaker than another on the same images doubts the weaker
-DOUBTED = {"eps sweep reaches ~0": ("fgsm", "pgd", "apgd", "autoattack"), "PGD <= FGSM": ("pgd",),
+DOUBTED = {"eps sweep reaches ~0": ("fgsm", "pgd", "apgd", "autoattack", "worst"), "PGD <= FGSM": ("pgd",),
            "AutoAttack <= APGD-CE": ("autoattack",), "AutoAttack <= PGD": ("autoattack",),
            f"PGD <= AutoAttack + {TOLERANCE['pgd_over_autoattack']:g}": ("pgd",),
-           f"PGD <= APGD-CE + {TOLERANCE['pgd_over_autoattack']:g}": ("pgd",)}
+           f"PGD <= APGD-CE + {TOLERANCE['pgd_over_autoattack']:g}": ("pgd",), WORST_OVER_AUTOATTACK: ("worst",)}
 
 
 def doubts(row: dict, attack: str) -> str | None:
-    """Why a model's accuracy under `attack` (a role: "fgsm", "pgd", "apgd", "autoattack") is not
-    believed, from its checklist row: the signs of masking it failed that doubt that attack, or None
+    """Why a model's accuracy under `attack` (a role: "fgsm", "pgd", "apgd", "autoattack", or "worst"
+    for the per-image worst case a chapter's claims read) is not believed, from its checklist row:
+    the signs of masking it failed that doubt that attack, or None
     (`claims`' guard 6 reads it)."""
     failed = [k for k in SIGNS_OF_MASKING if row.get(k) is False and attack in DOUBTED[k]]
     if not failed:
@@ -149,27 +172,15 @@ def doubts(row: dict, attack: str) -> str | None:
     return ", ".join(f"{k} failed" for k in failed) + left
 
 
-def doubts_worst_case(row: dict, attacks: tuple[str, ...]) -> str | None:
-    """Why a per-image worst case over attacks of the roles `attacks` (`advbook.per_image`) is not
-    believed, from a model's checklist row: only when every one of them is doubted (the worst case
-    is at most each attack's accuracy, so one believed attack among them is enough), or None."""
-    whys = [doubts(row, attack) for attack in attacks]
-    return "; ".join(dict.fromkeys(whys)) if whys and all(whys) else None
-
-
-def doubted_metrics(checks: list[dict], metrics: dict[str, tuple[str, ...]],
-                    worst: dict[str, tuple[str, ...]] | None = None) -> dict[str, dict[str, str]]:
+def doubted_metrics(checks: list[dict], metrics: dict[str, tuple[str, ...]]) -> dict[str, dict[str, str]]:
     """{model label: {metric: why}} for `claims`' guard 6: for each checklist row (`checklist`), the
     chapter's metrics of each attack role it doubts (`metrics`: role -> their names). Every seed of a
     training recipe shares its label, so what the checklist doubts on the seeds it ran on (a chapter's
     detail seeds), every seed of that recipe carries: a recipe that masks on one seed is not believed
-    on another that nobody checked. `worst`: {worst-case metric: the roles of its attacks}, each
-    doubted as `doubts_worst_case` says."""
+    on another that nobody checked."""
     out: dict[str, dict[str, str]] = {}
     for check in checks:
-        found = [(name, doubts(check, role)) for role, names in metrics.items() for name in names]
-        found += [(name, doubts_worst_case(check, roles)) for name, roles in (worst or {}).items()]
-        for name, why in found:
+        for name, why in [(name, doubts(check, role)) for role, names in metrics.items() for name in names]:
             if why:
                 out.setdefault(check["model"], {}).setdefault(
                     name, f"{why} (the checklist of {check['model']} seed {check['seed']}, which holds for every "

@@ -57,10 +57,11 @@ def _drawn_from(evaluation: dict) -> str:
     return f"test subset {test['test']} (seed {test.get('seed', 0)})" if test.get("test") else "test split"
 
 
-def worst_case(record: dict, suite: Suite) -> tuple[float, str, tuple[float, ...]] | None:
+def worst_case(record: dict, suite: Suite, first: int | None = None) -> tuple[float, str, tuple[float, ...]] | None:
     """(accuracy, images, per-image values) of the per-image worst case of `record` (a chapter
     record, `experiments.combine`'s) over `suite`, on the images every attack of the suite ran on
-    (an evaluation of the first n images of a selection holds the first m < n too); None where an
+    (an evaluation of the first n images of a selection holds the first m < n too), or on the
+    `first` of them (the images another attack ran on, to compare with it); None where an
     evaluation of the suite predates per-image outcomes. A suite whose attacks were drawn from
     different test images, or that names an evaluation the record does not hold, is the chapter's
     error, said in one line."""
@@ -75,20 +76,27 @@ def worst_case(record: dict, suite: Suite) -> tuple[float, str, tuple[float, ...
     per_attack = [outcomes(evaluations[name]) for name in suite.names]
     if any(o is None for o in per_attack):
         return None
-    shared = min(len(o) for o in per_attack)
+    shared = min([len(o) for o in per_attack] + ([first] if first is not None else []))
     worst = tuple(min(values) for values in zip(*(o[:shared] for o in per_attack)))
     images = f"{drawn[suite.names[0]]}, first {shared}, worst case of {suite.label}"
     return sum(worst) / max(shared, 1), images, worst
 
 
+def gives(per_image: tuple[float, ...] | None, value) -> bool:
+    """Whether per-image outcomes are those of `value` (their mean is it): a value computed
+    otherwise (the lower of two accuracies, say) cannot borrow another evaluation's outcomes."""
+    return per_image is not None and isinstance(value, (int, float)) and bool(per_image) \
+        and abs(sum(per_image) / len(per_image) - value) <= 1e-9
+
+
 def image_variance(a: list[tuple[float, ...]], b: list[tuple[float, ...]]) -> float:
     """The variance (in squared accuracy units) that sampling N test images adds to the mean over
     seeds of A - B, where every seed measured both sides on the same N images, from the per-image
-    outcomes (`a`, `b`: one tuple per seed, in the same image order): the variance over images of
-    each image's seed-mean difference, over N."""
+    outcomes (`a`, `b`: one tuple per seed, in the same image order): the sample variance over
+    images of each image's seed-mean difference, over N."""
     n_images = len(a[0])
-    if not n_images or any(len(x) != n_images for x in (*a, *b)):
-        raise ValueError("per-image outcomes of unequal lengths cannot be paired")
+    if n_images < 2 or any(len(x) != n_images for x in (*a, *b)):
+        raise ValueError("per-image outcomes of unequal lengths, or of fewer than 2 images, cannot be paired")
     per_image = [sum(x[j] - y[j] for x, y in zip(a, b)) / len(a) for j in range(n_images)]
     centre = sum(per_image) / n_images
-    return sum((d - centre) ** 2 for d in per_image) / n_images / n_images
+    return sum((d - centre) ** 2 for d in per_image) / (n_images - 1) / n_images

@@ -7,6 +7,7 @@ and fetches each record from the results store; `advbook compute` walks the same
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -150,8 +151,9 @@ class Chapter:
 
     @property
     def has_claims(self) -> bool:
-        """Whether the chapter's module states claims (`claims(settings, rows)`)."""
-        return hasattr(importlib.import_module(f"advbook.chapters.{self.name}"), "claims")
+        """Whether the chapter's module states claims (its function `claims(settings, rows)`; a
+        module imported under that name is not one)."""
+        return inspect.isfunction(getattr(importlib.import_module(f"advbook.chapters.{self.name}"), "claims", None))
 
     def judge(self, settings: dict, rows: list[dict]) -> list[dict]:
         """The chapter's claims rows (its module's `claims(settings, rows)`), as its profile may state

@@ -201,7 +201,7 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
         check = checks.get((r["config"]["variant"], r["config"]["train"]["seed"], r["dataset"]["display_name"]), {})
         worst = suites(s, r["evaluations"])
         doubted = {"pgd": masking.doubts(check, "pgd"), **{m: masking.doubts(check, "apgd") for m in apgd_names(s)},
-                   **{m: masking.doubts_worst_case(check, ("apgd", "pgd")) for m in worst}}
+                   **{m: masking.doubts(check, "worst") for m in worst}}
         rows.append({"dataset": r["dataset"]["display_name"], "variant": r["config"]["variant"],
                      "seed": r["config"]["train"]["seed"], "clean": r["metrics"]["clean"],
                      "pgd": r["metrics"]["pgd"], **{name: r["metrics"][name] for name in apgd_names(s)},

@@ -4,8 +4,7 @@ from __future__ import annotations
 from .. import data, masking, models
 from ..defenses import DEFENSES
 from ..train import SCHEDULES
-from .. import claims
-from ..claims import cell_fields
+from ..claims import cell_fields, image_count
 from ..evaluate import sweep
 from ..per_image import Suite
 from . import BUDGET, CLAIMS, CPU_PRECISION, EXTRA, Chapter, CHANNELS_LAST, Parameter, baseline_row, budget, fast_path
@@ -206,9 +205,10 @@ MASKING_ROLES = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd", "pgd_aa": "pgd-
 
 
 def masking_checks(s: dict, records: list[dict]) -> list[dict]:
-    """The book's masking checklist for every trained model. It takes the settings `s` like every
-    chapter's `masking_checks(s, records)`; the primer's checklist does not read them."""
-    return [masking.checklist(r, MASKING_ROLES, LABELS[r["config"]["train"]["defense"]]) for r in records]
+    """The book's masking checklist for every trained model, the worst case on every image checked
+    against AutoAttack on its images (`suites`)."""
+    return [masking.checklist(r, MASKING_ROLES, LABELS[r["config"]["train"]["defense"]], worst=suites(s)["robust"])
+            for r in records]
 
 
 REFERENCE_ARMS = {"reference": "Wong et al.'s loop", "ours": "advbook.train.fit",
@@ -253,9 +253,9 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
         values = [r[metric] for r in rows if r["defense"] == LABELS[defense] and r.get(metric) is not None]
         return 100 * sum(values) / len(values) if values else None
 
-    def image_count(metric):
+    def images_for(metric):
         """The images a metric was measured on (the same for every model of the page)."""
-        counts = {claims.image_count((r.get("images") or {}).get(metric)) for r in rows if r.get(metric) is not None}
+        counts = {image_count((r.get("images") or {}).get(metric)) for r in rows if r.get(metric) is not None}
         return "/".join(str(c) for c in sorted(counts, key=str))
 
     def overfit_seeds(defense):
@@ -293,7 +293,7 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
     if worst is not None:
         rs, madry = mean("fgsm-rs", worst), mean("pgd", worst)
         out.append(f"**FGSM-RS** keeps {rs:.1f} % robust accuracy against {madry:.1f} % for **PGD-AT** (per image, "
-                   f"the worst case of {suites(s)[worst].label}, on the same {image_count(worst)} images)"
+                   f"the worst case of {suites(s)[worst].label}, on the same {images_for(worst)} images)"
                    + (" (within 3 points: Wong et al.'s claim that a random start makes FGSM training competitive "
                       "holds in this run)." if abs(rs - madry) <= 3 else
                       f" ({rs - madry:+.1f} points: the two recipes differ at this scale).")
@@ -301,7 +301,7 @@ def takeaways(s: dict, rows: list[dict]) -> list[str]:
     aa, pgd_there = mean("pgd", "autoattack"), mean("pgd", "pgd-aa")
     if aa is not None and pgd_there is not None:
         out.append(f"For **PGD-AT**, AutoAttack gives {aa:.1f} % against PGD's {pgd_there:.1f} % on the same "
-                   f"{image_count('autoattack')} images"
+                   f"{images_for('autoattack')} images"
                    + (": PGD's estimate is close to the strongest attack we have." if pgd_there - aa <= 5 else
                       ": PGD overestimates robustness here; read the AutoAttack column."))
     return out
