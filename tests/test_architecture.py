@@ -8,7 +8,7 @@ LIBRARY = Path(__file__).resolve().parents[1] / "lib" / "advbook"
 # floors, lowest first: a module may import its own floor and those below, never above
 FLOORS = [
     {"paths", "device", "errors", "atomic", "costs"},
-    {"data", "published", "claims", "schema", "profiles"},
+    {"data", "published", "claims", "per_image", "schema", "profiles"},
     {"models"},
     {"attacks"},
     {"defenses", "checks"},

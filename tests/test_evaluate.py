@@ -108,6 +108,9 @@ def test_per_image_counts_the_draws_an_image_was_right_in():
     assert evaluate.per_image_counts("3110") == [3, 1, 1, 0]
     many = torch.ones(35, 2, dtype=torch.bool)
     assert evaluate.per_image_counts(evaluate.per_image_text(many)) == [35, 35]
+    # the claims' floor reads the same format with its own reader (advbook.per_image, below evaluate)
+    from advbook import per_image
+    assert per_image.counts("3110") == [3, 1, 1, 0] and per_image.DIGITS[35] == evaluate.per_image_text(many)[0]
 
 
 def test_draws_beyond_one_digit_of_the_record_are_refused():

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from . import per_image
+
 HEX16 = re.compile(r"^[0-9a-f]{16}$")
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -140,11 +142,11 @@ def _per_image_problems(record: dict) -> list[str]:
     if text is MISSING:
         return []  # recorded before evaluations kept them
     if not isinstance(text, str) or len(text) != result["n"] or not isinstance(draws, int) \
-            or any(c not in "0123456789abcdefghijklmnopqrstuvwxyz"[:draws + 1] for c in text):
+            or any(c not in per_image.DIGITS[:draws + 1] for c in text):
         shown = repr(text) if len(repr(text)) <= 40 else f"{type(text).__name__} {repr(text)[:30]}..."
         return [f"field 'result.per_image' is {shown}, expected one digit per image (result.n = {result['n']}), "
                 f"each the draws right, at most {draws}"]
-    right = sum(int(c, 36) for c in text) / max(result["n"] * draws, 1)
+    right = sum(per_image.counts(text)) / max(result["n"] * draws, 1)
     if abs(right - result["accuracy"]) > 1e-9:
         return [f"field 'result.per_image' gives accuracy {right:.6g}, but 'result.accuracy' is {result['accuracy']:.6g}"]
     return []

@@ -336,7 +336,7 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
                "val_by_epoch": [h.get("val_accuracy") for h in history],
                "seconds_by_epoch": [h["seconds"] for h in history],
                "high_risk_by_epoch": [h.get("high_risk") for h in history],
-               **cell_fields(r, worst={k: w for k, w in WORST.items() if set(w.names) <= set(r["evaluations"])})}
+               **cell_fields(r, worst=WORST)}
         out.update({k: v for k, v in r["metrics"].items() if not isinstance(v, dict)})
         out.update({k: v for k, v in r["metrics"].items() if isinstance(v, dict)})
         out["not_believed"] = doubted.get(out["variant"], {})

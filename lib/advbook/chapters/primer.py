@@ -195,7 +195,7 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
     worst = suites(s)
     return [{"defense": LABELS[r["config"]["train"]["defense"]], "seed": r["config"]["train"]["seed"],
              **{k: r["metrics"][k] for k in keys if k in r["metrics"]},
-             **cell_fields(r, worst={k: w for k, w in worst.items() if set(w.names) <= set(r["evaluations"])}),
+             **cell_fields(r, worst=worst),
              "train_seconds": r["train_seconds"]} for r in records]
 
 
