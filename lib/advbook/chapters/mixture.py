@@ -62,8 +62,8 @@ PROFILES = {
               "autoattack_n": 0},
     # 2 CPU cores, about 45 to 80 minutes: a narrow ResNet-18 (width 8) on 10,000 training images of the
     # CIFAR-10 JPEG copy, Table 1 only (Table 2 needs a GPU profile)
-    "cpu": {**COMMON, "precision": CPU_PRECISION, "dataset": "cifar10-jpeg", "model": "resnet18", "width": 8,
-            "seeds": [0, 1, 2], "epochs": 3, "batch_size": 128, "lr": 0.1, "augment": True, "strong_restarts": 1,
+    "cpu": {**COMMON, "precision": CPU_PRECISION, "channels_last": True, "dataset": "cifar10-jpeg", "model": "resnet18",
+            "width": 8, "seeds": [0, 1, 2], "epochs": 3, "batch_size": 128, "lr": 0.1, "augment": True, "strong_restarts": 1,
             "n_eval": 500, "autoattack_n": 0, "table2": False, "train_subset": 10000},
     # one H200, two 8-minute windows for Table 1's models under the paper's columns (about 11
     # minutes planned by `advbook compute mixture --profile fast --dry-run`), Table 2 and the
