@@ -153,3 +153,39 @@ def test_outcomes_that_do_not_give_the_value_judged_are_not_borrowed():
     moved = claims.diffs(rows, "A", "B", "pgd")
     assert moved.image_variance() == pytest.approx(bounded, rel=0.05) and moved.image_variance() > 10 * \
         claims.diffs(_rows(a, b), "A", "B", "pgd").image_variance()
+
+
+def test_a_test_subset_drawn_after_a_training_subset_is_named_by_what_changes_its_images():
+    """`Dataset.subset` draws the training subset first, from the generator the test subset is
+    drawn with, as a prefix of a permutation of the training images left after the validation
+    split: the same test subset and seed hold other images after another validation split, or
+    with no training subset drawn, and the same images whatever the training subset's size. The
+    images' identity follows that (`experiments.combine` adds what it needs), so guard 1 pairs
+    exactly the evaluations that share their images."""
+    import itertools
+
+    import torch
+    from advbook import data, experiments
+
+    def test_images(n_train, n_val):
+        x = torch.arange(500).view(500, 1, 1, 1).expand(500, 1, 2, 2).to(torch.uint8)
+        dataset = data.Dataset("toy", "toy", x, torch.arange(500) % 10, x[:200], torch.arange(200) % 10,
+                               tuple("0123456789"), "synthetic", None)
+        dataset = dataset.split_validation(n_val) if n_val else dataset
+        return dataset.subset(n_train, 50, seed=0).x_test[:, 0, 0, 0].tolist()
+
+    def identity(n_train, n_val):
+        config = {"subset": {"train": n_train, "test": 50, "seed": 0}, "validation": n_val, "evaluate": [{"name": "pgd"}]}
+        model = {"key": "m", "dataset": {"num_classes": 10}, "history": [], "train_seconds": 1, "created": "",
+                 "torch": "", "torchvision": "", "python": "", "commit": "", "device": "cpu", "wall_seconds": 1,
+                 "code_files": {}}
+        evaluation = {**_evaluation("1100", test=50), "device": "cpu", "commit": "", "code_files": {}}
+        return claims.images_of(experiments.combine(config, model, {"pgd": evaluation}))["pgd"]
+
+    cases = [(100, 10), (150, 10), (100, 20), (None, 10), (None, 20)]
+    same = {(a, b): (test_images(*a) == test_images(*b), identity(*a) == identity(*b))
+            for a, b in itertools.combinations(cases, 2)}
+    assert all(images == named for images, named in same.values()), same
+    assert same[((100, 10), (150, 10))] == (True, True) and same[((100, 10), (100, 20))] == (False, False)
+    assert "drawn after a training subset, 10 held out" in identity(100, 10)
+    assert identity(None, 10) == "test subset 50 (seed 0), first 4, attack seed 0"

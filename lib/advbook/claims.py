@@ -193,11 +193,12 @@ def _by_metric(record: dict) -> dict[str, dict]:
     return out
 
 
-def images_of(record: dict) -> dict[str, str]:
+def images_of(record: dict, evaluations: dict[str, dict] | None = None) -> dict[str, str]:
     """{metric name: the test images and attack seed it was measured on} for a chapter record,
-    one entry per evaluation (`_by_metric`'s names)."""
+    one entry per evaluation (`_by_metric`'s names, or `evaluations` where the caller has them)."""
+    evaluations = _by_metric(record) if evaluations is None else evaluations
     return {name: f"{per_image.selection(e)}, attack seed {e['spec'].get('seed', 0)}"
-            for name, e in _by_metric(record).items()}
+            for name, e in evaluations.items()}
 
 
 def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "clean",
@@ -210,8 +211,10 @@ def cell_fields(record: dict, floor: float | None = None, clean_metric: str = "c
     robust accuracy a claim reads; a record made before per-image outcomes has none."""
     clean = record["metrics"].get(clean_metric)
     evaluations = _by_metric(record)
-    fields = {"images": images_of(record), "model_clean": clean if isinstance(clean, float) else None,
-              "outcomes": {name: per_image.outcomes(e) for name, e in evaluations.items()},
+    # a sweep's point answers to several names: decode each evaluation once
+    decoded = {id(e): per_image.outcomes(e) for e in record["evaluations"].values()}
+    fields = {"images": images_of(record, evaluations), "model_clean": clean if isinstance(clean, float) else None,
+              "outcomes": {name: decoded[id(e)] for name, e in evaluations.items()},
               "model_key": record.get("key"),
               "chance": 1 / record["dataset"].get("num_classes", 10), "learned_floor": floor,
               "timing": {"device": record.get("train_device", record.get("device")), "load": record.get("load_average"),

@@ -453,6 +453,9 @@ def combine(config: dict, model_record: dict, evals: dict[str, dict]) -> dict:
     """One record for a chapter: the model's provenance and history, the evaluations' metrics
     ({spec name: accuracy}; the points of a sweep grouped as {sweep name: {str(value): accuracy}})."""
     marks = {spec["name"]: spec.get("sweep") for spec in config["evaluate"]}
+    after = store.test_drawn_after(config)
+    if after is not None:  # the images' identity needs it (`per_image.selection`); the stored records keep theirs
+        evals = {name: {**record, "drawn_after": after} for name, record in evals.items()}
     metrics: dict = {}
     for name, record in evals.items():
         accuracy = record["result"]["accuracy"]

@@ -62,7 +62,11 @@ def selection(evaluation: dict) -> str:
 
 def _drawn_from(evaluation: dict) -> str:
     test = evaluation.get("test") or {}
-    return f"test subset {test['test']} (seed {test.get('seed', 0)})" if test.get("test") else "test split"
+    if not test.get("test"):
+        return "test split"
+    after = evaluation.get("drawn_after")  # `store.test_drawn_after`, which `experiments.combine` adds
+    return f"test subset {test['test']} (seed {test.get('seed', 0)}" + (
+        f", drawn after a training subset, {after['validation']} held out)" if after else ")")
 
 
 def worst_case(record: dict, suite: Suite, first: int | None = None) -> tuple[float, str, tuple[float, ...]] | None:

@@ -94,6 +94,19 @@ def test_selection(config: dict) -> dict | None:
     return {"test": subset["test"], "seed": subset.get("seed", 0)}
 
 
+def test_drawn_after(config: dict) -> dict | None:
+    """What else decides which images a test subset holds (`test_selection`): a training subset
+    is drawn first from the same generator (`data.Dataset.subset`), a permutation of the training
+    images left after the validation split, so whether one is drawn and how many images that
+    split holds out change the test images (the training subset's size does not: it is a prefix
+    of that permutation). Not part of the evaluations' keys (records stored before it keep
+    theirs), but of the images' identity that pairs them (`per_image.selection`)."""
+    subset = config.get("subset") or {}
+    if subset.get("test") is None or subset.get("train") is None:
+        return None
+    return {"validation": config.get("validation") or 0}
+
+
 def model_key(config: dict) -> str:
     return key(model_config(config))
 
