@@ -139,5 +139,11 @@ def test_adaptive_rows_carry_the_checklists_doubts_to_the_claims():
     record.update(dataset={"display_name": "MNIST", "n_train": 55000, "num_classes": 10}, key="k",
                   history=[{"seconds": 30.0, "perturbed": 9000, "gradient_images": 110000}])
     row = adaptive.summary(s, [record])[0]
-    assert set(row["not_believed"]) == {"pgd", "APGD-CE 0.15"}
+    assert set(row["not_believed"]) == {"pgd", "APGD-CE 0.15", "robust 0.15"}
     assert row["not_believed"]["APGD-CE 0.15"].startswith("eps sweep reaches ~0 failed (9.0 % left at eps 0.45)")
+    # PGD far above APGD-CE doubts PGD alone: the worst case of the two is at most APGD's, which is believed
+    weak_pgd = _record({"clean": 0.99, "pgd": 0.6, "APGD-CE 0.15": 0.40, "eps_sweep": {"0.0": 0.99, "0.15": 0.60,
+                                                                                        "0.45": 0.0}})
+    weak_pgd["config"].update(dataset="mnist", variant="norm n=10000")
+    weak_pgd.update({k: record[k] for k in ("dataset", "key", "history")})
+    assert set(adaptive.summary(s, [weak_pgd])[0]["not_believed"]) == {"pgd"}

@@ -116,7 +116,7 @@ def test_paired_differences_use_the_measured_image_variance_where_both_sides_rec
 def test_every_chapters_worst_cases_name_attacks_its_models_run(profile):
     """Catches a suite naming a spec a profile renamed or dropped: its worst case would silently
     vanish from every row (a record without one of its attacks has none: a partial store)."""
-    from advbook.chapters import efgsm, mixture, primer, random_sign
+    from advbook.chapters import adaptive, efgsm, mixture, primer, random_sign
 
     def names(config):
         return {spec["name"] for spec in config["evaluate"]}
@@ -141,6 +141,10 @@ def test_every_chapters_worst_cases_name_attacks_its_models_run(profile):
     for config in random_sign.experiments(s):
         b = random_sign.block(s, config["dataset"])
         assert set(random_sign.suites(b, names(config))) == {f"robust {e}" for e in b["attack_eps"]}
+    s = adaptive.CHAPTER.settings(profile)
+    specs = {spec["name"]: spec for spec in adaptive.evaluation_specs(s, s["eps_mnist"])}
+    first = round(s["apgd_eps_factors"][0] * s["eps_mnist"], 6)
+    assert adaptive.robust_name(first) in adaptive.suites(s, specs)
 
 
 def test_outcomes_that_do_not_give_the_value_judged_are_not_borrowed():
