@@ -147,3 +147,52 @@ def test_adaptive_rows_carry_the_checklists_doubts_to_the_claims():
     weak_pgd["config"].update(dataset="mnist", variant="norm n=10000")
     weak_pgd.update({k: record[k] for k in ("dataset", "key", "history")})
     assert set(adaptive.summary(s, [weak_pgd])[0]["not_believed"]) == {"pgd"}
+
+
+def _with_outcomes(outcomes: dict[str, str], draws: dict | None = None):
+    """A record whose evaluations carry per-image outcomes (one digit an image), all drawn from one
+    selection, each on the first len(digits) images: metrics are what the digits give."""
+    draws = draws or {}
+    evaluations, metrics = {}, {}
+    for name, digits in outcomes.items():
+        d = draws.get(name, 1)
+        value = sum(int(c, 36) for c in digits) / d / len(digits)
+        group, _, point = name.partition(":")
+        if point:
+            metrics.setdefault(group, {})[point] = value
+        else:
+            metrics[name] = value
+        evaluations[name] = {"test": {"test": 500, "seed": 0}, "spec": {"attack": "x", **({"draws": d} if d > 1 else {})},
+                             "result": {"n": len(digits), "per_image": digits, "accuracy": value}}
+    return {"metrics": metrics, "evaluations": evaluations, "config": {"variant": "M", "train": {"seed": 0}}}
+
+
+def test_attacks_on_the_first_images_of_anothers_are_compared_there():
+    """AutoAttack on the first 4 of PGD's 8 images: compared on those 4, image by image. There PGD
+    leaves 3 of 4 and AutoAttack 1: PGD is 50 points above AutoAttack and flagged, although over its
+    8 images PGD reads 37.5 %, within 5 of nothing comparable; where AutoAttack leaves more than PGD
+    on the shared images, 'AutoAttack <= PGD' fails. Clean accuracy and the eps sweep's 0 meet on
+    their shared images too."""
+    base = {"clean": "11111111", "pgd": "11100000", "fgsm": "11110000", "eps_sweep:0.0": "1111",
+            "eps_sweep:1.0": "0000"}
+    roles = {"clean": "clean", "fgsm": "fgsm", "pgd": "pgd", "autoattack": "autoattack", "eps_sweep": "eps_sweep"}
+    row = masking.checklist(_with_outcomes({**base, "autoattack": "1000"}), roles)
+    assert row["PGD <= AutoAttack + 5"] is False and row["AutoAttack <= PGD"] is True
+    assert row["robust <= clean"] is True and row["eps 0 = clean"] is True and row["PGD <= FGSM"] is True
+    row = masking.checklist(_with_outcomes({**base, "pgd": "10000000", "autoattack": "1100"}), roles)
+    assert row["AutoAttack <= PGD"] is False
+    row = masking.checklist(_with_outcomes({**base, "eps_sweep:0.0": "1110"}), roles)
+    assert row["eps 0 = clean"] is False
+    # clean on the first 4 images reads 25 %, PGD over its 8 reads 37.5 %, and on those 4, 75 %
+    row = masking.checklist(_with_outcomes({**base, "clean": "0001", "eps_sweep:0.0": "0001"}), roles)
+    assert row["robust <= clean"] is False
+
+
+def test_a_randomized_models_attacks_on_different_images_are_not_compared():
+    """Its draws differ between evaluations: on shared images two of them may differ by chance, so
+    a check there would flag noise; only numbers measured on the same images are compared."""
+    roles = {"clean": "clean", "pgd": "pgd", "autoattack": "autoattack"}
+    record = _with_outcomes({"clean": "55555555", "pgd": "55500000", "autoattack": "1000"}, draws={
+        "clean": 5, "pgd": 5, "autoattack": 5})
+    row = masking.checklist(record, roles)
+    assert row["PGD <= AutoAttack + 5"] == masking.NOT_COMPARABLE == row["AutoAttack <= PGD"]

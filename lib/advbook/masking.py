@@ -21,8 +21,10 @@ Robustness"). Every chapter runs the same checks on its headline models:
 - **sanity checks** (`advbook.checks`, run before every evaluation): what they found on any of
   the model's evaluations, in words ("none", or "n/a" for records made before they existed).
 
-Two numbers are compared only when they were measured on the same test images with the same
-attack seed (`claims.images_of`); otherwise the check says "n/a: different images" instead of
+Two numbers are compared only on the same test images: as recorded where both were measured on
+them (`claims.images_of`), else on the first images both ran on, from their per-image outcomes
+(`per_image.on_shared_images`: AutoAttack on the first 200 of PGD's 1,000, say, for a model that is
+deterministic at test time); otherwise the check says "n/a: different images" instead of
 subtracting unlike things.
 """
 from __future__ import annotations
@@ -63,24 +65,41 @@ def checklist(record: dict, roles: dict[str, str], label: str | None = None, wor
     cfg = record["config"]
     out = {"model": label or cfg.get("variant") or cfg["train"]["defense"], "seed": cfg["train"]["seed"]}
 
-    def value(role):
-        name = roles.get(role)
+    def value_of(name):
         if name and ":" in name:  # one point of a sweep, 'GROUP:VALUE'
             group, point = name.split(":", 1)
             return (m.get(group) or {}).get(point), images.get(name)
         return (m.get(name), images.get(name)) if name in m else (None, None)
 
-    def at_most(a, b, tol):
-        (va, ia), (vb, ib) = value(a), value(b)
+    def value(role):
+        return value_of(roles.get(role))
+
+    def paired_names(a, b):
+        """(value of a, value of b) on the same images: as recorded where both ran on them, else
+        on the first images both ran on, from their per-image outcomes; None where they share none."""
+        (va, ia), (vb, ib) = value_of(a), value_of(b)
         if va is None or vb is None:
             return None
-        return NOT_COMPARABLE if ia != ib else bool(va <= vb + tol)
+        if ia == ib:
+            return va, vb
+        ea, eb = record["evaluations"].get(a), record["evaluations"].get(b)
+        shared = per_image.on_shared_images(ea, eb) if ea and eb else None
+        return shared[:2] if shared else None
 
-    clean, clean_images = value("clean")
+    def paired(a, b):
+        return paired_names(roles.get(a), roles.get(b))
+
+    def at_most(a, b, tol):
+        if value(a)[0] is None or value(b)[0] is None:
+            return None
+        pair = paired(a, b)
+        return NOT_COMPARABLE if pair is None else bool(pair[0] <= pair[1] + tol)
+
+    clean = value("clean")[0]
     if clean is not None:
-        robust = [value(r) for r in ("fgsm", "pgd", "apgd", "autoattack")]
-        same = [v for v, i in robust if v is not None and i == clean_images]
-        out["robust <= clean"] = all(v <= clean + TOLERANCE["construction"] for v in same) if same else None
+        pairs = [paired(r, "clean") for r in ("fgsm", "pgd", "apgd", "autoattack") if roles.get(r)]
+        same = [p for p in pairs if p is not None]
+        out["robust <= clean"] = all(v <= c + TOLERANCE["construction"] for v, c in same) if same else None
     steps = _sweep(m, roles.get("steps_sweep"))
     if steps:
         values = [v for _, v in steps]
@@ -88,9 +107,10 @@ def checklist(record: dict, roles: dict[str, str], label: str | None = None, wor
     eps = _sweep(m, roles.get("eps_sweep"))
     if eps:
         if eps[0][0] == 0.0 and clean is not None:
-            zero = images.get(f"{roles['eps_sweep']}:{next(k for k in m[roles['eps_sweep']] if float(k) == 0.0)}")
-            out["eps 0 = clean"] = (abs(eps[0][1] - clean) <= TOLERANCE["construction"]
-                                    if zero == clean_images else NOT_COMPARABLE)
+            zero = f"{roles['eps_sweep']}:{next(k for k in m[roles['eps_sweep']] if float(k) == 0.0)}"
+            pair = paired_names(zero, roles["clean"])
+            out["eps 0 = clean"] = (abs(pair[0] - pair[1]) <= TOLERANCE["construction"]
+                                    if pair is not None else NOT_COMPARABLE)
         out[f"largest eps {eps[-1][0]:g}: accuracy (%)"] = round(100 * eps[-1][1], 1)
         out["eps sweep reaches ~0"] = bool(100 * eps[-1][1] <= TOLERANCE["largest_eps"])
     check = at_most("pgd", "fgsm", TOLERANCE["pgd_over_fgsm"] / 100)

@@ -93,6 +93,23 @@ def worst_case(record: dict, suite: Suite, first: int | None = None) -> tuple[fl
     return sum(worst) / max(shared, 1), images, worst
 
 
+def on_shared_images(a: dict, b: dict) -> tuple[float, float, str] | None:
+    """Two evaluations' accuracies on the images both ran on, and those images: an evaluation of the
+    first n images of a selection holds the first m < n, image by image. None where they were
+    drawn from different selections, either lacks per-image outcomes, or either is randomized at
+    test time (its draws are not the other's: on shared images the two could differ by chance,
+    and a check built on them would flag noise)."""
+    if _drawn_from(a) != _drawn_from(b) or max(a["spec"].get("draws", 1), b["spec"].get("draws", 1)) > 1:
+        return None
+    oa, ob = outcomes(a), outcomes(b)
+    if oa is None or ob is None:
+        return None
+    shared = min(len(oa), len(ob))
+    if shared == 0:
+        return None
+    return sum(oa[:shared]) / shared, sum(ob[:shared]) / shared, f"{_drawn_from(a)}, first {shared}"
+
+
 def gives(per_image: tuple[float, ...] | None, value) -> bool:
     """Whether per-image outcomes are those of `value` (their mean is it): a value computed
     otherwise (the lower of two accuracies, say) cannot borrow another evaluation's outcomes."""
