@@ -92,7 +92,7 @@ PROFILES = {
     # at 3, C3's bounds spanned 28 points); base, R and FGSM trained on an idle machine, one process
     # of 2 threads, so that C4 compares epoch times measured alike
     "cpu": {**COMMON, "datasets": ["mnist"], "seeds": [0, 1, 2, 3, 4], "epochs": 8, "n_val": 5000, "n_eval": 1000,
-            "autoattack_n": 200, "precision": CPU_PRECISION},
+            "autoattack_n": 200, "precision": CPU_PRECISION, "channels_last": True},
     # one H200, two 8-minute windows for the claims' models (about 14 minutes planned by `advbook
     # compute random_sign --profile fast --dry-run`), the Gaussian model and the masking checks
     # after: MNIST at the paper's 20 epochs, WRN-16-4 on the CIFAR-10 JPEG copy for 15 (the paper's
