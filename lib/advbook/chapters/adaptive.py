@@ -70,7 +70,7 @@ PROFILES = {
     # on one thread, 48 models (two shares of one thread each: about 100 minutes)
     "cpu": {**COMMON, "precision": CPU_PRECISION, "datasets": ["mnist"], "seeds": list(range(6)), "epochs": 5,
             "cifar_epochs": 5, "batch_size": 128, "lr": 0.05, "sample_sizes": [100, 1000, 10000], "n_eval": 5000,
-            "seed_images": 5000, "n_sweep": 1000, "n_apgd": 1000, "all_pgd": False},
+            "seed_images": 5000, "n_sweep": 1000, "n_apgd": 1000, "all_pgd": False, "channels_last": True},
     # one H200, two 8-minute windows for the claims' models (about 13 minutes planned by `advbook
     # compute adaptive --profile fast --dry-run`), the every-sample PGD run and the eps sweeps
     # after. No Fashion-MNIST: a GPU window has no network to fetch it and there is no offline copy
