@@ -83,8 +83,7 @@ def checklist(record: dict, roles: dict[str, str], label: str | None = None, wor
         if ia == ib:
             return va, vb
         ea, eb = record["evaluations"].get(a), record["evaluations"].get(b)
-        shared = per_image.on_shared_images(ea, eb) if ea and eb else None
-        return shared[:2] if shared else None
+        return per_image.on_shared_images(ea, eb) if ea and eb else None
 
     def paired(a, b):
         return paired_names(roles.get(a), roles.get(b))

@@ -93,9 +93,9 @@ def worst_case(record: dict, suite: Suite, first: int | None = None) -> tuple[fl
     return sum(worst) / max(shared, 1), images, worst
 
 
-def on_shared_images(a: dict, b: dict) -> tuple[float, float, str] | None:
-    """Two evaluations' accuracies on the images both ran on, and those images: an evaluation of the
-    first n images of a selection holds the first m < n, image by image. None where they were
+def on_shared_images(a: dict, b: dict) -> tuple[float, float] | None:
+    """Two evaluations' accuracies on the images both ran on: an evaluation of the first n images
+    of a selection holds the first m < n, image by image. None where they were
     drawn from different selections, either lacks per-image outcomes, or either is randomized at
     test time (its draws are not the other's: on shared images the two could differ by chance,
     and a check built on them would flag noise)."""
@@ -107,7 +107,7 @@ def on_shared_images(a: dict, b: dict) -> tuple[float, float, str] | None:
     shared = min(len(oa), len(ob))
     if shared == 0:
         return None
-    return sum(oa[:shared]) / shared, sum(ob[:shared]) / shared, f"{_drawn_from(a)}, first {shared}"
+    return sum(oa[:shared]) / shared, sum(ob[:shared]) / shared
 
 
 def gives(per_image: tuple[float, ...] | None, value) -> bool:
