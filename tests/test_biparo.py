@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from advbook import claims as claims_module
-from advbook import models, published
+from advbook import masking, models, published
 from advbook.chapters import biparo as chapter
 from advbook.defenses import DEFENSES
 from advbook.models.layers import Normalize
@@ -162,19 +162,22 @@ def _rows(effects, seeds=(0, 1, 2)):
                    "val_pgd": [0.1, 0.2, 0.25], **base}
             for k, v in base.items():
                 row[f"naive {k}"] = row[f"unaware {k}"] = row[f"eot {k}"] = v
+                if k in chapter.ROBUST:
+                    row[chapter.ROBUST[k]] = row[chapter.HIGH[chapter.ROBUST[k]]] = v
             rows.append(row)
     return rows
 
 
 def test_a_noise_gain_that_eot_removes_is_not_confirmed():
-    """C10 is judged under EOT: a model that looks robust to a naive attacker but not to EOT must
-    not be confirmed (the bug: judging the one-draw column)."""
+    """C10 reads the worst case over every threat model (EOT included): a model that looks robust to
+    a naive attacker but not to EOT must not be confirmed (the bug: judging the one-draw column)."""
     s = chapter.CHAPTER.settings("cpu")
     rows = _rows({"PGD-inf": lambda k: 0.0, "PGD-inf + noise": lambda k: 0.0})
     for r in rows:
         if r["variant"] == "PGD-inf + noise":
             r["naive pgd-linf"] = r["pgd-linf"] = r["pgd-linf"] + 0.05 + 0.003 * r["seed"]
             r["eot pgd-linf"] -= 0.04 + 0.003 * r["seed"]
+            r[chapter.ROBUST["pgd-linf"]] = r[chapter.HIGH[chapter.ROBUST["pgd-linf"]]] = r["eot pgd-linf"]  # the lowest
     c10 = next(c for c in chapter.claims(s, rows) if c["claim"].startswith("(C10)"))
     assert c10["verdict"] == "not confirmed"
 
@@ -226,7 +229,7 @@ def test_the_learning_diagnostic_shows_stored_runs_only_and_judges_them_by_the_g
     from advbook.chapters import biparo
 
     s = biparo.CHAPTER.settings("cpu", precision="fp32", variants=["PGD-inf"], eps_train=[biparo.PROFILES["cpu"]["eps"]],
-                                seeds=[0], lr=0.05, train_subset=20000, seed_images=0)
+                                seeds=[0], lr=0.05, train_subset=20000, seed_images=0, channels_last=False)
     config = next(c for c in biparo.experiments(s) if c["variant"] == "PGD-inf" and c["train"]["defense"] == "pgd")
     wanted, clean = store.model_key(config), {"accuracy": 0.31}
     record = {"key": wanted, "history": [{"train_loss": 2.1, "train_acc": 0.2}] * 6,
@@ -249,7 +252,7 @@ def test_learning_by_design_counts_each_designs_seeds_that_learned(monkeypatch):
 
     monkeypatch.setattr(biparo, "_pixel_std", lambda *a: (0.25, 0.25, 0.25))  # no dataset needed to list the configs
     clean_by_key = {}
-    for overrides, accuracies in (({}, [0.31, 0.09]), ({"train_subset": 20000}, [0.33])):
+    for overrides, accuracies in (({}, [0.31, 0.09]), ({"train_subset": 20000, "channels_last": False}, [0.33])):
         s = biparo.CHAPTER.settings("cpu", **overrides)
         configs = [c for c in biparo.experiments(s) if c["variant"] == "PGD-inf"]
         for config, accuracy in zip(configs, accuracies):
@@ -298,7 +301,11 @@ def test_a_doubt_of_the_checklist_holds_for_every_seed_of_that_recipe(monkeypatc
     monkeypatch.setattr(chapter, "masking_checks", lambda s, records: [failed, {"model": "FGSM", "seed": 0}])
     doubts = chapter.recipe_doubts(s, [])
     assert set(doubts) == {"PGD-inf"}
-    assert {"pgd-linf", "eot pgd-linf", "naive pgd-linf", "unaware pgd-linf", "pgd-l2"} <= set(doubts["PGD-inf"])
+    assert {"pgd-linf", "eot pgd-linf", "naive pgd-linf", "unaware pgd-linf", "pgd-l2", "robust L2"} <= set(doubts["PGD-inf"])
+    assert "robust L-inf" not in doubts["PGD-inf"]  # its own check: the worst case against AutoAttack
+    worst = {**failed, "PGD <= AutoAttack + 5": True, masking.WORST_OVER_AUTOATTACK: False}
+    monkeypatch.setattr(chapter, "masking_checks", lambda s, records: [worst])
+    assert set(chapter.recipe_doubts(s, [])["PGD-inf"]) == {"robust L-inf", "robust L-inf (high end)"}
     assert "fgsm" not in doubts["PGD-inf"] and "PGD-inf seed 0" in doubts["PGD-inf"]["pgd-linf"]
 
 
@@ -320,9 +327,9 @@ def test_c6_has_its_own_long_runs_scored_clean_only():
         assert c["train"]["defense"] == "pgd" and [spec["attack"] for spec in c["evaluate"]] == ["clean"]
         assert chapter.priority(c, c["evaluate"][0]) == CLAIMS
     assert not any(c["variant"] == chapter.LONG_RUN for c in chapter.experiments(chapter.CHAPTER.settings("smoke")))
-    # the profile's other models keep the keys the book's store holds them under
+    # the profile's other models are trained with channels_last too, under the keys the book's store holds
     others = [c for c in chapter.experiments(s) if c["variant"] != chapter.LONG_RUN]
-    assert not any("channels_last" in c["train"] for c in others)
+    assert all(c["train"].get("channels_last") for c in others)
     assert all((BOOK_RESULTS / "models" / f"{store.model_key(c)}.json").exists() for c in others
                if c["variant"] == "PGD-inf")
 
@@ -369,3 +376,122 @@ def test_the_takeaway_on_c6_reads_each_seed_and_names_one_that_never_learned():
     (line,) = [t for t in chapter.takeaways(s, rows) if t.startswith("**Robust overfitting")]
     assert "+3.0 (seed 0)" in line and "+0.0 (seed 3)" in line and "not a decline in every seed" in line
     assert "seed 3 never left chance" in line
+
+
+def _record(variant, seed, outcomes, draws=1):
+    """A chapter record of one BasicNet whose evaluations hold `outcomes` ({name: per-image text of
+    4 images, repeated, or of 2,000}), every evaluation on the seed's own 2,000 test images."""
+    evaluations = {}
+    for name, text in outcomes.items():
+        text = text * 500 if len(text) == 4 else text
+        evaluations[name] = {"test": {"test": 500, "seed": seed},
+                             "spec": {"name": name, "attack": "pgd", **({"draws": draws} if draws > 1 else {})},
+                             "result": {"n": len(text), "per_image": text,
+                                        "accuracy": sum(int(c) for c in text) / draws / len(text)}}
+    return {"key": f"{variant}-{seed}", "config": {"variant": variant, "arch": "basicnet", "train": {"seed": seed},
+                                                   "evaluate": []},
+            "evaluations": evaluations, "metrics": {k: e["result"]["accuracy"] for k, e in evaluations.items()},
+            "history": [{"train_acc": 0.5, "val_accuracy": 0.3, "epoch": 1, "seconds": 1.0}], "train_seconds": 1.0,
+            "dataset": {"num_classes": 10, "display_name": "CIFAR-10"}}
+
+
+def _noisy_and_plain(eot_last):
+    """PGD-inf + noise (2 draws) and its plain twin over 5 seeds: the plain model keeps half of
+    the images under PGD (one or two more or fewer in most seeds, so that the seeds differ); the noisy one keeps
+    three quarters under EOT's best iterate and under `eot_last`, and all of them under every
+    weaker threat model."""
+    whole = "2222"
+    noisy = {"clean": whole, **{f"{t}{a}": whole for t in ("", "unaware ", "eot ") for a in ("pgd-l2", "fgsm")},
+             "pgd-linf": whole, "unaware pgd-linf": whole, "eot pgd-linf": "2220", "eot-last pgd-linf": eot_last}
+    plain = {"clean": "1111", "fgsm": "1111", "pgd-l2": "1111"}
+    return [_record("PGD-inf + noise", s, noisy, draws=2) for s in range(5)] + \
+        [_record("PGD-inf", s, {**plain, "pgd-linf": ("1000" if s < 2 else "1110") * abs(s - 2) + "1100" * (500 - abs(s - 2))})
+         for s in range(5)]
+
+
+def test_robust_accuracy_is_the_per_image_worst_case_over_every_threat_model():
+    """EOT's best and last iterates each leave three quarters of the images, different quarters:
+    the noisy model's robust L-inf accuracy is the half that survives both (not the lower of the two
+    accuracies, 75 %); each attack's own number stays in the row."""
+    rows = chapter.summary(chapter.CHAPTER.settings("cpu"), _noisy_and_plain("2202"))
+    noisy = next(r for r in rows if r["variant"] == "PGD-inf + noise")
+    assert noisy[chapter.ROBUST["pgd-linf"]] == pytest.approx(0.5) and noisy["eot pgd-linf"] == 0.75
+    assert noisy[chapter.HIGH[chapter.ROBUST["pgd-linf"]]] == pytest.approx(0.75)  # EOT alone, the high end
+    table = chapter.threat_table(rows)
+    assert table.loc[("PGD-inf + noise", "per image, the worst of all (low end)"), "L-inf PGD"] == "50.0 ± 0.0"
+    assert table.loc[("PGD-inf + noise", "EOT alone, on the same images (high end)"), "L-inf PGD"] == "75.0 ± 0.0"
+    assert table.loc[("PGD-inf + noise", "(iii) EOT, its last iterate"), "L-inf PGD"] == "75.0 ± 0.0"
+
+
+@pytest.mark.parametrize("eot, eot_last, verdict", [
+    ("2220", "2220", "confirmed"),  # ahead by 25 points at both ends
+    ("2000", "2000", "not confirmed"),  # behind by 25 points at both ends
+    ("2220", "2202", "inconclusive at this scale")])  # level at the low end (biased low), ahead at the high end
+def test_a_randomized_models_verdict_must_hold_at_both_ends_of_its_robust_accuracy(eot, eot_last, verdict):
+    """The lowest share of draws any attack left an image is biased low, EOT's own accuracy (fixed in
+    advance) is not: a gain of the noisy model is refuted only if the high end refutes it too (catches
+    a refutation made by the noise of the draws), and confirmed only if the low end confirms it."""
+    s = chapter.CHAPTER.settings("cpu")
+    records = _noisy_and_plain(eot_last)
+    for r in records[:5]:
+        r["evaluations"]["eot pgd-linf"]["result"]["per_image"] = eot * 500
+    rows = chapter.summary(s, records)
+    claim = chapter.Claim("noise raises L-inf robustness", "", "greater", paper_effect=1.07)
+    parts = chapter.Evidence(s, rows).metric_parts(claim, "PGD-inf + noise", "PGD-inf", {"pgd-linf": 1.07})
+    assert parts.verdict == verdict
+    if verdict.startswith("inconclusive"):
+        assert "not confirmed at the low end, confirmed at the high end" in parts.parts[0][1].reason
+
+
+def test_a_suite_missing_an_attack_gives_no_worst_case():
+    """A randomized model whose EOT attack is not stored (a partial store) has no worst case, rather
+    than a weaker one over the attacks that are: its row has no robust L-inf accuracy."""
+    records = _noisy_and_plain("2202")
+    for r in records:
+        r["evaluations"].pop("eot-last pgd-linf", None)
+    rows = chapter.summary(chapter.CHAPTER.settings("cpu"), records)
+    assert all(chapter.ROBUST["pgd-linf"] not in r for r in rows if r["variant"] == "PGD-inf + noise")
+    assert all(chapter.ROBUST["pgd-linf"] in r for r in rows if r["variant"] == "PGD-inf")
+
+
+def test_autoattack_is_shown_beside_the_worst_case_on_its_own_images():
+    """AutoAttack runs on the first 20 images; the worst case beside it is taken on those 20, not
+    on all 2,000 (catches a table pairing numbers of different images)."""
+    record = _record("PGD-inf", 0, {"clean": "1111", "pgd-linf": "1100", "fgsm": "1111", "pgd-l2": "1111"})
+    record["evaluations"]["autoattack"] = {"test": {"test": 500, "seed": 0}, "spec": {"name": "autoattack"},
+                                           "result": {"n": 20, "per_image": "0" * 20, "accuracy": 0.0}}
+    record["evaluations"]["pgd-linf"]["result"]["per_image"] = "1" * 20 + "0" * 1980
+    record["metrics"]["autoattack"] = 0.0
+    (row,) = chapter.autoattack_table([record])
+    assert row["images"] == 20 and row["AutoAttack (%)"] == 0.0
+    assert row["L-inf worst case on its images (%; a randomized model's low end)"] == 100.0
+
+
+def test_where_both_ends_agree_holm_reads_the_end_that_refutes_less():
+    """Both ends refute a gain of the randomized side; the low end's tiny p-value (biased low) must
+    not reach Holm's correction, or a claim of several parts could be refuted on the bias alone;
+    where the ends disagree, the part is undecided and carries the larger p-value too."""
+    claim = chapter.Claim("noise raises robustness", "", "greater", paper_effect=2.0)
+    low, high = [-3.0, -3.1, -2.9, -3.05, -2.95], [-1.0, -1.6, -0.4, -1.3, -0.7]
+    agreed = chapter.bracketed(claim, chapter.Bracket(low, high))
+    assert agreed.verdict == "not confirmed" == chapter.judge(claim, low).verdict
+    assert agreed.p_refute == chapter.judge(claim, high).p_refute > chapter.judge(claim, low).p_refute
+    ahead = [5.0, 5.2, 4.8, 5.1, 4.9]
+    split = chapter.bracketed(claim, chapter.Bracket(low, ahead))
+    assert split.verdict == "inconclusive at this scale"
+    assert split.p_refute == chapter.judge(claim, ahead).p_refute > chapter.judge(claim, low).p_refute
+
+
+def test_the_drop_from_clean_pairs_clean_accuracy_on_the_worst_cases_images():
+    """C3's drops compare clean accuracy with the worst case on the same images: clean accuracy
+    carries the worst case's identity there (or guard 1 would decline every drop), and none where
+    clean accuracy was measured on other images."""
+    s = chapter.CHAPTER.settings("cpu")
+    records = [_record("PGD-inf", seed, {"clean": "1110", "pgd-linf": "1100", "fgsm": "1010", "pgd-l2": "1100"})
+               for seed in range(5)]
+    rows = chapter.summary(s, records)
+    worst = chapter.ROBUST["pgd-linf"]
+    drop = chapter.Evidence(s, rows).diffs("PGD-inf", "PGD-inf", chapter.CLEAN_ON[worst], worst)
+    assert not isinstance(drop, chapter.Declined) and drop == pytest.approx([50.0] * 5)  # 75 % clean, 25 % worst
+    records[0]["evaluations"]["clean"]["test"] = {"test": 1000, "seed": 0}
+    assert chapter.CLEAN_ON[worst] not in chapter.summary(s, records[:1])[0]

@@ -116,7 +116,7 @@ def test_paired_differences_use_the_measured_image_variance_where_both_sides_rec
 def test_every_chapters_worst_cases_name_attacks_its_models_run(profile):
     """Catches a suite naming a spec a profile renamed or dropped: its worst case would silently
     vanish from every row (a record without one of its attacks has none: a partial store)."""
-    from advbook.chapters import adaptive, efgsm, mixture, primer, random_sign
+    from advbook.chapters import adaptive, biparo, efgsm, mixture, primer, random_sign
 
     def names(config):
         return {spec["name"] for spec in config["evaluate"]}
@@ -145,6 +145,11 @@ def test_every_chapters_worst_cases_name_attacks_its_models_run(profile):
     specs = {spec["name"]: spec for spec in adaptive.evaluation_specs(s, s["eps_mnist"])}
     first = round(s["apgd_eps_factors"][0] * s["eps_mnist"], 6)
     assert adaptive.robust_name(first) in adaptive.suites(s, specs)
+    s = biparo.CHAPTER.settings(profile)
+    for randomized in (False, True):
+        for detailed in (False, True):
+            specs = names({"evaluate": biparo.evaluation(s, randomized, detailed)})
+            assert all(set(suite.names) <= specs for suite in biparo.suites(randomized).values())
 
 
 def test_outcomes_that_do_not_give_the_value_judged_are_not_borrowed():

@@ -33,7 +33,11 @@ A robust accuracy that a claim reads is the per-image worst case over the chapte
 attacks at that threat model (`advbook.per_image`, AutoAttack's principle): an image counts only
 if it survives every attack of the suite, the same suite on the same images on both sides (the
 suite is part of the images' identity, so guard 1 pairs nothing else). Each attack's own number
-stays in the tables and in the masking checklist, which compares attacks one by one.
+stays in the tables and in the masking checklist, which compares attacks one by one. For a model
+randomized at test time each attack's share of an image's noise draws is an estimate, and the
+lowest of several estimates is biased low: its robust accuracy is bracketed by that worst case
+and one attack's own accuracy, fixed in advance (`per_image.one_attack`: EOT's, not biased low),
+and a part comparing it is decided only where both ends give the same verdict.
 
 A claim of several parts is confirmed when every part is (an intersection-union test: no
 correction needed) and not confirmed when a part is refuted after Holm's correction over the

@@ -76,7 +76,41 @@ def worst_case(record: dict, suite: Suite, first: int | None = None) -> tuple[fl
     `first` of them (the images another attack ran on, to compare with it); None where an
     evaluation of the suite is not stored (a partial store) or predates per-image outcomes. A suite
     whose attacks were drawn from different test images is the chapter's error, said in one line
-    (that every chapter's suites name attacks its models run is a test's)."""
+    (that every chapter's suites name attacks its models run is a test's).
+
+    For a model randomized at test time each attack's share of an image's draws is an estimate,
+    and the lowest of several estimates is biased low: the worst case then is the low end of the
+    model's robust accuracy, one attack fixed in advance (`one_attack`) the high end."""
+    found = _on_shared_images(record, suite, first)
+    if found is None:
+        return None
+    images, per_attack = found
+    worst = tuple(min(values) for values in zip(*per_attack))
+    return sum(worst) / max(len(worst), 1), images, worst
+
+
+def one_attack(record: dict, name: str, suite: Suite) -> tuple[float, str, tuple[float, ...]] | None:
+    """`worst_case`'s tuple for the one evaluation `name` (of the suite or not) on the images the
+    suite's worst case is taken on, with the same identity, so that the two pair: a drop from
+    clean accuracy to the worst case, or the high end of a randomized model's robust accuracy
+    (one attack fixed in advance: the true per-image worst case cannot exceed its accuracy, and
+    unlike the lowest of several, its estimate is not biased low). None where the worst case has
+    none or `name` was measured on other images."""
+    evaluations = record["evaluations"]
+    if name not in evaluations or suite.names[0] not in evaluations \
+            or _drawn_from(evaluations[name]) != _drawn_from(evaluations[suite.names[0]]):
+        return None
+    names = suite.names if name in suite.names else (name, *suite.names)
+    found = _on_shared_images(record, Suite(suite.label, names), None)
+    if found is None or found[0] != worst_case(record, suite)[1]:  # fewer images than the suite's: no pair
+        return None
+    values = found[1][names.index(name)]
+    return sum(values) / max(len(values), 1), found[0], values
+
+
+def _on_shared_images(record: dict, suite: Suite, first: int | None) -> tuple[str, list[tuple[float, ...]]] | None:
+    """(the images' identity, each attack's per-image values there) of `suite` on `record`: see
+    `worst_case`."""
     evaluations = record["evaluations"]
     if any(name not in evaluations for name in suite.names):
         return None
@@ -88,9 +122,8 @@ def worst_case(record: dict, suite: Suite, first: int | None = None) -> tuple[fl
     if any(o is None for o in per_attack):
         return None
     shared = min([len(o) for o in per_attack] + ([first] if first is not None else []))
-    worst = tuple(min(values) for values in zip(*(o[:shared] for o in per_attack)))
     images = f"{drawn[suite.names[0]]}, first {shared}, worst case of {suite.label}"
-    return sum(worst) / max(shared, 1), images, worst
+    return images, [o[:shared] for o in per_attack]
 
 
 def on_shared_images(a: dict, b: dict) -> tuple[float, float] | None:
