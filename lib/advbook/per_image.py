@@ -97,12 +97,14 @@ def one_attack(record: dict, name: str, suite: Suite) -> tuple[float, str, tuple
     unlike the lowest of several, its estimate is not biased low). None where the worst case has
     none or `name` was measured on other images."""
     evaluations = record["evaluations"]
-    if name not in evaluations or suite.names[0] not in evaluations \
+    if any(n not in evaluations for n in (name, *suite.names)) \
             or _drawn_from(evaluations[name]) != _drawn_from(evaluations[suite.names[0]]):
         return None
+    if evaluations[name]["result"]["n"] < min(evaluations[n]["result"]["n"] for n in suite.names):
+        return None  # fewer images than the suite's worst case is taken on: no pair
     names = suite.names if name in suite.names else (name, *suite.names)
     found = _on_shared_images(record, Suite(suite.label, names), None)
-    if found is None or found[0] != worst_case(record, suite)[1]:  # fewer images than the suite's: no pair
+    if found is None:
         return None
     values = found[1][names.index(name)]
     return sum(values) / max(len(values), 1), found[0], values

@@ -383,13 +383,14 @@ def summary(s: dict, records: list[dict]) -> list[dict]:
     for r in records:
         m, history = r["metrics"], r["history"]
         randomized = r["config"]["variant"] in RANDOMIZED
+        worst = suites(randomized)
         out = {"variant": label(r), "arch": r["config"]["arch"], "seed": r["config"]["train"]["seed"],
                "randomized": randomized, "train_seconds": r["train_seconds"],
                "train_acc": [h["train_acc"] for h in history], "val_pgd": [h.get("val_accuracy") for h in history],
                "selected_epoch": next((h["epoch"] for h in history if h.get("selected")), None),
-               **cell_fields(r, worst=suites(randomized))}
+               **cell_fields(r, worst=worst)}
         for metric, name in ROBUST.items():
-            suite = suites(randomized)[name]
+            suite = worst[name]
             high = per_image.one_attack(r, HIGH_ATTACK[metric], suite) if randomized else \
                 (out[name], out["images"][name], out["outcomes"][name]) if name in out else None
             for field, found in ((HIGH[name], high), (CLEAN_ON[name], per_image.one_attack(r, "clean", suite))):
